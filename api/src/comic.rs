@@ -1,0 +1,83 @@
+use serde::{Deserialize, Serialize};
+
+/// A comic as the proxy serves it to the page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Comic {
+    pub num: u32,
+    pub year: String,
+    pub month: String,
+    pub day: String,
+    pub title: String,
+    pub safe_title: String,
+    pub alt: String,
+    /// Same-origin image path (`/api/img/{file}`), or `None` when the comic has no usable image.
+    pub img: Option<String>,
+    pub link: String,
+    pub news: String,
+    pub transcript: String,
+    /// True for the interactive comics that xkcd marks with `extra_parts`.
+    pub interactive: bool,
+}
+
+impl Comic {
+    /// The comic's page on xkcd.com, for "view the original" links.
+    pub fn xkcd_url(&self) -> String {
+        format!("https://xkcd.com/{}/", self.num)
+    }
+
+    /// `YYYY-MM-DD`, or empty when the upstream date is incomplete.
+    pub fn date(&self) -> String {
+        match (
+            self.year.parse::<u32>(),
+            self.month.parse::<u32>(),
+            self.day.parse::<u32>(),
+        ) {
+            (Ok(y), Ok(m), Ok(d)) => format!("{y:04}-{m:02}-{d:02}"),
+            _ => String::new(),
+        }
+    }
+}
+
+/// Which upstream the proxy uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OriginKind {
+    Xkcd,
+    Demo,
+}
+
+/// `GET /api/health`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    pub status: String,
+    pub origin: OriginKind,
+    /// A short human description, e.g. "demo origin: offline catalogue".
+    pub description: String,
+    /// The newest comic number the origin is known to have, when known.
+    pub latest: Option<u32>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn date_is_zero_padded_iso() {
+        let comic = Comic {
+            num: 1,
+            year: "2006".into(),
+            month: "1".into(),
+            day: "1".into(),
+            title: String::new(),
+            safe_title: String::new(),
+            alt: String::new(),
+            img: None,
+            link: String::new(),
+            news: String::new(),
+            transcript: String::new(),
+            interactive: false,
+        };
+        assert_eq!(comic.date(), "2006-01-01");
+        assert_eq!(comic.xkcd_url(), "https://xkcd.com/1/");
+    }
+}

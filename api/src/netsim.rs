@@ -1,0 +1,184 @@
+//! The demo origin's simulated network, dialled in per request through query parameters
+//! (`?latency_ms=300&jitter_ms=150&seed=7&fail_rate=0.1`). Only the demo origin honours them.
+
+use std::fmt;
+
+/// No single simulated delay may exceed this.
+pub const MAX_DELAY_MS: u32 = 10_000;
+
+/// Latency and faults for one request to the demo origin.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NetSim {
+    /// Base delay every request pays.
+    pub latency_ms: u32,
+    /// Median of the long-tailed extra delay; 0 gives exact, repeatable delays.
+    pub jitter_ms: u32,
+    /// Seeds the per-request draws, so a run can be repeated exactly.
+    pub seed: u64,
+    /// Share of requests that fail as if upstream answered HTTP 500.
+    pub fail_rate: f64,
+    /// Share of requests that hang until the proxy's upstream timeout.
+    pub timeout_rate: f64,
+    /// Share of image requests whose image is missing upstream.
+    pub missing_rate: f64,
+    /// Retries of the same request draw fresh faults.
+    pub attempt: u32,
+}
+
+impl Default for NetSim {
+    /// Looks like the real internet: a couple of hundred milliseconds, with a tail.
+    fn default() -> Self {
+        NetSim {
+            latency_ms: 150,
+            jitter_ms: 80,
+            seed: 0,
+            fail_rate: 0.0,
+            timeout_rate: 0.0,
+            missing_rate: 0.0,
+            attempt: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetSimError(pub String);
+
+impl fmt::Display for NetSimError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NetSimError {}
+
+impl NetSim {
+    /// Reads the simulation parameters from a raw query string; keys it does not know are
+    /// left alone (they may be cache busters), known keys with bad values are refused.
+    pub fn from_query(query: &str) -> Result<Self, NetSimError> {
+        let mut sim = NetSim::default();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            match key {
+                "latency_ms" => sim.latency_ms = parse_ms(key, value)?,
+                "jitter_ms" => sim.jitter_ms = parse_ms(key, value)?,
+                "seed" => sim.seed = parse_int(key, value)?,
+                "attempt" => sim.attempt = parse_int(key, value)?,
+                "fail_rate" => sim.fail_rate = parse_rate(key, value)?,
+                "timeout_rate" => sim.timeout_rate = parse_rate(key, value)?,
+                "missing_rate" => sim.missing_rate = parse_rate(key, value)?,
+                _ => {}
+            }
+        }
+        Ok(sim)
+    }
+
+    /// The query string (without `?`) that [`NetSim::from_query`] reads back as `self`.
+    pub fn to_query(&self) -> String {
+        let mut query = format!(
+            "latency_ms={}&jitter_ms={}&seed={}",
+            self.latency_ms, self.jitter_ms, self.seed
+        );
+        for (key, rate) in [
+            ("fail_rate", self.fail_rate),
+            ("timeout_rate", self.timeout_rate),
+            ("missing_rate", self.missing_rate),
+        ] {
+            if rate > 0.0 {
+                query.push_str(&format!("&{key}={rate}"));
+            }
+        }
+        if self.attempt > 0 {
+            query.push_str(&format!("&attempt={}", self.attempt));
+        }
+        query
+    }
+}
+
+fn parse_int<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, NetSimError> {
+    if value.is_empty() || value.len() > 20 || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(NetSimError(format!(
+            "{key} must be a non-negative whole number, got {:?}",
+            truncate(value)
+        )));
+    }
+    value
+        .parse()
+        .map_err(|_| NetSimError(format!("{key} is out of range: {}", truncate(value))))
+}
+
+fn parse_ms(key: &str, value: &str) -> Result<u32, NetSimError> {
+    let ms: u64 = parse_int(key, value)?;
+    if ms > u64::from(MAX_DELAY_MS) {
+        return Err(NetSimError(format!(
+            "{key} must be at most {MAX_DELAY_MS}, got {ms}"
+        )));
+    }
+    Ok(ms as u32)
+}
+
+fn parse_rate(key: &str, value: &str) -> Result<f64, NetSimError> {
+    let ok = !value.is_empty() && value.len() <= 12 && value.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    match value.parse::<f64>() {
+        Ok(rate) if ok && (0.0..=1.0).contains(&rate) => Ok(rate),
+        _ => Err(NetSimError(format!(
+            "{key} must be a number from 0 to 1, got {:?}",
+            truncate(value)
+        ))),
+    }
+}
+
+fn truncate(value: &str) -> String {
+    value.chars().take(24).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_query_gives_defaults() {
+        assert_eq!(NetSim::from_query(""), Ok(NetSim::default()));
+        assert_eq!(NetSim::from_query("cb=123&x"), Ok(NetSim::default()));
+    }
+
+    #[test]
+    fn round_trips_through_the_query() {
+        let sim = NetSim {
+            latency_ms: 300,
+            jitter_ms: 0,
+            seed: 7,
+            fail_rate: 0.25,
+            timeout_rate: 0.0,
+            missing_rate: 1.0,
+            attempt: 2,
+        };
+        assert_eq!(NetSim::from_query(&sim.to_query()), Ok(sim));
+    }
+
+    #[test]
+    fn refuses_bad_values_with_a_reason() {
+        for bad in [
+            "latency_ms=-1",
+            "latency_ms=10001",
+            "latency_ms=abc",
+            "latency_ms=",
+            "jitter_ms=1e3",
+            "seed=-4",
+            "seed=99999999999999999999999",
+            "fail_rate=1.5",
+            "fail_rate=-0.1",
+            "fail_rate=NaN",
+            "timeout_rate=inf",
+            "missing_rate=",
+        ] {
+            let err = NetSim::from_query(bad).expect_err(bad);
+            let key = bad.split('=').next().unwrap();
+            assert!(err.0.contains(key), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn delay_cap_is_inclusive() {
+        assert_eq!(NetSim::from_query("latency_ms=10000").unwrap().latency_ms, 10_000);
+    }
+}

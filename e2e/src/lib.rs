@@ -1,0 +1,215 @@
+//! A harness for end-to-end tests: a real `fanout-proxy` on loopback (demo origin) serving
+//! the release build from `FANOUT_DIST`, and headless Chromium driven through chromedriver.
+
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use fanout_proxy::{Config, Proxy};
+use fantoccini::{Client, ClientBuilder};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::{Value, json};
+use tokio::{net::TcpListener, sync::oneshot};
+
+pub struct Page {
+    pub base: String,
+    pub client: Client,
+    driver: Child,
+    stop_proxy: Option<oneshot::Sender<()>>,
+    _profile: TempDir,
+}
+
+/// The built page; `cargo xtask test` builds it and sets the variable.
+fn dist() -> PathBuf {
+    let dist = PathBuf::from(
+        std::env::var("FANOUT_DIST")
+            .expect("FANOUT_DIST is not set: run the end-to-end tests through `cargo xtask test`"),
+    );
+    assert!(
+        dist.join("index.html").is_file(),
+        "no built page in {}: run `cargo xtask test`",
+        dist.display()
+    );
+    dist
+}
+
+/// Starts a proxy on a free loopback port; returns its address and a stop switch.
+pub async fn start_proxy(mut config: Config) -> (SocketAddr, oneshot::Sender<()>) {
+    config.dist = dist();
+    let proxy = Proxy::build(&config).await.expect("the proxy builds");
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(proxy.serve(listener, async {
+        let _ = stopped.await;
+    }));
+    (addr, stop)
+}
+
+impl Page {
+    /// A proxy with the demo origin and a fresh headless Chromium.
+    pub async fn start() -> Page {
+        let mut config = Config::for_tests();
+        config.rate_limit = 0;
+        Page::start_with(config).await
+    }
+
+    pub async fn start_with(config: Config) -> Page {
+        let (addr, stop) = start_proxy(config).await;
+        let port = free_port();
+        let chromedriver = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+        let driver = Command::new(&chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|err| panic!("cannot start {chromedriver}: {err}"));
+        let profile = TempDir::new("fanout-e2e-profile");
+        let mut options = json!({
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--no-first-run", "--window-size=1280,1800",
+                format!("--user-data-dir={}", profile.0.display()),
+            ]
+        });
+        if let Ok(binary) = std::env::var("CHROMIUM") {
+            options["binary"] = json!(binary);
+        }
+        let mut caps = serde_json::Map::new();
+        caps.insert("goog:chromeOptions".into(), options);
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let client = loop {
+            match ClientBuilder::new(HttpConnector::new())
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(client) => break client,
+                Err(err) if Instant::now() > deadline => panic!("chromedriver did not start: {err}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        };
+        Page {
+            base: format!("http://{addr}"),
+            client,
+            driver,
+            stop_proxy: Some(stop),
+            _profile: profile,
+        }
+    }
+
+    /// Opens the page with `query` (without `?`) and waits until the app has mounted.
+    pub async fn open(&self, query: &str) {
+        self.client
+            .goto(&format!("{}/?{query}", self.base))
+            .await
+            .unwrap();
+        self.wait_until(
+            "document.querySelector('[data-testid=run-summary]') !== null",
+            Duration::from_secs(20),
+        )
+        .await;
+    }
+
+    pub async fn eval(&self, script: &str) -> Value {
+        self.client
+            .execute(script, vec![])
+            .await
+            .unwrap_or_else(|err| panic!("{script}: {err}"))
+    }
+
+    /// Polls a JavaScript condition until it is true.
+    pub async fn wait_until(&self, condition: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        let script = format!("return !!({condition});");
+        while self.eval(&script).await != Value::Bool(true) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out after {within:?} waiting for: {condition}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// `(num, state)` for every tile, in DOM (slot) order.
+    pub async fn tiles(&self) -> Vec<(u32, String)> {
+        let value = self
+            .eval("return [...document.querySelectorAll('[data-testid=tile]')].map(t => [Number(t.dataset.num), t.dataset.state]);")
+            .await;
+        serde_json::from_value(value).unwrap()
+    }
+
+    /// The run summary's `data-*` attributes.
+    pub async fn summary(&self) -> Value {
+        self.eval("return {...document.querySelector('[data-testid=run-summary]').dataset};")
+            .await
+    }
+
+    pub async fn click(&self, test_id: &str) {
+        self.eval(&format!(
+            "document.querySelector('[data-testid={test_id}]').click(); return null;"
+        ))
+        .await;
+    }
+
+    pub async fn wait_for_state(&self, state: &str, within: Duration) {
+        self.wait_until(
+            &format!("document.querySelector('[data-testid=run-summary]').dataset.state === '{state}'"),
+            within,
+        )
+        .await;
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.client.clone().close().await;
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        if let Some(stop) = self.stop_proxy.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl Drop for Page {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A directory removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(prefix: &str) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let dir = std::env::temp_dir().join(format!("{prefix}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

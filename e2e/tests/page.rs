@@ -1,0 +1,128 @@
+//! The page, end to end: fanout-proxy (demo origin) serving the release build, in headless
+//! Chromium, under the proxy's strict Content-Security-Policy.
+
+use std::time::Duration;
+
+use fanout_api::{Comic, NetSim};
+use fanout_e2e::Page;
+use fanout_proxy::netsim::plan;
+
+/// Each comic's simulated chain (metadata delay + image delay) for `sim`, in ms.
+async fn chain_delays(page: &Page, comics: &[u32], sim: &NetSim) -> Vec<u128> {
+    let http = reqwest::Client::new();
+    let mut delays = Vec::new();
+    for &num in comics {
+        let comic: Comic = http
+            .get(format!("{}/api/comics/{num}?latency_ms=0&jitter_ms=0", page.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let image = comic.img.expect("these comics have images");
+        let meta = plan(sim, &format!("/api/comics/{num}"), false).delay;
+        let img = plan(sim, &image, true).delay;
+        delays.push((meta + img).as_millis());
+    }
+    delays
+}
+
+#[tokio::test]
+async fn tiles_appear_as_their_own_requests_complete() {
+    let page = Page::start().await;
+    let comics = [3, 14, 15, 92, 65, 35, 89, 79];
+    // Find a seed whose delays are spread wide, so "first well before the slowest" is clear.
+    let mut chosen = None;
+    for seed in 0..200 {
+        let sim = NetSim {
+            latency_ms: 40,
+            jitter_ms: 250,
+            seed,
+            ..NetSim::default()
+        };
+        let delays = chain_delays(&page, &comics, &sim).await;
+        let (fastest, slowest) = (*delays.iter().min().unwrap(), *delays.iter().max().unwrap());
+        if fastest < 500 && slowest > fastest + 900 {
+            chosen = Some((sim, delays));
+            break;
+        }
+    }
+    let (sim, delays) = chosen.expect("some seed spreads the delays");
+    let slowest = comics[delays.iter().enumerate().max_by_key(|(_, d)| **d).unwrap().0];
+    let list: Vec<String> = comics.iter().map(u32::to_string).collect();
+    page.open(&format!(
+        "comics={}&mode=concurrent&{}&run=1",
+        list.join(","),
+        sim.to_query()
+    ))
+    .await;
+
+    page.wait_until(
+        "document.querySelector('[data-testid=tile][data-state=loaded]')",
+        Duration::from_secs(20),
+    )
+    .await;
+    let at_first = page.tiles().await;
+    let slowest_state = &at_first.iter().find(|(n, _)| *n == slowest).unwrap().1;
+    assert_eq!(
+        slowest_state, "pending",
+        "the slowest comic is still loading when the first lands: {at_first:?}"
+    );
+    assert!(at_first.iter().filter(|(_, s)| s == "loaded").count() < comics.len());
+
+    page.wait_for_state("done", Duration::from_secs(30)).await;
+    let summary = page.summary().await;
+    assert_eq!(summary["loaded"], "8", "{summary}");
+    assert_eq!(summary["failed"], "0", "{summary}");
+    let first: f64 = summary["firstMs"].as_str().unwrap().parse().unwrap();
+    let total: f64 = summary["totalMs"].as_str().unwrap().parse().unwrap();
+    let slowest_ms = *delays.iter().max().unwrap() as f64;
+    assert!(
+        total >= slowest_ms,
+        "the run cannot beat its slowest chain: {total} < {slowest_ms}"
+    );
+    assert!(
+        first + 500.0 < total,
+        "first tile {first} ms is well before the last {total} ms"
+    );
+    for (num, state) in page.tiles().await {
+        assert_eq!(state, "loaded", "comic {num}");
+    }
+    // Each tile's own time is on it.
+    let times = page
+        .eval("return [...document.querySelectorAll('[data-testid=tile]')].map(t => Number(t.dataset.ms));")
+        .await;
+    assert!(
+        times
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t.as_f64().unwrap() > 0.0),
+        "{times}"
+    );
+    page.close().await;
+}
+
+#[tokio::test]
+async fn page_is_served_with_a_strict_csp_and_still_runs() {
+    let page = Page::start().await;
+    let response = reqwest::get(format!("{}/", page.base)).await.unwrap();
+    let csp = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self' 'wasm-unsafe-eval' 'sha256-"),
+        "{csp}"
+    );
+    assert!(
+        !csp.contains("'unsafe-eval'") && !csp.contains("'unsafe-inline'"),
+        "{csp}"
+    );
+    // The app mounts (so the bootstrap script was allowed) and a run completes.
+    page.open("n=3&latency_ms=0&jitter_ms=0&run=1").await;
+    page.wait_for_state("done", Duration::from_secs(20)).await;
+    assert_eq!(page.summary().await["loaded"], "3");
+    page.close().await;
+}

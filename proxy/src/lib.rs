@@ -1,0 +1,124 @@
+//! `fanout-proxy`: serves the Fanout page and a narrow same-origin `/api` that reaches
+//! xkcd (or the built-in demo origin) and nothing else.
+
+pub mod cache;
+pub mod config;
+pub mod error;
+mod guard;
+pub mod netsim;
+pub mod origin;
+mod routes;
+mod spa;
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use axum::{
+    Router,
+    http::{HeaderName, StatusCode},
+    middleware,
+};
+use tokio::net::TcpListener;
+use tower_http::timeout::TimeoutLayer;
+
+pub use config::{Config, OriginChoice};
+use origin::{DemoOrigin, HttpOrigin, Origin};
+
+/// Says whether a response came from the cache; the access log reads it too.
+pub const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
+
+/// How long `--origin auto` waits for xkcd at start-up.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The longest any request may take: the longest simulated delay, then an upstream timeout.
+const REQUEST_DEADLINE_SLACK: Duration = Duration::from_secs(15);
+
+pub struct AppState {
+    store: cache::Store,
+    upstream_timeout: Duration,
+}
+
+/// A proxy ready to serve: its router and what it decided at start-up.
+pub struct Proxy {
+    pub router: Router,
+    pub origin_description: &'static str,
+    pub page_built: bool,
+}
+
+impl Proxy {
+    /// Chooses the origin (probing xkcd for `auto`) and builds the whole router.
+    pub async fn build(config: &Config) -> Result<Self, String> {
+        let origin = choose_origin(config).await?;
+        let origin_description = origin.description();
+        let state = Arc::new(AppState {
+            store: cache::Store::new(origin, config.image_cache_mb * 1024 * 1024),
+            upstream_timeout: config.upstream_timeout(),
+        });
+        let mut api = routes::router(state);
+        if let Some(limiter) = guard::ClientLimiter::new(config.rate_limit) {
+            let sweeper = limiter.clone();
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(Duration::from_secs(60));
+                loop {
+                    every.tick().await;
+                    sweeper.forget_idle();
+                }
+            });
+            api = api.layer(middleware::from_fn_with_state(limiter, guard::rate_limit));
+        }
+        let page = spa::Spa::load(&config.dist);
+        let page_built = page.is_built();
+        let router = Router::new()
+            .nest("/api", api)
+            .merge(spa::router(&config.dist, page))
+            .layer(middleware::from_fn(guard::harden))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::GATEWAY_TIMEOUT,
+                config.upstream_timeout() + REQUEST_DEADLINE_SLACK,
+            ))
+            .layer(middleware::from_fn(guard::limit_request_size))
+            .layer(middleware::from_fn(guard::access_log));
+        Ok(Proxy {
+            router,
+            origin_description,
+            page_built,
+        })
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(
+            listener,
+            self.router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+    }
+}
+
+async fn choose_origin(config: &Config) -> Result<Origin, String> {
+    let xkcd = || {
+        HttpOrigin::new(
+            &config.xkcd_url,
+            &config.imgs_url,
+            config.upstream_timeout(),
+            config.max_upstream_concurrency as usize,
+        )
+    };
+    Ok(match config.origin {
+        OriginChoice::Demo => Origin::Demo(DemoOrigin),
+        OriginChoice::Xkcd => Origin::Xkcd(xkcd()?),
+        OriginChoice::Auto => {
+            let http = xkcd()?;
+            if http.probe(PROBE_TIMEOUT.min(config.upstream_timeout())).await {
+                Origin::Xkcd(http)
+            } else {
+                tracing::warn!("{} does not answer; using the demo origin", config.xkcd_url);
+                Origin::Demo(DemoOrigin)
+            }
+        }
+    })
+}

@@ -1,0 +1,171 @@
+//! The /api router and its handlers.
+
+use std::sync::Arc;
+
+use axum::{
+    Json, Router,
+    extract::{Path, RawQuery, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use bytes::Bytes;
+use fanout_api::{ComicId, Health, NetSim, OriginKind, validate_image_name};
+
+use crate::{
+    AppState,
+    cache::{CacheStatus, Cached},
+    error::ApiError,
+    netsim::{self, Fault},
+    origin::{DEMO_LATEST, Fetched, interpret_comic, interpret_image},
+};
+
+/// Comics never change once published, but an origin switch must not stick for long.
+const COMIC_CACHE_CONTROL: &str = "public, max-age=3600";
+const LATEST_CACHE_CONTROL: &str = "public, max-age=300";
+const IMAGE_CACHE_CONTROL: &str = "public, max-age=86400";
+/// Images are served as inert documents: never sniffed, never scripted.
+const IMAGE_CSP: &str = "default-src 'none'; img-src 'self'; sandbox";
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/comics/{id}", get(comic))
+        .route("/img/{file}", get(image))
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .fallback(|| async { ApiError::NotFound("no such API route".into()) })
+        .with_state(state)
+}
+
+async fn health(State(app): State<Arc<AppState>>) -> Json<Health> {
+    let origin = app.store.origin();
+    Json(Health {
+        status: "ok".into(),
+        origin: origin.kind(),
+        description: origin.description().into(),
+        latest: (origin.kind() == OriginKind::Demo).then_some(DEMO_LATEST),
+    })
+}
+
+async fn comic(
+    State(app): State<Arc<AppState>>,
+    Path(segment): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let id = ComicId::parse(&segment).map_err(|err| ApiError::BadRequest(err.0))?;
+    if let Some(fault) = app
+        .simulate_network(&fanout_api::routes::comic(id), query, false)
+        .await?
+    {
+        return Err(match fault {
+            Fault::Timeout => app.time_out().await,
+            _ => interpret_comic(id, upstream_failure(500)).expect_err("a 500 is an error"),
+        });
+    }
+    let (cached, status) = app.store.comic(id).await?;
+    let cache_control = match id {
+        ComicId::Latest => LATEST_CACHE_CONTROL,
+        ComicId::Number(_) => COMIC_CACHE_CONTROL,
+    };
+    Ok(respond(&cached, status, cache_control, &headers))
+}
+
+async fn image(
+    State(app): State<Arc<AppState>>,
+    Path(file): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let file = validate_image_name(&file).map_err(|err| ApiError::BadRequest(err.0))?;
+    if let Some(fault) = app
+        .simulate_network(&fanout_api::routes::image(file), query, true)
+        .await?
+    {
+        let status = match fault {
+            Fault::Timeout => return Err(app.time_out().await),
+            Fault::ServerError => 500,
+            Fault::MissingImage => 404,
+        };
+        return Err(
+            interpret_image(file, &upstream_failure(status)).expect_err("a failure status is an error")
+        );
+    }
+    let (cached, status) = app.store.image(file).await?;
+    let mut response = respond(&cached, status, IMAGE_CACHE_CONTROL, &headers);
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(IMAGE_CSP),
+    );
+    Ok(response)
+}
+
+impl AppState {
+    /// On the demo origin, waits out the simulated network and says whether this request
+    /// fails. The real origin ignores the parameters: its network is real.
+    async fn simulate_network(
+        &self,
+        what: &str,
+        query: Option<String>,
+        is_image: bool,
+    ) -> Result<Option<Fault>, ApiError> {
+        if self.store.origin().kind() != OriginKind::Demo {
+            return Ok(None);
+        }
+        let sim =
+            NetSim::from_query(query.as_deref().unwrap_or("")).map_err(|err| ApiError::BadRequest(err.0))?;
+        let plan = netsim::plan(&sim, what, is_image);
+        tokio::time::sleep(plan.delay).await;
+        Ok(plan.fault)
+    }
+
+    /// A simulated upstream that never answers: the client waits as long as it would for
+    /// the real one.
+    async fn time_out(&self) -> ApiError {
+        tokio::time::sleep(self.upstream_timeout).await;
+        ApiError::UpstreamTimeout
+    }
+}
+
+/// What a failing upstream sends: a status and an HTML error page.
+fn upstream_failure(status: u16) -> Fetched {
+    Fetched {
+        status,
+        content_type: Some("text/html".into()),
+        body: Bytes::from_static(b"<html><body>error</body></html>"),
+    }
+}
+
+/// A cached body as a response, or 304 when the client already has these bytes.
+fn respond(
+    cached: &Cached,
+    status: CacheStatus,
+    cache_control: &'static str,
+    request: &HeaderMap,
+) -> Response {
+    let fresh = request
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|tags| {
+            tags.split(',')
+                .any(|tag| tag.trim().trim_start_matches("W/") == cached.etag || tag.trim() == "*")
+        });
+    let headers = [
+        (header::ETAG, cached.etag.clone()),
+        (header::CACHE_CONTROL, HeaderValue::from_static(cache_control)),
+        (crate::X_CACHE, HeaderValue::from_static(status.as_str())),
+    ];
+    if fresh {
+        (StatusCode::NOT_MODIFIED, headers).into_response()
+    } else {
+        (
+            headers,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(cached.content_type),
+            )],
+            cached.body.clone(),
+        )
+            .into_response()
+    }
+}

@@ -1,0 +1,208 @@
+//! Test harness: a stand-in for xkcd on loopback (real HTTP, scripted misbehaviour, every
+//! request recorded) and a real fanout-proxy pointed at it.
+#![allow(dead_code)]
+
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{
+    Router,
+    extract::{Path, State},
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use fanout_proxy::{Config, OriginChoice, Proxy};
+use tokio::net::TcpListener;
+
+/// A small valid PNG, so the image path can check signatures.
+pub const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+
+#[derive(Default)]
+pub struct Upstream {
+    /// Every path requested, in order.
+    pub requests: Mutex<Vec<String>>,
+    /// Requests being answered right now, and the most there ever were at once.
+    pub in_flight: Mutex<(usize, usize)>,
+}
+
+impl Upstream {
+    pub fn hits(&self, path: &str) -> usize {
+        self.requests.lock().unwrap().iter().filter(|p| *p == path).count()
+    }
+    pub fn all(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+pub fn comic_json(num: u32, img: &str) -> String {
+    serde_json::json!({
+        "month": "1", "num": num, "link": "", "year": "2006", "news": "", "safe_title": format!("Comic {num}"),
+        "transcript": "", "alt": format!("alt {num}"), "img": img, "title": format!("Comic {num}"), "day": "1"
+    })
+    .to_string()
+    .replace('/', "\\/")
+}
+
+fn json(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+async fn comic(State(up): State<Arc<Upstream>>, Path((num, file)): Path<(String, String)>) -> Response {
+    up.requests.lock().unwrap().push(format!("/{num}/{file}"));
+    let num: u32 = match num.parse() {
+        Ok(n) if file == "info.0.json" => n,
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    match num {
+        404 => (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "text/html")], "<html>404</html>").into_response(),
+        500 => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        503 => (StatusCode::SERVICE_UNAVAILABLE, "busy").into_response(),
+        301 => (StatusCode::FOUND, [(header::LOCATION, "http://127.0.0.1:9/elsewhere")]).into_response(),
+        555 => json(comic_json(1, "https://imgs.xkcd.com/comics/a.png")),
+        666 => json("{\"num\": 666, \"title\": ".into()),
+        777 => {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            json(comic_json(777, "https://imgs.xkcd.com/comics/slow.png"))
+        }
+        888 => json(format!("{{\"num\": 888, \"title\": \"{}\", \"img\": \"\"}}", "x".repeat(1 << 20))),
+        999 => ([(header::CONTENT_TYPE, "text/html")], comic_json(999, "https://imgs.xkcd.com/comics/a.png")).into_response(),
+        1608 => json(comic_json(1608, "https://imgs.xkcd.com/comics/")),
+        40..=49 => {
+            // Slow enough that concurrent requests overlap, for coalescing and the cap.
+            {
+                let mut flight = up.in_flight.lock().unwrap();
+                flight.0 += 1;
+                flight.1 = flight.1.max(flight.0);
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            up.in_flight.lock().unwrap().0 -= 1;
+            json(comic_json(num, "https://imgs.xkcd.com/comics/answer.png"))
+        }
+        7 => json(comic_json(7, "https://evil.example/comics/a.png")),
+        8 => json(comic_json(8, "https://imgs.xkcd.com/comics/../../etc/passwd.png")),
+        n => json(comic_json(n, &format!("https://imgs.xkcd.com/comics/barrel_cropped_({n}).jpg"))),
+    }
+}
+
+async fn latest(State(up): State<Arc<Upstream>>) -> Response {
+    up.requests.lock().unwrap().push("/info.0.json".into());
+    json(comic_json(3000, "https://imgs.xkcd.com/comics/latest.png"))
+}
+
+async fn image(State(up): State<Arc<Upstream>>, Path(file): Path<String>) -> Response {
+    up.requests.lock().unwrap().push(format!("/comics/{file}"));
+    match file.as_str() {
+        "missing.png" => StatusCode::NOT_FOUND.into_response(),
+        "broken.png" => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        "text.png" => ([(header::CONTENT_TYPE, "text/plain")], "hello").into_response(),
+        "html.png" => ([(header::CONTENT_TYPE, "image/png")], "<script>alert(1)</script>").into_response(),
+        "huge.png" => {
+            let mut body = PNG.to_vec();
+            body.resize(9 << 20, 0);
+            ([(header::CONTENT_TYPE, "image/png")], body).into_response()
+        }
+        "slow.png" => {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            ([(header::CONTENT_TYPE, "image/png")], PNG).into_response()
+        }
+        "answer.png" => {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            ([(header::CONTENT_TYPE, "image/png")], PNG).into_response()
+        }
+        name if name.ends_with(".gif") => ([(header::CONTENT_TYPE, "image/gif")], &b"GIF89a\x01\0\x01\0"[..]).into_response(),
+        _ => ([(header::CONTENT_TYPE, "image/png")], PNG).into_response(),
+    }
+}
+
+/// Starts the stand-in on a free loopback port.
+pub async fn start_upstream() -> (SocketAddr, Arc<Upstream>) {
+    let upstream = Arc::new(Upstream::default());
+    let app = Router::new()
+        .route("/info.0.json", get(latest))
+        .route("/{num}/{file}", get(comic))
+        .route("/comics/{file}", get(image))
+        .with_state(upstream.clone());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (addr, upstream)
+}
+
+pub struct TestProxy {
+    pub base: String,
+    pub upstream: Arc<Upstream>,
+    pub client: reqwest::Client,
+}
+
+impl TestProxy {
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(format!("{}{path}", self.base)).send().await.unwrap()
+    }
+}
+
+/// A proxy on the xkcd origin, pointed at a fresh stand-in, with a short upstream timeout.
+pub async fn xkcd_proxy(tweak: impl FnOnce(&mut Config)) -> TestProxy {
+    let (upstream_addr, upstream) = start_upstream().await;
+    let mut config = Config::for_tests();
+    config.origin = OriginChoice::Xkcd;
+    config.xkcd_url = format!("http://{upstream_addr}");
+    config.imgs_url = format!("http://{upstream_addr}");
+    config.upstream_timeout_ms = 1000;
+    config.rate_limit = 0;
+    config.dist = test_dist();
+    tweak(&mut config);
+    TestProxy {
+        base: start_proxy(config).await,
+        upstream,
+        client: reqwest::Client::new(),
+    }
+}
+
+/// A proxy on the demo origin.
+pub async fn demo_proxy(tweak: impl FnOnce(&mut Config)) -> TestProxy {
+    let mut config = Config::for_tests();
+    config.upstream_timeout_ms = 400;
+    config.rate_limit = 0;
+    config.dist = test_dist();
+    tweak(&mut config);
+    TestProxy {
+        base: start_proxy(config).await,
+        upstream: Arc::new(Upstream::default()),
+        client: reqwest::Client::new(),
+    }
+}
+
+pub async fn start_proxy(config: Config) -> String {
+    let proxy = Proxy::build(&config).await.expect("proxy builds");
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(proxy.serve(listener, std::future::pending()));
+    format!("http://{addr}")
+}
+
+/// A small built page, with a secret beside it that must never be served.
+pub fn test_dist() -> PathBuf {
+    let root = std::env::temp_dir().join(format!("fanout-proxy-test-{}", std::process::id()));
+    let dist = root.join("dist");
+    std::fs::create_dir_all(&dist).unwrap();
+    std::fs::write(root.join("secret.txt"), "do not serve").unwrap();
+    std::fs::write(
+        dist.join("index.html"),
+        "<!doctype html><title>t</title><script type=\"module\">boot()</script><script src=\"/app-0123456789abcdef.js\"></script>",
+    )
+    .unwrap();
+    std::fs::write(dist.join("app-0123456789abcdef.js"), "export {}").unwrap();
+    std::fs::write(dist.join("robots.txt"), "User-agent: *").unwrap();
+    dist
+}
+
+pub async fn error_code(response: reqwest::Response) -> (u16, String) {
+    let status = response.status().as_u16();
+    let body: serde_json::Value = response.json().await.expect("errors are JSON");
+    (status, body["error"]["code"].as_str().expect("error.code").to_owned())
+}

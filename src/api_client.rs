@@ -1,0 +1,165 @@
+//! The page's side of the wire: fetches through the proxy's /api with an abort signal,
+//! decodes images before they are shown, and reads the browser's Resource Timing.
+
+use fanout_api::{Comic, ErrorBody, Health, NetSim, routes};
+use gloo_net::http::{Request, Response};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{AbortSignal, Blob, BlobPropertyBag, HtmlImageElement, RequestCache, Url};
+
+use crate::stats::RequestTiming;
+
+/// Why one comic failed, in words for its error tile.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Failure {
+    /// The run was stopped; nothing is shown for it.
+    Aborted,
+    Failed(String),
+}
+
+/// Per-run request options.
+#[derive(Clone)]
+pub struct Fetcher {
+    pub sim: NetSim,
+    pub use_cache: bool,
+    pub signal: AbortSignal,
+}
+
+impl Fetcher {
+    fn get(&self, path: &str) -> gloo_net::http::RequestBuilder {
+        let url = format!("{path}?{}", self.sim.to_query());
+        let cache = if self.use_cache {
+            RequestCache::Default
+        } else {
+            RequestCache::NoStore
+        };
+        Request::get(&url).cache(cache).abort_signal(Some(&self.signal))
+    }
+
+    async fn send(&self, path: &str) -> Result<Response, Failure> {
+        let response = self.get(path).send().await.map_err(|err| {
+            if self.signal.aborted() {
+                Failure::Aborted
+            } else {
+                Failure::Failed(format!("network error: {err}"))
+            }
+        })?;
+        if response.ok() {
+            return Ok(response);
+        }
+        let status = response.status();
+        let message = match response.json::<ErrorBody>().await {
+            Ok(body) => body.error.message,
+            Err(_) => response.status_text(),
+        };
+        Err(Failure::Failed(format!("HTTP {status}: {message}")))
+    }
+
+    pub async fn comic(&self, num: u32) -> Result<Comic, Failure> {
+        let response = self
+            .send(&routes::comic(fanout_api::ComicId::Number(num)))
+            .await?;
+        response
+            .json::<Comic>()
+            .await
+            .map_err(|err| self.failure(format!("unreadable comic: {err}")))
+    }
+
+    /// The image as a decoded, ready-to-paint object URL.
+    pub async fn image(&self, path: &str) -> Result<String, Failure> {
+        let response = self.send(path).await?;
+        let content_type = response.headers().get("content-type").unwrap_or_default();
+        let bytes = response
+            .binary()
+            .await
+            .map_err(|err| self.failure(format!("image download failed: {err}")))?;
+        let url =
+            object_url(&bytes, &content_type).map_err(|_| self.failure("cannot hold the image".into()))?;
+        let img = HtmlImageElement::new().map_err(|_| self.failure("cannot decode the image".into()))?;
+        img.set_src(&url);
+        if JsFuture::from(img.decode()).await.is_err() {
+            let _ = Url::revoke_object_url(&url);
+            return Err(self.failure("the image could not be decoded".into()));
+        }
+        Ok(url)
+    }
+
+    fn failure(&self, message: String) -> Failure {
+        if self.signal.aborted() {
+            Failure::Aborted
+        } else {
+            Failure::Failed(message)
+        }
+    }
+}
+
+fn object_url(bytes: &[u8], content_type: &str) -> Result<String, JsValue> {
+    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
+    let options = BlobPropertyBag::new();
+    options.set_type(content_type);
+    let blob = Blob::new_with_u8_array_sequence_and_options(&parts, &options)?;
+    Url::create_object_url_with_blob(&blob)
+}
+
+pub async fn health() -> Result<Health, String> {
+    let response = Request::get(routes::HEALTH)
+        .send()
+        .await
+        .map_err(|err| err.to_string())?;
+    response.json::<Health>().await.map_err(|err| err.to_string())
+}
+
+/// The newest comic number, asked of the proxy without any simulated delay.
+pub async fn latest() -> Result<u32, String> {
+    let url = format!(
+        "{}?latency_ms=0&jitter_ms=0",
+        routes::comic(fanout_api::ComicId::Latest)
+    );
+    let response = Request::get(&url).send().await.map_err(|err| err.to_string())?;
+    if !response.ok() {
+        return Err(format!("HTTP {}", response.status()));
+    }
+    Ok(response.json::<Comic>().await.map_err(|err| err.to_string())?.num)
+}
+
+pub fn now() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map(|p| p.now())
+        .unwrap_or(0.0)
+}
+
+/// Room for a whole run of 100 comics (200 requests) several times over.
+pub fn prepare_resource_timing() {
+    if let Some(performance) = web_sys::window().and_then(|w| w.performance()) {
+        performance.set_resource_timing_buffer_size(2000);
+        performance.clear_resource_timings();
+    }
+}
+
+/// The browser's own timing of every /api request made since `since` (a `now()` value),
+/// relative to `since`.
+pub fn api_requests_since(since: f64) -> Vec<RequestTiming> {
+    let Some(performance) = web_sys::window().and_then(|w| w.performance()) else {
+        return Vec::new();
+    };
+    let entries = performance.get_entries_by_type("resource");
+    let mut timings: Vec<RequestTiming> = entries
+        .iter()
+        .filter_map(|entry| entry.dyn_into::<web_sys::PerformanceResourceTiming>().ok())
+        .filter(|entry| entry.start_time() >= since && entry.name().contains("/api/"))
+        .map(|entry| {
+            let rel = |t: f64| if t > 0.0 { t - since } else { 0.0 };
+            RequestTiming {
+                url: entry.name(),
+                start: entry.start_time() - since,
+                request_start: rel(entry.request_start()),
+                response_start: rel(entry.response_start()),
+                response_end: rel(entry.response_end()),
+                protocol: entry.next_hop_protocol(),
+            }
+        })
+        .collect();
+    timings.sort_by(|a, b| a.start.total_cmp(&b.start));
+    timings
+}

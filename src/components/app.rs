@@ -1,0 +1,114 @@
+use leptos::{prelude::*, task::spawn_local};
+
+use super::{
+    controls::Controls, gallery::Gallery, history::History, summary::RunSummary, viewer::Viewer,
+    waterfall::Waterfall,
+};
+use crate::{api_client, run_config::Mode, runner, state::AppState, url_state};
+
+#[component]
+pub fn App() -> impl IntoView {
+    let (config, problems) = url_state::read();
+    let run_on_load = config.run_on_load;
+    let state = AppState::new(config, problems);
+    provide_context(state);
+
+    spawn_local(async move {
+        let health = api_client::health().await;
+        let known_latest = health.as_ref().ok().and_then(|h| h.latest);
+        state.health.set(Some(health));
+        let latest = match known_latest {
+            Some(latest) => Some(latest),
+            None => api_client::latest().await.ok(),
+        };
+        state.latest.set(latest);
+        if run_on_load {
+            start_run(state, false);
+        }
+    });
+
+    view! {
+        <header class="masthead">
+            <h1>"Fanout"</h1>
+            <p class="tagline">"What concurrent requests buy you, one comic at a time."</p>
+            <OriginBadge/>
+        </header>
+        <Problems/>
+        <main>
+            <Controls/>
+            <RunSummary/>
+            <Gallery/>
+            <Waterfall/>
+            <History/>
+        </main>
+        <Viewer/>
+        <footer>
+            <p>
+                "Comics by Randall Munroe, "
+                <a href="https://xkcd.com/license.html" rel="noreferrer">"xkcd.com"</a>
+                " (CC BY-NC 2.5). Fetched through this page's own proxy: xkcd sends no CORS headers."
+            </p>
+        </footer>
+    }
+}
+
+/// Picks the run's comics (the explicit list, or `n` random ones) and starts it; with
+/// `compare`, the same comics run once per strategy.
+pub fn start_run(state: AppState, compare: bool) {
+    let config = state.config.get_untracked();
+    let previous = state.run.get_untracked().comics;
+    let comics = match &config.comics {
+        Some(list) => list.clone(),
+        // Compare reuses what is on screen, so the strategies face the same comics.
+        None if compare && previous.len() == config.n as usize => previous,
+        None => {
+            let latest = state
+                .latest
+                .get_untracked()
+                .unwrap_or(fanout_api::MAX_COMIC_NUMBER.min(2000));
+            crate::pick::random_comics(config.n, latest, js_sys::Math::random)
+        }
+    };
+    let modes = if compare {
+        Mode::ALL.to_vec()
+    } else {
+        vec![config.mode]
+    };
+    runner::start(state, comics, modes);
+}
+
+#[component]
+fn OriginBadge() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    move || {
+        match state.health.get() {
+        None => view! { <span class="badge">"connecting…"</span> }.into_any(),
+        Some(Ok(health)) => view! {
+            <span class="badge" data-testid="origin" data-origin=format!("{:?}", health.origin).to_lowercase()>
+                {health.description}
+            </span>
+        }
+        .into_any(),
+        Some(Err(err)) => view! {
+            <span class="badge badge-error" data-testid="origin">{format!("proxy unreachable: {err}")}</span>
+        }
+        .into_any(),
+    }
+    }
+}
+
+#[component]
+fn Problems() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    move || {
+        let problems = state.problems.get();
+        (!problems.is_empty()).then(|| {
+            view! {
+                <div class="problems" role="alert" data-testid="problems">
+                    <p>"Some settings in the address were not understood and were replaced by defaults:"</p>
+                    <ul>{problems.into_iter().map(|p| view! { <li>{p}</li> }).collect_view()}</ul>
+                </div>
+            }
+        })
+    }
+}

@@ -1,0 +1,59 @@
+use leptos::prelude::*;
+
+use super::ms;
+use crate::state::{AppState, RunStatus};
+
+/// The run's numbers, with stable `data-*` hooks for outside tools.
+#[component]
+pub fn RunSummary() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let summary = Memo::new(move |_| state.summary());
+    let status = move || state.run.with(|r| r.status);
+    let total = move || state.run.with(|r| r.comics.len());
+    let settled = move || summary.with(|s| s.loaded + s.failed);
+    let finished = move || matches!(status(), RunStatus::Done | RunStatus::Cancelled);
+
+    view! {
+        <section class="summary" aria-labelledby="summary-title" data-testid="run-summary"
+            data-state=move || status().as_str()
+            data-total-ms=move || summary.with(|s| s.wall_ms.round().to_string())
+            data-first-ms=move || summary.with(|s| s.first_ms.round().to_string())
+            data-loaded=move || summary.with(|s| s.loaded.to_string())
+            data-failed=move || summary.with(|s| s.failed.to_string())>
+            <h2 id="summary-title" class="visually-hidden">"Run summary"</h2>
+            <div class="progress" aria-live="polite">
+                <progress max=move || total().max(1).to_string() value=move || settled().to_string()></progress>
+                <span data-testid="progress">{move || match status() {
+                    RunStatus::Idle => "Pick comics and a strategy, then press Run.".to_string(),
+                    RunStatus::Running => format!("{} of {} settled…", settled(), total()),
+                    RunStatus::Done => format!("Done: {} of {} settled.", settled(), total()),
+                    RunStatus::Cancelled => format!("Stopped: {} of {} settled before the stop.", settled(), total()),
+                }}</span>
+            </div>
+            <dl class="figures" class:dim=move || !finished()>
+                <Figure term="wall time" value=Signal::derive(move || summary.with(|s| ms(s.wall_ms)))
+                    hint="from Run to the last comic"/>
+                <Figure term="first tile" value=Signal::derive(move || summary.with(|s| ms(s.first_ms)))
+                    hint="from Run to the first comic on screen"/>
+                <Figure term="sum of latencies" value=Signal::derive(move || summary.with(|s| ms(s.sum_ms)))
+                    hint="what one after another would have cost"/>
+                <Figure term="speedup" value=Signal::derive(move || summary.with(|s| format!("{:.1}×", s.speedup())))
+                    hint="sum of latencies ÷ wall time"/>
+                <Figure term="vs. ideal" value=Signal::derive(move || summary.with(|s| format!("{:.2}×", s.fanout_ratio())))
+                    hint="wall time ÷ the slowest single comic; 1.00× is the limit"/>
+                <Figure term="loaded / failed" value=Signal::derive(move || summary.with(|s| format!("{} / {}", s.loaded, s.failed)))
+                    hint="comics on screen and error tiles"/>
+            </dl>
+        </section>
+    }
+}
+
+#[component]
+fn Figure(term: &'static str, value: Signal<String>, hint: &'static str) -> impl IntoView {
+    view! {
+        <div class="figure" title=hint>
+            <dt>{term}</dt>
+            <dd>{move || value.get()}</dd>
+        </div>
+    }
+}

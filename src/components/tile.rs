@@ -1,0 +1,84 @@
+use leptos::prelude::*;
+
+use super::ms;
+use crate::{
+    runner,
+    state::{AppState, Tile, TileState},
+};
+
+/// One comic: a placeholder while pending, the decoded image once loaded, or the reason
+/// it failed with a retry button.
+#[component]
+pub fn TileView(tile: Tile, by_completion: Signal<bool>) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let slot = tile.slot;
+    let settled_as = tile.settled_as;
+    // Completion order moves settled tiles forward visually; the DOM order never changes.
+    let order = move || match (by_completion.get(), settled_as) {
+        (true, Some(position)) => position.to_string(),
+        (true, None) => (1000 + slot).to_string(),
+        (false, _) => slot.to_string(),
+    };
+    let timing = tile.timing;
+    let total = timing.map(|t| t.total().round().to_string()).unwrap_or_default();
+    let phases = timing.map(|t| {
+        view! {
+            <p class="timing">
+                <strong>{ms(t.total())}</strong>
+                <span class="phases">{format!(" = {} metadata + {} image", ms(t.metadata()), ms(t.image()))}</span>
+            </p>
+        }
+    });
+    let (state_name, body) = match tile.state {
+        TileState::Pending => (
+            "pending",
+            view! {
+                <div class="tile-body placeholder" aria-label=format!("comic {} loading", tile.num)>
+                    <span class="num">{format!("#{}", tile.num)}</span>
+                    <span class="spinner" aria-hidden="true"></span>
+                </div>
+            }
+            .into_any(),
+        ),
+        TileState::Loaded { comic, image_url } => {
+            let title = comic.safe_title.clone();
+            let label = format!("#{} {}: show large", comic.num, title);
+            let open = {
+                let (comic, url) = (comic.clone(), image_url.clone());
+                move |_| state.viewing.set(Some(((*comic).clone(), url.clone())))
+            };
+            (
+                "loaded",
+                view! {
+                    <button type="button" class="tile-body" on:click=open
+                        aria-label=label>
+                        <img src=image_url alt=comic.alt.clone() decoding="async"/>
+                        <span class="caption"><span class="num">{format!("#{}", comic.num)}</span>" "{title}</span>
+                    </button>
+                    {phases}
+                }
+                .into_any(),
+            )
+        }
+        TileState::Failed { reason } => (
+            "error",
+            view! {
+                <div class="tile-body failed" role="group" aria-label=format!("comic {} failed", tile.num)>
+                    <span class="num">{format!("#{}", tile.num)}</span>
+                    <p class="reason" data-testid="tile-error">{reason}</p>
+                    <button type="button" class="retry" data-testid="retry" on:click=move |_| runner::retry(state, slot)>
+                        "Retry"
+                    </button>
+                </div>
+                {phases}
+            }
+            .into_any(),
+        ),
+    };
+    view! {
+        <li class=format!("tile tile-{state_name}") data-testid="tile" data-num=tile.num
+            data-state=state_name data-ms=total data-slot=slot style:order=order>
+            {body}
+        </li>
+    }
+}

@@ -1,0 +1,116 @@
+use leptos::prelude::*;
+
+use super::ms;
+use crate::state::AppState;
+
+const WIDTH: f64 = 1000.0;
+const LABEL: f64 = 150.0;
+const ROW: f64 = 9.0;
+
+/// One bar per request on the run's time axis, from the browser's own Resource Timing.
+#[component]
+pub fn Waterfall() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let requests = state.requests;
+    let end = Memo::new(move |_| requests.with(|r| r.iter().map(|t| t.response_end).fold(1.0, f64::max)));
+    let protocols = move || {
+        requests.with(|r| {
+            let mut seen: Vec<String> = r
+                .iter()
+                .map(|t| t.protocol.clone())
+                .filter(|p| !p.is_empty())
+                .collect();
+            seen.sort();
+            seen.dedup();
+            if seen.is_empty() {
+                "unknown".to_string()
+            } else {
+                seen.join(", ")
+            }
+        })
+    };
+    let height = move || requests.with(|r| r.len() as f64 * ROW + 24.0);
+    let x = move |t: f64| LABEL + t / end.get() * (WIDTH - LABEL - 10.0);
+
+    view! {
+        <section class="waterfall" aria-labelledby="waterfall-title" data-testid="waterfall">
+            <h2 id="waterfall-title">"Waterfall"</h2>
+            <p class="explain">
+                "Each bar is one request, as the browser itself timed it: "
+                <span class="key queued">"queued"</span>" waiting for a free connection, "
+                <span class="key waiting">"waiting"</span>" for the first byte, then "
+                <span class="key download">"download"</span>". "
+                "Over HTTP/1.1 a browser opens at most six connections to one host, so from the seventh concurrent request on, requests queue until one frees up: that is the staircase."
+            </p>
+            <p class="protocols">"Protocol used: " <span data-testid="protocols">{protocols}</span></p>
+            {move || requests.with(|r| r.is_empty()).then(|| view! { <p class="empty">"No requests yet."</p> })}
+            <svg class="chart" role="img" aria-label="Request waterfall; the table below has the same numbers"
+                viewBox=move || format!("0 0 {WIDTH} {}", height()) preserveAspectRatio="none"
+                height=move || height().to_string()>
+                {move || axis_ticks(end.get()).into_iter().map(|t| view! {
+                    <line class="tick" x1=x(t) x2=x(t) y1="0" y2=height()/>
+                    <text class="tick-label" x=x(t) y=height() - 4.0>{ms(t)}</text>
+                }).collect_view()}
+                {move || requests.get().into_iter().enumerate().map(|(i, t)| {
+                    let p = t.phases();
+                    let y = i as f64 * ROW + 2.0;
+                    let a = x(t.start);
+                    let b = a + x(p.queued) - LABEL;
+                    let c = b + x(p.waiting) - LABEL;
+                    let d = c + x(p.download) - LABEL;
+                    view! {
+                        <g class="bar">
+                            <text class="row-label" x=LABEL - 6.0 y=y + ROW - 2.0>{short_name(&t.url)}</text>
+                            <rect class="queued" x=a y=y width=(b - a).max(0.5) height=ROW - 2.0/>
+                            <rect class="waiting" x=b y=y width=(c - b).max(0.5) height=ROW - 2.0/>
+                            <rect class="download" x=c y=y width=(d - c).max(1.0) height=ROW - 2.0/>
+                        </g>
+                    }
+                }).collect_view()}
+            </svg>
+            <details>
+                <summary>"The same as a table"</summary>
+                <table class="numbers">
+                    <thead><tr><th>"request"</th><th>"protocol"</th><th>"start"</th><th>"queued"</th><th>"waiting"</th><th>"download"</th></tr></thead>
+                    <tbody>
+                        {move || requests.get().into_iter().map(|t| {
+                            let p = t.phases();
+                            view! { <tr>
+                                <td>{short_name(&t.url)}</td><td>{t.protocol.clone()}</td><td>{ms(t.start)}</td>
+                                <td>{ms(p.queued)}</td><td>{ms(p.waiting)}</td><td>{ms(p.download)}</td>
+                            </tr> }
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </details>
+        </section>
+    }
+}
+
+/// `/api/comics/614?…` → `comic 614`, `/api/img/x_614.png?…` → `img x_614.png`.
+fn short_name(url: &str) -> String {
+    let path = url.split('?').next().unwrap_or(url);
+    if let Some(rest) = path.split("/api/comics/").nth(1) {
+        format!("comic {rest}")
+    } else if let Some(rest) = path.split("/api/img/").nth(1) {
+        let mut name: String = rest.chars().take(18).collect();
+        if rest.len() > 18 {
+            name.push('…');
+        }
+        format!("img {name}")
+    } else {
+        path.to_string()
+    }
+}
+
+/// Round tick positions: 4 to 10 of them across `0..end`.
+fn axis_ticks(end: f64) -> Vec<f64> {
+    let raw = end / 6.0;
+    let magnitude = 10f64.powf(raw.max(1.0).log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * magnitude)
+        .find(|s| *s >= raw)
+        .unwrap_or(magnitude * 10.0);
+    (1..).map(|i| i as f64 * step).take_while(|t| *t < end).collect()
+}

@@ -1,0 +1,23 @@
+//! Fanout: see what concurrent requests buy you in a browser.
+//!
+//! The plain-Rust parts (what a run is, scheduling, timing arithmetic, picking comics) know
+//! nothing of the DOM and are tested natively; the components render them with Leptos.
+
+pub mod pick;
+pub mod run_config;
+pub mod schedule;
+pub mod stats;
+
+mod api_client;
+mod components;
+mod runner;
+mod state;
+mod url_state;
+
+pub use components::App;
+
+/// Mounts the app on `<body>`.
+pub fn mount() {
+    console_error_panic_hook::set_once();
+    leptos::mount::mount_to_body(App);
+}

@@ -1,0 +1,273 @@
+//! What a run is, and how it lives in the URL (`?n=20&mode=limited&limit=6&latency_ms=300`).
+//! Invalid values are reported and replaced by defaults, never fatal.
+
+use fanout_api::{NetSim, parse_comic_number};
+
+pub const MAX_COMICS: u32 = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mode {
+    Sequential,
+    Concurrent,
+    Limited,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 3] = [Mode::Sequential, Mode::Limited, Mode::Concurrent];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Sequential => "sequential",
+            Mode::Concurrent => "concurrent",
+            Mode::Limited => "limited",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Mode> {
+        Mode::ALL.into_iter().find(|m| m.as_str() == text)
+    }
+}
+
+/// Where a finished tile goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TileOrder {
+    /// Tiles join the gallery in the order their requests complete.
+    Completion,
+    /// Every comic has a fixed slot from the start.
+    Grid,
+}
+
+impl TileOrder {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TileOrder::Completion => "completion",
+            TileOrder::Grid => "grid",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunConfig {
+    /// How many random comics, when no explicit list is given.
+    pub n: u32,
+    pub mode: Mode,
+    /// At most this many comics in flight, for [`Mode::Limited`].
+    pub limit: u32,
+    /// An explicit list of comics, instead of `n` random ones.
+    pub comics: Option<Vec<u32>>,
+    pub sim: NetSim,
+    pub order: TileOrder,
+    /// Let the browser's HTTP cache answer repeats (off: every request goes to the network).
+    pub use_cache: bool,
+    /// Start the run as soon as the page loads.
+    pub run_on_load: bool,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            n: 20,
+            mode: Mode::Concurrent,
+            limit: 6,
+            comics: None,
+            sim: NetSim::default(),
+            order: TileOrder::Completion,
+            use_cache: false,
+            run_on_load: false,
+        }
+    }
+}
+
+impl RunConfig {
+    /// Reads decoded query pairs; returns the config and one message per value it refused.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> (Self, Vec<String>) {
+        let mut config = RunConfig::default();
+        let mut problems = Vec::new();
+        for (key, value) in pairs {
+            if let Err(problem) = config.apply(key, value) {
+                problems.push(problem);
+            }
+        }
+        (config, problems)
+    }
+
+    fn apply(&mut self, key: &str, value: &str) -> Result<(), String> {
+        match key {
+            "n" => self.n = parse_bounded(key, value, 1, MAX_COMICS)?,
+            "limit" => self.limit = parse_bounded(key, value, 1, MAX_COMICS)?,
+            "mode" => {
+                self.mode = Mode::parse(value)
+                    .ok_or_else(|| format!("mode must be sequential, concurrent or limited, not {value:?}"))?
+            }
+            "comics" => self.comics = Some(parse_comic_list(value)?),
+            "order" => {
+                self.order = match value {
+                    "completion" => TileOrder::Completion,
+                    "grid" => TileOrder::Grid,
+                    _ => return Err(format!("order must be completion or grid, not {value:?}")),
+                }
+            }
+            "cache" => self.use_cache = parse_flag(key, value)?,
+            "run" => self.run_on_load = parse_flag(key, value)?,
+            "latency_ms" | "jitter_ms" | "seed" | "fail_rate" | "timeout_rate" | "missing_rate" => {
+                let one = NetSim::from_query(&format!("{key}={value}")).map_err(|err| err.0)?;
+                match key {
+                    "latency_ms" => self.sim.latency_ms = one.latency_ms,
+                    "jitter_ms" => self.sim.jitter_ms = one.jitter_ms,
+                    "seed" => self.sim.seed = one.seed,
+                    "fail_rate" => self.sim.fail_rate = one.fail_rate,
+                    "timeout_rate" => self.sim.timeout_rate = one.timeout_rate,
+                    _ => self.sim.missing_rate = one.missing_rate,
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The query string (without `?`) that reproduces this run; `run=1` is left to the caller.
+    pub fn to_query(&self) -> String {
+        let mut query = format!("n={}&mode={}&limit={}", self.n, self.mode.as_str(), self.limit);
+        if let Some(comics) = &self.comics {
+            let list: Vec<String> = comics.iter().map(u32::to_string).collect();
+            query.push_str(&format!("&comics={}", list.join(",")));
+        }
+        let mut sim = self.sim;
+        sim.attempt = 0;
+        query.push('&');
+        query.push_str(&sim.to_query());
+        if self.order != TileOrder::Completion {
+            query.push_str(&format!("&order={}", self.order.as_str()));
+        }
+        if self.use_cache {
+            query.push_str("&cache=1");
+        }
+        query
+    }
+
+    /// How many comics may be in flight at once for `count` comics.
+    pub fn max_in_flight(&self, count: usize) -> usize {
+        match self.mode {
+            Mode::Sequential => 1,
+            Mode::Concurrent => count.max(1),
+            Mode::Limited => (self.limit as usize).clamp(1, count.max(1)),
+        }
+    }
+}
+
+fn parse_bounded(key: &str, value: &str, min: u32, max: u32) -> Result<u32, String> {
+    match value.parse::<u32>() {
+        Ok(v) if (min..=max).contains(&v) && !value.starts_with('+') => Ok(v),
+        _ => Err(format!(
+            "{key} must be a whole number from {min} to {max}, not {value:?}"
+        )),
+    }
+}
+
+fn parse_flag(key: &str, value: &str) -> Result<bool, String> {
+    match value {
+        "1" | "true" => Ok(true),
+        "0" | "false" => Ok(false),
+        _ => Err(format!("{key} must be 1 or 0, not {value:?}")),
+    }
+}
+
+/// `1,404,614`: distinct comic numbers, at most [`MAX_COMICS`] of them.
+pub fn parse_comic_list(value: &str) -> Result<Vec<u32>, String> {
+    let mut comics = Vec::new();
+    for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let num = parse_comic_number(part).map_err(|err| format!("comics: {err}"))?;
+        if !comics.contains(&num) {
+            comics.push(num);
+        }
+    }
+    if comics.is_empty() {
+        return Err("comics must list at least one comic number".into());
+    }
+    if comics.len() > MAX_COMICS as usize {
+        return Err(format!(
+            "comics may list at most {MAX_COMICS} comics, not {}",
+            comics.len()
+        ));
+    }
+    Ok(comics)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(query: &str) -> (RunConfig, Vec<String>) {
+        RunConfig::from_pairs(
+            query
+                .split('&')
+                .filter(|p| !p.is_empty())
+                .map(|p| p.split_once('=').unwrap_or((p, ""))),
+        )
+    }
+
+    #[test]
+    fn reads_the_documented_url() {
+        let (config, problems) =
+            parse("n=20&mode=concurrent&limit=6&latency_ms=300&jitter_ms=0&seed=7&run=1");
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(config.n, 20);
+        assert_eq!(config.mode, Mode::Concurrent);
+        assert_eq!(config.sim.latency_ms, 300);
+        assert_eq!(config.sim.jitter_ms, 0);
+        assert_eq!(config.sim.seed, 7);
+        assert!(config.run_on_load);
+        let (listed, _) = parse("comics=1,404,614&mode=limited");
+        assert_eq!(listed.comics, Some(vec![1, 404, 614]));
+        assert_eq!(listed.mode, Mode::Limited);
+    }
+
+    #[test]
+    fn bad_values_are_reported_and_defaulted() {
+        let (config, problems) =
+            parse("n=0&mode=fast&limit=x&latency_ms=99999&comics=1,-2&order=up&cache=maybe&fail_rate=2");
+        assert_eq!(problems.len(), 8, "{problems:?}");
+        let defaults = RunConfig::default();
+        assert_eq!(config.n, defaults.n);
+        assert_eq!(config.mode, defaults.mode);
+        assert_eq!(config.limit, defaults.limit);
+        assert_eq!(config.sim, defaults.sim);
+        assert_eq!(config.comics, None);
+        assert!(problems.iter().any(|p| p.contains("mode")));
+        assert_eq!(parse("n=101").1.len(), 1);
+    }
+
+    #[test]
+    fn round_trips() {
+        let (config, _) = parse(
+            "n=7&mode=limited&limit=3&comics=5,6&latency_ms=250&jitter_ms=40&seed=3&fail_rate=0.2&order=grid&cache=1",
+        );
+        let (again, problems) = parse(&config.to_query());
+        assert!(problems.is_empty());
+        assert_eq!(again, config);
+    }
+
+    #[test]
+    fn in_flight_by_mode() {
+        let mut config = RunConfig {
+            mode: Mode::Sequential,
+            ..RunConfig::default()
+        };
+        assert_eq!(config.max_in_flight(20), 1);
+        config.mode = Mode::Concurrent;
+        assert_eq!(config.max_in_flight(20), 20);
+        config.mode = Mode::Limited;
+        config.limit = 6;
+        assert_eq!(config.max_in_flight(20), 6);
+        assert_eq!(config.max_in_flight(3), 3);
+    }
+
+    #[test]
+    fn comic_lists_dedupe_and_cap() {
+        assert_eq!(parse_comic_list("3, 3,4,"), Ok(vec![3, 4]));
+        assert!(parse_comic_list("").is_err());
+        assert!(parse_comic_list("0").is_err());
+        let many: Vec<String> = (1..=101).map(|n| n.to_string()).collect();
+        assert!(parse_comic_list(&many.join(",")).is_err());
+    }
+}

@@ -1,0 +1,240 @@
+//! Starts, stops and retries runs: one future per comic (metadata, then the decoded image),
+//! scheduled by [`crate::schedule::run_bounded`], each painting its tile as it settles.
+
+use std::cell::RefCell;
+
+use futures::future::{AbortHandle, Abortable};
+use leptos::{prelude::*, task::spawn_local};
+use web_sys::AbortController;
+
+use crate::{
+    api_client::{self, Failure, Fetcher},
+    run_config::{Mode, RunConfig},
+    schedule::run_bounded,
+    state::{AppState, HISTORY_LEN, HistoryRow, RunStatus, RunView, Tile, TileState},
+    stats::ChainTiming,
+};
+
+/// The in-flight work of the current run (or compare batch), so it can be stopped.
+struct Control {
+    requests: AbortController,
+    futures: AbortHandle,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Control>> = const { RefCell::new(None) };
+    /// Object URLs of the images on screen, released when the next run starts.
+    static IMAGE_URLS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Aborts every in-flight request of the current run; its futures never resume.
+pub fn stop(state: AppState) {
+    if let Some(control) = CURRENT.with(|c| c.borrow_mut().take()) {
+        control.requests.abort();
+        control.futures.abort();
+        state.run.update(|run| {
+            if run.status == RunStatus::Running {
+                run.status = RunStatus::Cancelled;
+            }
+        });
+        record_history(state);
+    }
+}
+
+/// Runs `comics` once per mode in `modes`, one run after another (one mode: a plain run).
+pub fn start(state: AppState, comics: Vec<u32>, modes: Vec<Mode>) {
+    stop(state);
+    let Ok(requests) = AbortController::new() else {
+        state.problems.set(vec![
+            "this browser cannot cancel requests (no AbortController)".into(),
+        ]);
+        return;
+    };
+    let signal = requests.signal();
+    let (futures, registration) = AbortHandle::new_pair();
+    CURRENT.with(|c| *c.borrow_mut() = Some(Control { requests, futures }));
+    let base = state.config.get_untracked();
+    crate::url_state::write(&base);
+    spawn_local(async move {
+        let batch = async {
+            for mode in modes {
+                let config = RunConfig { mode, ..base.clone() };
+                run_once(state, &config, comics.clone(), signal.clone()).await;
+            }
+        };
+        if Abortable::new(batch, registration).await.is_ok() {
+            CURRENT.with(|c| c.borrow_mut().take());
+        }
+    });
+}
+
+async fn run_once(state: AppState, config: &RunConfig, comics: Vec<u32>, signal: web_sys::AbortSignal) {
+    release_images();
+    let id = state.run.get_untracked().id + 1;
+    state.problems.set(Vec::new());
+    state.requests.set(Vec::new());
+    state.tiles.set(
+        comics
+            .iter()
+            .enumerate()
+            .map(|(slot, &num)| Tile::pending(num, slot))
+            .collect(),
+    );
+    api_client::prepare_resource_timing();
+    let started = api_client::now();
+    state.run.set(RunView {
+        id,
+        status: RunStatus::Running,
+        mode: config.mode,
+        limit: config.limit,
+        comics: comics.clone(),
+        started_at: started,
+    });
+    let fetcher = Fetcher {
+        sim: config.sim,
+        use_cache: config.use_cache,
+        signal,
+    };
+    let in_flight = config.max_in_flight(comics.len());
+    let jobs: Vec<(usize, u32)> = comics.into_iter().enumerate().collect();
+    run_bounded(jobs, in_flight, |(slot, num)| {
+        let fetcher = fetcher.clone();
+        async move { load_tile(state, id, slot, num, 0, &fetcher, started).await }
+    })
+    .await;
+    state.requests.set(api_client::api_requests_since(started));
+    state.run.update(|run| run.status = RunStatus::Done);
+    record_history(state);
+}
+
+/// Loads one comic and paints its tile, unless its run has been replaced meanwhile.
+async fn load_tile(
+    state: AppState,
+    run_id: u64,
+    slot: usize,
+    num: u32,
+    attempt: u32,
+    fetcher: &Fetcher,
+    run_started: f64,
+) {
+    let began = api_client::now() - run_started;
+    let mut metadata_done = began;
+    let result = async {
+        let comic = fetcher.comic(num).await?;
+        metadata_done = api_client::now() - run_started;
+        let Some(path) = comic.img.clone() else {
+            return Err(Failure::Failed(if comic.interactive {
+                "interactive comic: no image to show".into()
+            } else {
+                "this comic has no image".into()
+            }));
+        };
+        let image_url = fetcher.image(&path).await?;
+        Ok((comic, image_url))
+    }
+    .await;
+    let finished = api_client::now() - run_started;
+    if state.run.get_untracked().id != run_id {
+        if let Ok((_, url)) = result {
+            let _ = web_sys::Url::revoke_object_url(&url);
+        }
+        return;
+    }
+    let new_state = match result {
+        Err(Failure::Aborted) => return,
+        Err(Failure::Failed(reason)) => TileState::Failed { reason },
+        Ok((comic, image_url)) => {
+            IMAGE_URLS.with(|urls| urls.borrow_mut().push(image_url.clone()));
+            TileState::Loaded {
+                comic: Box::new(comic),
+                image_url,
+            }
+        }
+    };
+    state.tiles.update(|tiles| {
+        let order = tiles.iter().filter(|t| t.settled_as.is_some()).count();
+        if let Some(tile) = tiles.get_mut(slot) {
+            tile.settled_as = Some(tile.settled_as.unwrap_or(order));
+            tile.state = new_state;
+            tile.timing = Some(ChainTiming {
+                started: began,
+                metadata_done,
+                finished,
+            });
+            tile.attempt = attempt;
+            tile.version += 1;
+        }
+    });
+    state.requests.set(api_client::api_requests_since(run_started));
+}
+
+/// Tries one failed comic again, with a fresh draw of the demo origin's faults.
+pub fn retry(state: AppState, slot: usize) {
+    let run = state.run.get_untracked();
+    let Some(tile) = state.tiles.with_untracked(|t| t.get(slot).cloned()) else {
+        return;
+    };
+    let Ok(requests) = AbortController::new() else {
+        return;
+    };
+    let mut config = state.config.get_untracked();
+    config.sim.attempt = tile.attempt + 1;
+    let fetcher = Fetcher {
+        sim: config.sim,
+        use_cache: config.use_cache,
+        signal: requests.signal(),
+    };
+    state.tiles.update(|tiles| {
+        if let Some(t) = tiles.get_mut(slot) {
+            t.state = TileState::Pending;
+            t.version += 1;
+        }
+    });
+    spawn_local(async move {
+        let _keep_alive = requests;
+        load_tile(
+            state,
+            run.id,
+            slot,
+            tile.num,
+            tile.attempt + 1,
+            &fetcher,
+            run.started_at,
+        )
+        .await;
+    });
+}
+
+fn record_history(state: AppState) {
+    let run = state.run.get_untracked();
+    if run.id == 0
+        || state
+            .history
+            .with_untracked(|h| h.first().is_some_and(|row| row.id == run.id))
+    {
+        return;
+    }
+    let summary = state.summary();
+    state.history.update(|history| {
+        history.insert(
+            0,
+            HistoryRow {
+                id: run.id,
+                mode: run.mode,
+                limit: run.limit,
+                comics: run.comics.clone(),
+                summary,
+                status: run.status,
+            },
+        );
+        history.truncate(HISTORY_LEN);
+    });
+}
+
+fn release_images() {
+    IMAGE_URLS.with(|urls| {
+        for url in urls.borrow_mut().drain(..) {
+            let _ = web_sys::Url::revoke_object_url(&url);
+        }
+    });
+}

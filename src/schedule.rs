@@ -1,0 +1,152 @@
+//! Runs one future per comic with at most `max_in_flight` of them pending at once:
+//! 1 is sequential (await one after another), N is all at once. Knows nothing of the DOM.
+
+use futures::{StreamExt, stream};
+use std::future::Future;
+
+/// Drives `job(item)` for every item, starting the next as soon as one settles.
+pub async fn run_bounded<T, F, Fut>(items: Vec<T>, max_in_flight: usize, job: F)
+where
+    F: FnMut(T) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    stream::iter(items.into_iter().map(job))
+        .buffer_unordered(max_in_flight.max(1))
+        .collect::<()>()
+        .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::{
+        channel::oneshot,
+        executor::LocalPool,
+        future::{AbortHandle, Abortable},
+        task::LocalSpawnExt,
+    };
+    use std::{cell::RefCell, rc::Rc};
+
+    /// Jobs that finish only when the test says so, recording what ran when.
+    struct Harness {
+        release: Vec<Option<oneshot::Sender<()>>>,
+        log: Rc<RefCell<Vec<String>>>,
+        in_flight: Rc<RefCell<(usize, usize)>>,
+    }
+
+    fn start(pool: &mut LocalPool, count: usize, max: usize) -> (Harness, AbortHandle) {
+        let (senders, receivers): (Vec<_>, Vec<_>) = (0..count).map(|_| oneshot::channel::<()>()).unzip();
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let in_flight = Rc::new(RefCell::new((0usize, 0usize)));
+        let (job_log, job_flight) = (log.clone(), in_flight.clone());
+        let items: Vec<(usize, oneshot::Receiver<()>)> = receivers.into_iter().enumerate().collect();
+        let run = run_bounded(items, max, move |(i, done)| {
+            let (log, flight) = (job_log.clone(), job_flight.clone());
+            async move {
+                {
+                    let mut f = flight.borrow_mut();
+                    f.0 += 1;
+                    f.1 = f.1.max(f.0);
+                }
+                log.borrow_mut().push(format!("start {i}"));
+                let _ = done.await;
+                flight.borrow_mut().0 -= 1;
+                log.borrow_mut().push(format!("done {i}"));
+            }
+        });
+        let (handle, registration) = AbortHandle::new_pair();
+        pool.spawner()
+            .spawn_local(async move {
+                let _ = Abortable::new(run, registration).await;
+            })
+            .unwrap();
+        pool.run_until_stalled();
+        let release = senders.into_iter().map(Some).collect();
+        (
+            Harness {
+                release,
+                log,
+                in_flight,
+            },
+            handle,
+        )
+    }
+
+    impl Harness {
+        fn finish(&mut self, pool: &mut LocalPool, i: usize) {
+            self.release[i].take().unwrap().send(()).unwrap();
+            pool.run_until_stalled();
+        }
+        fn started(&self) -> usize {
+            self.log
+                .borrow()
+                .iter()
+                .filter(|l| l.starts_with("start"))
+                .count()
+        }
+        fn finished(&self) -> Vec<String> {
+            self.log
+                .borrow()
+                .iter()
+                .filter(|l| l.starts_with("done"))
+                .cloned()
+                .collect()
+        }
+    }
+
+    #[test]
+    fn sequential_starts_one_after_another() {
+        let mut pool = LocalPool::new();
+        let (mut h, _) = start(&mut pool, 3, 1);
+        assert_eq!(h.started(), 1);
+        h.finish(&mut pool, 0);
+        assert_eq!(h.started(), 2);
+        h.finish(&mut pool, 1);
+        h.finish(&mut pool, 2);
+        assert_eq!(h.in_flight.borrow().1, 1);
+    }
+
+    #[test]
+    fn concurrent_starts_all_and_settles_in_completion_order() {
+        let mut pool = LocalPool::new();
+        let (mut h, _) = start(&mut pool, 4, 4);
+        assert_eq!(h.started(), 4);
+        for i in [2, 0, 3, 1] {
+            h.finish(&mut pool, i);
+        }
+        assert_eq!(h.finished(), ["done 2", "done 0", "done 3", "done 1"]);
+    }
+
+    #[test]
+    fn limited_never_exceeds_k_and_refills_at_once() {
+        let mut pool = LocalPool::new();
+        let (mut h, _) = start(&mut pool, 10, 3);
+        assert_eq!(h.started(), 3);
+        h.finish(&mut pool, 1);
+        assert_eq!(h.started(), 4, "a slot is refilled as soon as one settles");
+        for i in [0, 2, 3, 4, 5, 6, 7, 8, 9] {
+            h.finish(&mut pool, i);
+        }
+        assert_eq!(h.in_flight.borrow().1, 3);
+        assert_eq!(h.finished().len(), 10);
+    }
+
+    #[test]
+    fn aborting_stops_everything_and_nothing_settles_late() {
+        let mut pool = LocalPool::new();
+        let (mut h, abort) = start(&mut pool, 5, 2);
+        h.finish(&mut pool, 0);
+        abort.abort();
+        pool.run_until_stalled();
+        let before = h.log.borrow().len();
+        for i in 1..5 {
+            // The receivers are gone with the aborted run; sending fails quietly.
+            if let Some(tx) = h.release[i].take() {
+                let _ = tx.send(());
+            }
+        }
+        pool.run_until_stalled();
+        assert_eq!(h.log.borrow().len(), before);
+        assert_eq!(h.finished(), ["done 0"]);
+    }
+}

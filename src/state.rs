@@ -1,0 +1,145 @@
+//! The page's state: one small `Copy` bundle of signals shared by every component.
+
+use fanout_api::{Comic, Health};
+use leptos::prelude::*;
+
+use crate::{
+    run_config::{Mode, RunConfig},
+    stats::{ChainTiming, RequestTiming, Summary},
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    Idle,
+    Running,
+    Done,
+    Cancelled,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Idle => "idle",
+            RunStatus::Running => "running",
+            RunStatus::Done => "done",
+            RunStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TileState {
+    Pending,
+    Loaded { comic: Box<Comic>, image_url: String },
+    Failed { reason: String },
+}
+
+/// One comic of the current run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tile {
+    pub num: u32,
+    /// Its fixed position in the run's list.
+    pub slot: usize,
+    pub state: TileState,
+    /// Its place in completion order, once settled.
+    pub settled_as: Option<usize>,
+    pub timing: Option<ChainTiming>,
+    /// Bumped on every change, so the gallery re-renders exactly this tile.
+    pub version: u32,
+    /// How many times it was retried.
+    pub attempt: u32,
+}
+
+impl Tile {
+    pub fn pending(num: u32, slot: usize) -> Self {
+        Tile {
+            num,
+            slot,
+            state: TileState::Pending,
+            settled_as: None,
+            timing: None,
+            version: 0,
+            attempt: 0,
+        }
+    }
+}
+
+/// The run on screen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunView {
+    pub id: u64,
+    pub status: RunStatus,
+    pub mode: Mode,
+    pub limit: u32,
+    pub comics: Vec<u32>,
+    /// `performance.now()` when it started; every timing of the run is relative to it.
+    pub started_at: f64,
+}
+
+impl Default for RunView {
+    fn default() -> Self {
+        RunView {
+            id: 0,
+            status: RunStatus::Idle,
+            mode: Mode::Concurrent,
+            limit: 6,
+            comics: Vec::new(),
+            started_at: 0.0,
+        }
+    }
+}
+
+/// One finished run, for comparing strategies.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryRow {
+    pub id: u64,
+    pub mode: Mode,
+    pub limit: u32,
+    pub comics: Vec<u32>,
+    pub summary: Summary,
+    pub status: RunStatus,
+}
+
+pub const HISTORY_LEN: usize = 12;
+
+#[derive(Clone, Copy)]
+pub struct AppState {
+    pub config: RwSignal<RunConfig>,
+    /// What was wrong with the URL, shown until the next run.
+    pub problems: RwSignal<Vec<String>>,
+    pub health: RwSignal<Option<Result<Health, String>>>,
+    pub latest: RwSignal<Option<u32>>,
+    pub run: RwSignal<RunView>,
+    pub tiles: RwSignal<Vec<Tile>>,
+    pub requests: RwSignal<Vec<RequestTiming>>,
+    pub history: RwSignal<Vec<HistoryRow>>,
+    /// The comic shown large, if any.
+    pub viewing: RwSignal<Option<(Comic, String)>>,
+}
+
+impl AppState {
+    pub fn new(config: RunConfig, problems: Vec<String>) -> Self {
+        AppState {
+            config: RwSignal::new(config),
+            problems: RwSignal::new(problems),
+            health: RwSignal::new(None),
+            latest: RwSignal::new(None),
+            run: RwSignal::new(RunView::default()),
+            tiles: RwSignal::new(Vec::new()),
+            requests: RwSignal::new(Vec::new()),
+            history: RwSignal::new(Vec::new()),
+            viewing: RwSignal::new(None),
+        }
+    }
+
+    /// The current run's numbers, from its settled tiles.
+    pub fn summary(&self) -> Summary {
+        self.tiles.with(|tiles| {
+            let settled: Vec<(ChainTiming, bool)> = tiles
+                .iter()
+                .filter_map(|t| Some((t.timing?, matches!(t.state, TileState::Loaded { .. }))))
+                .collect();
+            Summary::of(&settled)
+        })
+    }
+}

@@ -1,0 +1,142 @@
+//! Component behaviour in a real browser (wasm-bindgen-test in headless Chromium). No proxy
+//! runs here, so the page must also cope with /api being unreachable.
+#![cfg(target_arch = "wasm32")]
+
+use std::time::Duration;
+
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+use web_sys::{HtmlElement, HtmlInputElement};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn document() -> web_sys::Document {
+    web_sys::window().unwrap().document().unwrap()
+}
+
+/// Mounts the whole app at `query` into a fresh container and returns that container.
+fn mount_at(query: &str) -> HtmlElement {
+    let window = web_sys::window().unwrap();
+    let path = window.location().pathname().unwrap();
+    window
+        .history()
+        .unwrap()
+        .replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&format!("{path}?{query}")))
+        .unwrap();
+    let container: HtmlElement = document().create_element("div").unwrap().unchecked_into();
+    document().body().unwrap().append_child(&container).unwrap();
+    std::mem::forget(leptos::mount::mount_to(container.clone(), fanout::App));
+    container
+}
+
+async fn settle() {
+    gloo_timers::future::sleep(Duration::from_millis(50)).await;
+}
+
+async fn wait_for(container: &HtmlElement, selector: &str) -> web_sys::Element {
+    for _ in 0..200 {
+        if let Some(found) = container.query_selector(selector).unwrap() {
+            return found;
+        }
+        settle().await;
+    }
+    panic!("{selector} never appeared");
+}
+
+#[wasm_bindgen_test]
+async fn starts_idle_with_the_url_settings() {
+    let app = mount_at("n=7&mode=limited&limit=3&latency_ms=250");
+    settle().await;
+    let summary = app.query_selector("[data-testid=run-summary]").unwrap().unwrap();
+    assert_eq!(summary.get_attribute("data-state").as_deref(), Some("idle"));
+    assert_eq!(summary.get_attribute("data-loaded").as_deref(), Some("0"));
+    let n: HtmlInputElement = app
+        .query_selector("input[name=n]")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    assert_eq!(n.value(), "7");
+    let limited: HtmlInputElement = app
+        .query_selector("input[value=limited]")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    assert!(limited.checked());
+    let limit: HtmlInputElement = app
+        .query_selector("input[name=limit]")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    assert!(!limit.disabled(), "k is editable in limited mode");
+    assert_eq!(app.query_selectorAll_count("[data-testid=tile]"), 0);
+    assert!(app.query_selector("[data-testid=problems]").unwrap().is_none());
+}
+
+#[wasm_bindgen_test]
+async fn invalid_url_values_are_reported_not_fatal() {
+    let app = mount_at("n=0&mode=fast&latency_ms=99999");
+    let problems = wait_for(&app, "[data-testid=problems]").await;
+    let text = problems.text_content().unwrap();
+    assert!(text.contains("n must be"), "{text}");
+    assert!(text.contains("mode must be"), "{text}");
+    assert!(text.contains("latency_ms must be at most"), "{text}");
+    settle().await;
+    let n: HtmlInputElement = app
+        .query_selector("input[name=n]")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    assert_eq!(n.value(), "20", "the default replaces the bad value");
+}
+
+#[wasm_bindgen_test]
+async fn a_bad_comic_list_is_explained_at_the_field() {
+    let app = mount_at("");
+    settle().await;
+    let list: HtmlInputElement = app
+        .query_selector("input[name=comics]")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    list.set_value("1,0,abc");
+    list.dispatch_event(&web_sys::Event::new("input").unwrap())
+        .unwrap();
+    let error = wait_for(&app, ".field-error").await;
+    assert!(
+        error.text_content().unwrap().contains("comic number"),
+        "{:?}",
+        error.text_content()
+    );
+    assert_eq!(list.get_attribute("aria-invalid").as_deref(), Some("true"));
+    list.set_value("1,2");
+    list.dispatch_event(&web_sys::Event::new("input").unwrap())
+        .unwrap();
+    settle().await;
+    assert!(app.query_selector(".field-error").unwrap().is_none());
+    let n: HtmlInputElement = app
+        .query_selector("input[name=n]")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    assert!(n.disabled(), "an explicit list replaces the random count");
+}
+
+#[wasm_bindgen_test]
+async fn an_unreachable_proxy_is_shown_not_fatal() {
+    let app = mount_at("");
+    let badge = wait_for(&app, "[data-testid=origin].badge-error").await;
+    assert!(badge.text_content().unwrap().contains("proxy unreachable"));
+    // The controls still work.
+    assert!(app.query_selector("[data-testid=run]").unwrap().is_some());
+}
+
+trait CountSelector {
+    #[allow(non_snake_case)]
+    fn query_selectorAll_count(&self, selector: &str) -> u32;
+}
+
+impl CountSelector for HtmlElement {
+    fn query_selectorAll_count(&self, selector: &str) -> u32 {
+        self.query_selector_all(selector).unwrap().length()
+    }
+}

@@ -1,0 +1,203 @@
+//! Finds or installs the tools the page needs, each at the version the project pins.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use crate::{root, step};
+
+/// The trunk line that builds with our Rust (0.22 needs a newer rustc).
+const TRUNK_LINE: &str = "0.21";
+/// binaryen from npm: Debian's version 108 produces modules today's browsers reject.
+const BINARYEN: &str = "binaryen@132";
+
+pub struct Tools {
+    /// Put first on PATH so that Trunk finds our wasm-opt instead of downloading one.
+    wasm_opt_dir: PathBuf,
+}
+
+impl Tools {
+    /// Installs what is missing. `browser`: also Chromium and chromedriver (for tests).
+    pub fn ensure(browser: bool) -> Result<Self, String> {
+        ensure_wasm_target()?;
+        ensure_trunk()?;
+        ensure_wasm_bindgen()?;
+        let wasm_opt_dir = ensure_wasm_opt()?;
+        if browser {
+            ensure_chromium()?;
+        }
+        Ok(Tools { wasm_opt_dir })
+    }
+
+    pub fn trunk(&self) -> Command {
+        let mut cmd = Command::new("trunk");
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut dirs = vec![self.wasm_opt_dir.clone(), cargo_bin()];
+        dirs.extend(std::env::split_paths(&path));
+        cmd.env(
+            "PATH",
+            std::env::join_paths(dirs).expect("PATH entries are valid"),
+        );
+        cmd.current_dir(root());
+        cmd
+    }
+
+    pub fn chromedriver(&self) -> Result<PathBuf, String> {
+        which("chromedriver")
+            .ok_or_else(|| "chromedriver is missing: run `apt-get install chromium-driver`".into())
+    }
+
+    pub fn chromium(&self) -> Result<PathBuf, String> {
+        ["chromium", "chromium-browser", "google-chrome"]
+            .into_iter()
+            .find_map(which)
+            .ok_or_else(|| "Chromium is missing: run `apt-get install chromium`".into())
+    }
+}
+
+/// Runs a command to completion, failing with its name if it fails.
+pub fn run(cmd: &mut Command) -> Result<(), String> {
+    let status = cmd
+        .status()
+        .map_err(|err| format!("cannot run {}: {err}", describe(cmd)))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{} failed ({status})", describe(cmd)))
+    }
+}
+
+fn describe(cmd: &Command) -> String {
+    let mut text = cmd.get_program().to_string_lossy().into_owned();
+    for arg in cmd.get_args().take(4) {
+        text.push(' ');
+        text.push_str(&arg.to_string_lossy());
+    }
+    format!("`{text}`")
+}
+
+fn output(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program).args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+fn cargo_bin() -> PathBuf {
+    std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cargo")))
+        .unwrap_or_default()
+        .join("bin")
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+}
+
+fn ensure_wasm_target() -> Result<(), String> {
+    let installed = output("rustup", &["target", "list", "--installed"]).unwrap_or_default();
+    if installed.lines().any(|l| l.trim() == "wasm32-unknown-unknown") {
+        return Ok(());
+    }
+    step("installing the wasm32-unknown-unknown target");
+    run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))
+}
+
+fn ensure_trunk() -> Result<(), String> {
+    let version = output("trunk", &["--version"]).unwrap_or_default();
+    if version.starts_with(&format!("trunk {TRUNK_LINE}.")) {
+        return Ok(());
+    }
+    step(&format!(
+        "installing trunk {TRUNK_LINE} (once; about 15 minutes on two cores)"
+    ));
+    cargo_install("trunk", &format!("~{TRUNK_LINE}"))
+}
+
+fn ensure_wasm_bindgen() -> Result<(), String> {
+    let wanted = locked_version("wasm-bindgen")?;
+    let have = output("wasm-bindgen", &["--version"]).unwrap_or_default();
+    if have == format!("wasm-bindgen {wanted}") {
+        return Ok(());
+    }
+    step(&format!(
+        "installing wasm-bindgen-cli {wanted} (it must equal Cargo.lock's wasm-bindgen)"
+    ));
+    cargo_install("wasm-bindgen-cli", &format!("={wanted}"))
+}
+
+/// `cargo install --locked`, or unlocked at the same version when the registry lags.
+fn cargo_install(krate: &str, version: &str) -> Result<(), String> {
+    let locked = Command::new("cargo")
+        .args(["install", krate, "--version", version, "--locked"])
+        .status()
+        .map_err(|err| format!("cannot run cargo install: {err}"))?;
+    if locked.success() {
+        return Ok(());
+    }
+    eprintln!("xtask: the locked install of {krate} failed; trying the same version unlocked");
+    run(Command::new("cargo").args(["install", krate, "--version", version]))
+}
+
+/// The version of `package` in Cargo.lock.
+pub fn locked_version(package: &str) -> Result<String, String> {
+    let lock = std::fs::read_to_string(root().join("Cargo.lock"))
+        .map_err(|err| format!("cannot read Cargo.lock: {err}"))?;
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() == format!("name = \"{package}\"")
+            && let Some(version) = lines.next().and_then(|l| l.trim().strip_prefix("version = \""))
+        {
+            return Ok(version.trim_end_matches('"').to_owned());
+        }
+    }
+    Err(format!("{package} is not in Cargo.lock"))
+}
+
+fn ensure_wasm_opt() -> Result<PathBuf, String> {
+    let prefix = root().join("target/tools/binaryen");
+    let bin = prefix.join("node_modules/.bin");
+    if bin.join("wasm-opt").is_file() {
+        return Ok(bin);
+    }
+    if which("npm").is_none() {
+        return Err(
+            "npm is missing (it installs wasm-opt from the npm registry): run `apt-get install npm`".into(),
+        );
+    }
+    step(&format!(
+        "installing wasm-opt ({BINARYEN} from npm) into target/tools"
+    ));
+    std::fs::create_dir_all(&prefix).map_err(|err| format!("cannot create {}: {err}", prefix.display()))?;
+    run(Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "--prefix"])
+        .arg(&prefix)
+        .arg(BINARYEN))?;
+    Ok(bin)
+}
+
+fn ensure_chromium() -> Result<(), String> {
+    let has_browser = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .any(|p| which(p).is_some());
+    if has_browser && which("chromedriver").is_some() {
+        return Ok(());
+    }
+    let is_root = output("id", &["-u"]).as_deref() == Some("0");
+    if which("apt-get").is_none() || !is_root {
+        return Err(
+            "Chromium and chromedriver are needed: run `sudo apt-get install chromium chromium-driver`"
+                .into(),
+        );
+    }
+    step("installing Chromium and chromedriver (apt-get)");
+    run(Command::new("apt-get").args(["update", "-qq"]))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-qq", "chromium", "chromium-driver"])
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+}
