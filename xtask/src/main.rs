@@ -137,7 +137,14 @@ fn test() -> Result<(), String> {
     build_page(&tools)?;
     step("end-to-end tests (fanout-proxy + the release page in headless Chromium)");
     run(cargo()
-        .args(["test", "--package", "fanout-e2e", "--tests", "--", "--test-threads=1"])
+        .args([
+            "test",
+            "--package",
+            "fanout-e2e",
+            "--tests",
+            "--",
+            "--test-threads=1",
+        ])
         .env("FANOUT_DIST", root().join("dist"))
         .env("CHROMEDRIVER", &chromedriver)
         .env("CHROMIUM", tools.chromium()?))?;

@@ -32,7 +32,12 @@ pub struct Upstream {
 
 impl Upstream {
     pub fn hits(&self, path: &str) -> usize {
-        self.requests.lock().unwrap().iter().filter(|p| *p == path).count()
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|p| *p == path)
+            .count()
     }
     pub fn all(&self) -> Vec<String> {
         self.requests.lock().unwrap().clone()
@@ -59,19 +64,39 @@ async fn comic(State(up): State<Arc<Upstream>>, Path((num, file)): Path<(String,
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     match num {
-        404 => (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "text/html")], "<html>404</html>").into_response(),
+        404 => (
+            StatusCode::NOT_FOUND,
+            [(header::CONTENT_TYPE, "text/html")],
+            "<html>404</html>",
+        )
+            .into_response(),
         500 => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
         503 => (StatusCode::SERVICE_UNAVAILABLE, "busy").into_response(),
-        301 => (StatusCode::FOUND, [(header::LOCATION, "http://127.0.0.1:9/elsewhere")]).into_response(),
+        301 => (
+            StatusCode::FOUND,
+            [(header::LOCATION, "http://127.0.0.1:9/elsewhere")],
+        )
+            .into_response(),
         555 => json(comic_json(1, "https://imgs.xkcd.com/comics/a.png")),
         666 => json("{\"num\": 666, \"title\": ".into()),
         777 => {
             tokio::time::sleep(Duration::from_secs(5)).await;
             json(comic_json(777, "https://imgs.xkcd.com/comics/slow.png"))
         }
-        888 => json(format!("{{\"num\": 888, \"title\": \"{}\", \"img\": \"\"}}", "x".repeat(1 << 20))),
-        999 => ([(header::CONTENT_TYPE, "text/html")], comic_json(999, "https://imgs.xkcd.com/comics/a.png")).into_response(),
-        1608 => json(comic_json(1608, "https://imgs.xkcd.com/comics/")),
+        888 => json(format!(
+            "{{\"num\": 888, \"title\": \"{}\", \"img\": \"\"}}",
+            "x".repeat(1 << 20)
+        )),
+        999 => (
+            [(header::CONTENT_TYPE, "text/html")],
+            comic_json(999, "https://imgs.xkcd.com/comics/a.png"),
+        )
+            .into_response(),
+        1608 => json(comic_json(1608, "https://imgs.xkcd.com/comics/").replacen(
+            '{',
+            "{\"extra_parts\": {\"post\": \"<script>alert(1)<\\/script>\"}, ",
+            1,
+        )),
         40..=49 => {
             // Slow enough that concurrent requests overlap, for coalescing and the cap.
             {
@@ -85,7 +110,10 @@ async fn comic(State(up): State<Arc<Upstream>>, Path((num, file)): Path<(String,
         }
         7 => json(comic_json(7, "https://evil.example/comics/a.png")),
         8 => json(comic_json(8, "https://imgs.xkcd.com/comics/../../etc/passwd.png")),
-        n => json(comic_json(n, &format!("https://imgs.xkcd.com/comics/barrel_cropped_({n}).jpg"))),
+        n => json(comic_json(
+            n,
+            &format!("https://imgs.xkcd.com/comics/barrel_cropped_({n}).jpg"),
+        )),
     }
 }
 
@@ -114,7 +142,9 @@ async fn image(State(up): State<Arc<Upstream>>, Path(file): Path<String>) -> Res
             tokio::time::sleep(Duration::from_millis(300)).await;
             ([(header::CONTENT_TYPE, "image/png")], PNG).into_response()
         }
-        name if name.ends_with(".gif") => ([(header::CONTENT_TYPE, "image/gif")], &b"GIF89a\x01\0\x01\0"[..]).into_response(),
+        name if name.ends_with(".gif") => {
+            ([(header::CONTENT_TYPE, "image/gif")], &b"GIF89a\x01\0\x01\0"[..]).into_response()
+        }
         _ => ([(header::CONTENT_TYPE, "image/png")], PNG).into_response(),
     }
 }
@@ -140,8 +170,9 @@ pub struct TestProxy {
 }
 
 impl TestProxy {
-    pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(format!("{}{path}", self.base)).send().await.unwrap()
+    pub async fn get(&self, path: impl AsRef<str>) -> reqwest::Response {
+        let url = format!("{}{}", self.base, path.as_ref());
+        self.client.get(url).send().await.unwrap()
     }
 }
 
@@ -187,6 +218,11 @@ pub async fn start_proxy(config: Config) -> String {
 
 /// A small built page, with a secret beside it that must never be served.
 pub fn test_dist() -> PathBuf {
+    static DIST: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIST.get_or_init(write_test_dist).clone()
+}
+
+fn write_test_dist() -> PathBuf {
     let root = std::env::temp_dir().join(format!("fanout-proxy-test-{}", std::process::id()));
     let dist = root.join("dist");
     std::fs::create_dir_all(&dist).unwrap();
@@ -204,5 +240,8 @@ pub fn test_dist() -> PathBuf {
 pub async fn error_code(response: reqwest::Response) -> (u16, String) {
     let status = response.status().as_u16();
     let body: serde_json::Value = response.json().await.expect("errors are JSON");
-    (status, body["error"]["code"].as_str().expect("error.code").to_owned())
+    (
+        status,
+        body["error"]["code"].as_str().expect("error.code").to_owned(),
+    )
 }
