@@ -1,0 +1,201 @@
+//! The page's flows, end to end: stop and restart, error isolation and retry, URL state,
+//! compare, and the large view.
+
+use std::time::Duration;
+
+use fanout_e2e::Page;
+
+const SECS: Duration = Duration::from_secs(30);
+
+async fn loaded_count(page: &Page) -> usize {
+    page.tiles().await.iter().filter(|(_, s)| s == "loaded").count()
+}
+
+#[tokio::test]
+async fn stop_aborts_the_run_and_no_tile_lands_late() {
+    let page = Page::start().await;
+    page.open("comics=11,12,13,14,15,16&mode=sequential&latency_ms=400&jitter_ms=0&run=1")
+        .await;
+    page.wait_until(
+        "document.querySelector('[data-testid=tile][data-state=loaded]')",
+        SECS,
+    )
+    .await;
+    page.click("stop").await;
+    page.wait_for_state("cancelled", SECS).await;
+    let at_stop = loaded_count(&page).await;
+    assert!(at_stop < 6, "stopped part-way");
+    // Long enough for every remaining request to have finished, had it not been aborted.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(loaded_count(&page).await, at_stop, "no tile landed after Stop");
+    assert_eq!(page.summary().await["state"], "cancelled");
+    let aborted = page
+        .eval("return performance.getEntriesByType('resource').filter(e => e.name.includes('/api/comics/16')).length;")
+        .await;
+    assert_eq!(aborted, 0, "comic 16 was never requested after the stop");
+    page.close().await;
+}
+
+#[tokio::test]
+async fn a_new_run_replaces_the_old_one_entirely() {
+    let page = Page::start().await;
+    page.open("comics=21,22,23&mode=concurrent&latency_ms=1500&jitter_ms=0&run=1")
+        .await;
+    page.wait_for_state("running", SECS).await;
+    page.eval(
+        "const f = document.querySelector('input[name=comics]'); f.value = '31,32'; \
+         f.dispatchEvent(new Event('input')); \
+         const l = document.querySelector('input[name=latency_ms]'); l.value = '10'; \
+         l.dispatchEvent(new Event('input')); return null;",
+    )
+    .await;
+    page.click("run").await;
+    page.wait_for_state("done", SECS).await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let tiles = page.tiles().await;
+    assert_eq!(
+        tiles,
+        vec![(31, "loaded".to_string()), (32, "loaded".to_string())]
+    );
+    page.close().await;
+}
+
+#[tokio::test]
+async fn failures_stay_in_their_own_tiles_and_can_be_retried() {
+    let page = Page::start().await;
+    page.open("comics=1,404,614,1608&latency_ms=0&jitter_ms=0&run=1")
+        .await;
+    page.wait_for_state("done", SECS).await;
+    let summary = page.summary().await;
+    assert_eq!(
+        (summary["loaded"].as_str(), summary["failed"].as_str()),
+        (Some("2"), Some("2")),
+        "{summary}"
+    );
+    let tiles = page.tiles().await;
+    assert_eq!(
+        tiles,
+        vec![
+            (1, "loaded".into()),
+            (404, "error".into()),
+            (614, "loaded".into()),
+            (1608, "error".into())
+        ]
+    );
+    let reasons = page
+        .eval("return [...document.querySelectorAll('[data-testid=tile-error]')].map(e => e.textContent);")
+        .await;
+    let reasons = reasons.to_string();
+    assert!(
+        reasons.contains("404") && reasons.contains("no comic 404"),
+        "{reasons}"
+    );
+    assert!(reasons.contains("interactive"), "{reasons}");
+
+    // A comic that failed by chance succeeds on retry (a fresh draw of the faults).
+    page.open("comics=5&latency_ms=0&jitter_ms=0&fail_rate=1&run=1")
+        .await;
+    page.wait_for_state("done", SECS).await;
+    assert_eq!(page.tiles().await, vec![(5, "error".to_string())]);
+    page.eval(
+        "const f = document.querySelector('input[name=fail_rate]'); f.value = '0'; \
+         f.dispatchEvent(new Event('input')); return null;",
+    )
+    .await;
+    page.click("retry").await;
+    page.wait_until(
+        "document.querySelector('[data-testid=tile][data-state=loaded]')",
+        SECS,
+    )
+    .await;
+    assert_eq!(page.summary().await["failed"], "0");
+    page.close().await;
+}
+
+#[tokio::test]
+async fn the_url_holds_the_run() {
+    let page = Page::start().await;
+    page.open("n=4&mode=limited&limit=2&latency_ms=0&jitter_ms=0&seed=3&run=1")
+        .await;
+    page.wait_for_state("done", SECS).await;
+    assert_eq!(page.tiles().await.len(), 4);
+    let url = page.client.current_url().await.unwrap().to_string();
+    for part in ["n=4", "mode=limited", "limit=2", "latency_ms=0", "seed=3"] {
+        assert!(url.contains(part), "{part} in {url}");
+    }
+
+    page.open("n=500&mode=warp&latency_ms=-1").await;
+    let problems = page
+        .eval("return document.querySelector('[data-testid=problems]').textContent;")
+        .await;
+    let problems = problems.as_str().unwrap();
+    assert!(
+        problems.contains("n must be")
+            && problems.contains("mode must be")
+            && problems.contains("latency_ms"),
+        "{problems}"
+    );
+    assert_eq!(
+        page.summary().await["state"],
+        "idle",
+        "nothing runs by itself without run=1"
+    );
+    page.close().await;
+}
+
+#[tokio::test]
+async fn compare_runs_the_same_comics_three_ways() {
+    let page = Page::start().await;
+    page.open("comics=2,3,4,5&latency_ms=150&jitter_ms=0").await;
+    page.wait_until("document.querySelector('[data-testid=origin]')", SECS)
+        .await;
+    page.click("compare").await;
+    page.wait_until(
+        "document.querySelectorAll('[data-testid=history-row]').length === 3",
+        SECS,
+    )
+    .await;
+    page.wait_for_state("done", SECS).await;
+    let rows = page
+        .eval("return [...document.querySelectorAll('[data-testid=history-row]')].map(r => [r.dataset.mode, Number(r.dataset.totalMs)]);")
+        .await;
+    let rows: Vec<(String, f64)> = serde_json::from_value(rows).unwrap();
+    let wall = |mode: &str| rows.iter().find(|(m, _)| m == mode).unwrap().1;
+    // Newest first: concurrent ran last.
+    assert_eq!(
+        rows.iter().map(|(m, _)| m.as_str()).collect::<Vec<_>>(),
+        ["concurrent", "limited", "sequential"]
+    );
+    // Four chains of 300 ms: one after another costs about four times as much as all at once.
+    assert!(wall("sequential") >= 1200.0, "{rows:?}");
+    assert!(wall("concurrent") < wall("sequential") / 2.0, "{rows:?}");
+    page.close().await;
+}
+
+#[tokio::test]
+async fn a_tile_opens_large_with_its_details() {
+    let page = Page::start().await;
+    page.open("comics=614&latency_ms=0&jitter_ms=0&run=1").await;
+    page.wait_for_state("done", SECS).await;
+    page.eval("document.querySelector('[data-testid=tile] button').click(); return null;")
+        .await;
+    page.wait_until("document.querySelector('[data-testid=viewer]').open", SECS)
+        .await;
+    let text = page
+        .eval("return document.querySelector('[data-testid=viewer]').textContent;")
+        .await;
+    assert!(text.as_str().unwrap().contains("#614"), "{text}");
+    let link = page
+        .eval("return document.querySelector('[data-testid=viewer] a').href;")
+        .await;
+    assert_eq!(link, "https://xkcd.com/614/");
+    let focused = page
+        .eval("return document.querySelector('[data-testid=viewer]').contains(document.activeElement);")
+        .await;
+    assert_eq!(focused, true, "focus moves into the dialog");
+    page.eval("document.querySelector('[data-testid=viewer] .close').click(); return null;")
+        .await;
+    page.wait_until("!document.querySelector('[data-testid=viewer]').open", SECS)
+        .await;
+    page.close().await;
+}
