@@ -102,7 +102,7 @@ async fn run_once(state: AppState, config: &RunConfig, comics: Vec<u32>, signal:
         async move { load_tile(state, id, slot, num, 0, &fetcher, started).await }
     })
     .await;
-    state.requests.set(api_client::api_requests_since(started));
+    refresh_network_times(state, started);
     state.run.update(|run| run.status = RunStatus::Done);
     record_history(state);
 }
@@ -160,12 +160,48 @@ async fn load_tile(
                 started: began,
                 metadata_done,
                 finished,
+                network_ms: None,
             });
             tile.attempt = attempt;
             tile.version += 1;
         }
     });
-    state.requests.set(api_client::api_requests_since(run_started));
+    refresh_network_times(state, run_started);
+}
+
+/// Reads the browser's Resource Timing for the run so far: the waterfall's bars, and each
+/// settled comic's own network time (its queueing for a connection left out).
+fn refresh_network_times(state: AppState, run_started: f64) {
+    let requests = api_client::api_requests_since(run_started);
+    state.tiles.update(|tiles| {
+        for tile in tiles.iter_mut() {
+            let Some(timing) = tile.timing.as_mut() else {
+                continue;
+            };
+            let comic_path = format!("/api/comics/{}?", tile.num);
+            let image_path = match &tile.state {
+                TileState::Loaded { comic, .. } => comic.img.as_ref().map(|img| format!("{img}?")),
+                _ => None,
+            };
+            let mine: Vec<_> = requests
+                .iter()
+                .filter(|r| {
+                    r.url.contains(&comic_path) || image_path.as_ref().is_some_and(|p| r.url.contains(p))
+                })
+                .collect();
+            if !mine.is_empty() {
+                timing.network_ms = Some(
+                    mine.iter()
+                        .map(|r| {
+                            let p = r.phases();
+                            p.waiting + p.download
+                        })
+                        .sum(),
+                );
+            }
+        }
+    });
+    state.requests.set(requests);
 }
 
 /// Tries one failed comic again, with a fresh draw of the demo origin's faults.

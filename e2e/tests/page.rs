@@ -126,3 +126,41 @@ async fn page_is_served_with_a_strict_csp_and_still_runs() {
     assert_eq!(page.summary().await["loaded"], "3");
     page.close().await;
 }
+
+#[tokio::test]
+async fn the_waterfall_shows_the_connection_limit_stall() {
+    let page = Page::start().await;
+    page.open("n=20&mode=concurrent&latency_ms=300&jitter_ms=120&seed=7&run=1")
+        .await;
+    page.wait_for_state("done", Duration::from_secs(30)).await;
+    let bars = page
+        .eval("return document.querySelectorAll('[data-testid=waterfall] g.bar').length;")
+        .await;
+    assert_eq!(bars, 40, "one bar per request: metadata and image for 20 comics");
+    let protocols = page
+        .eval("return document.querySelector('[data-testid=protocols]').textContent;")
+        .await;
+    assert_eq!(protocols, "http/1.1");
+    // Over HTTP/1.1 at most six requests run at once; the rest wait in the queue, visibly.
+    let queued = page
+        .eval(
+            "return [...document.querySelectorAll('[data-testid=waterfall] rect.queued')]
+                .filter(r => Number(r.getAttribute('width')) > 20).length;",
+        )
+        .await;
+    assert!(
+        queued.as_u64().unwrap() >= 6,
+        "requests beyond the sixth stall: {queued}"
+    );
+
+    // The README's picture of a finished run, tall enough to show the waterfall.
+    page.client.set_window_size(1280, 2700).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let png = page.client.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG"));
+    let out = std::env::var("FANOUT_SCREENSHOT").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../target/fanout-screenshot.png").to_string()
+    });
+    std::fs::write(&out, png).unwrap();
+    page.close().await;
+}
