@@ -20,4 +20,8 @@ pub use components::App;
 pub fn mount() {
     console_error_panic_hook::set_once();
     leptos::mount::mount_to_body(App);
+    // The benchmark reads this to time navigation-to-interactive.
+    if let Some(performance) = web_sys::window().and_then(|w| w.performance()) {
+        let _ = performance.mark("fanout-interactive");
+    }
 }

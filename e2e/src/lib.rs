@@ -59,6 +59,13 @@ impl Page {
 
     pub async fn start_with(config: Config) -> Page {
         let (addr, stop) = start_proxy(config).await;
+        let mut page = Page::attach(&format!("http://{addr}")).await;
+        page.stop_proxy = Some(stop);
+        page
+    }
+
+    /// A fresh headless Chromium for a page served elsewhere (`base`: `http://host:port`).
+    pub async fn attach(base: &str) -> Page {
         let port = free_port();
         let chromedriver = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
         let driver = Command::new(&chromedriver)
@@ -95,10 +102,10 @@ impl Page {
             }
         };
         Page {
-            base: format!("http://{addr}"),
+            base: base.to_owned(),
             client,
             driver,
-            stop_proxy: Some(stop),
+            stop_proxy: None,
             _profile: profile,
         }
     }

@@ -16,7 +16,9 @@ const USAGE: &str = "usage: cargo xtask <command> [args]
 commands:
   serve [proxy args]   build the page (release) and serve it with fanout-proxy on http://127.0.0.1:8080
   dev                  fanout-proxy on :8080 plus `trunk serve` on http://127.0.0.1:8081 (live reload)
-  test                 fmt, clippy (native and wasm32), native tests, browser tests, end-to-end tests";
+  test                 fmt, clippy (native and wasm32), native tests, browser tests, end-to-end tests
+  bench [--quick]      measure the fan-out, the Flask peer, the proxy under load and the shipped bytes
+                       into BENCHMARKS.md (--quick: under three minutes)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -24,6 +26,7 @@ fn main() -> ExitCode {
         Some("serve") => serve(&args[1..]),
         Some("dev") => dev(),
         Some("test") => test(),
+        Some("bench") => bench(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
@@ -150,4 +153,20 @@ fn test() -> Result<(), String> {
         .env("CHROMIUM", tools.chromium()?))?;
     eprintln!("\nall checks passed");
     Ok(())
+}
+
+fn bench(args: &[String]) -> Result<(), String> {
+    let tools = Tools::ensure(true)?;
+    tools::ensure_bench_tools()?;
+    build_page(&tools)?;
+    step("building fanout-proxy and the bench (release)");
+    run(cargo().args(["build", "--release", "--package", "fanout-proxy", "--package", "fanout-bench"]))?;
+    step("benchmarking");
+    run(Command::new(root().join("target/release/fanout-bench"))
+        .current_dir(root())
+        .args(args)
+        .env("FANOUT_PROXY_BIN", root().join("target/release/fanout-proxy"))
+        .env("FANOUT_DIST", root().join("dist"))
+        .env("CHROMEDRIVER", tools.chromedriver()?)
+        .env("CHROMIUM", tools.chromium()?))
 }

@@ -201,3 +201,29 @@ fn ensure_chromium() -> Result<(), String> {
         .args(["install", "-y", "-qq", "chromium", "chromium-driver"])
         .env("DEBIAN_FRONTEND", "noninteractive"))
 }
+
+/// wrk and nginx for the load section, python3 with venv for the Flask peer.
+pub fn ensure_bench_tools() -> Result<(), String> {
+    let mut missing = Vec::new();
+    for (program, package) in [("wrk", "wrk"), ("nginx", "nginx")] {
+        if which(program).is_none() && !Path::new("/usr/sbin").join(program).is_file() {
+            missing.push(package);
+        }
+    }
+    if which("python3").is_none() {
+        missing.push("python3-venv");
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let is_root = output("id", &["-u"]).as_deref() == Some("0");
+    if which("apt-get").is_none() || !is_root {
+        return Err(format!("the benchmark needs: run `sudo apt-get install {}`", missing.join(" ")));
+    }
+    step(&format!("installing {} (apt-get)", missing.join(", ")));
+    run(Command::new("apt-get").args(["update", "-qq"]))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-qq"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+}

@@ -1,0 +1,256 @@
+//! Sections 2 and 3: the Flask tutorial's route as a peer, and the proxy under load next to
+//! nginx serving the same bytes.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use crate::{Service, Setup, free_port, report::Report, start_proxy, wait_for};
+
+/// The bench's own Python: a virtualenv with the tutorial's stack (and brotli, for sizes).
+fn venv_python(setup: &Setup) -> PathBuf {
+    let venv = setup.root.join("target/bench/venv");
+    let python = venv.join("bin/python");
+    let ready = venv.join(".fanout-ready");
+    if !ready.is_file() {
+        setup.progress("creating the Python virtualenv for the peers (Flask[async], httpx)", 0, 1, Duration::from_secs(60));
+        run(Command::new("python3").args(["-m", "venv"]).arg(&venv));
+        run(Command::new(&python).args([
+            "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+            "flask[async]>=2,<4", "httpx", "requests", "brotli",
+        ]));
+        std::fs::write(&ready, "").unwrap();
+    }
+    python
+}
+
+fn run(cmd: &mut Command) {
+    let status = cmd.status().unwrap_or_else(|err| panic!("cannot run {cmd:?}: {err}"));
+    assert!(status.success(), "{cmd:?} failed: {status}");
+}
+
+/// gzip -9 and brotli (quality 11) sizes of a file.
+pub fn compressed_sizes(setup: &Setup, file: &Path) -> (usize, usize) {
+    let python = venv_python(setup);
+    let out = Command::new(python)
+        .args([
+            "-c",
+            "import sys, gzip, brotli; d = open(sys.argv[1], 'rb').read(); \
+             print(len(gzip.compress(d, 9)), len(brotli.compress(d, quality=11)))",
+        ])
+        .arg(file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut parts = text.split_whitespace().map(|p| p.parse().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
+/// Section 2: the same job done server-side by the Flask 2.0 async tutorial's route.
+pub async fn flask_peer(setup: &Setup, base: &str, report: &mut Report) {
+    let python = venv_python(setup);
+    let port = free_port();
+    let _flask = Service(
+        Command::new(&python)
+            .arg(setup.root.join("bench/peers/flask_async.py"))
+            .arg(port.to_string())
+            .env("COMIC_ORIGIN", base)
+            .env("COMIC_QUERY", format!("latency_ms={}&jitter_ms=0", setup.latency_ms))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the Flask peer starts"),
+    );
+    let flask = format!("http://127.0.0.1:{port}");
+    wait_for(&format!("{flask}/comic?n=1"), Duration::from_secs(20)).await;
+    let sizes: &[u32] = if setup.quick { &[5, 20] } else { &[5, 20, 50, 100] };
+    for (i, &n) in sizes.iter().enumerate() {
+        let left = Duration::from_millis(u64::from(setup.latency_ms) * sizes[i..].iter().map(|&m| u64::from(m) + 1).sum::<u64>());
+        setup.progress(&format!("Flask peer: N={n}"), i, sizes.len(), left);
+        let asynchronous = time_taken(&format!("{flask}/comic?n={n}")).await;
+        let sequential = time_taken(&format!("{flask}/comic-sync?n={n}")).await;
+        report.flask_row(n, asynchronous, sequential);
+    }
+}
+
+/// The route's own "Time taken: …" in milliseconds.
+async fn time_taken(url: &str) -> f64 {
+    let body = reqwest::get(url).await.unwrap().text().await.unwrap();
+    body.strip_prefix("Time taken: ")
+        .and_then(|rest| rest.split('<').next())
+        .and_then(|s| s.parse::<f64>().ok())
+        .map(|s| s * 1000.0)
+        .unwrap_or(f64::NAN)
+}
+
+pub struct WrkResult {
+    pub rps: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub errors: u64,
+}
+
+fn wrk(url: &str, seconds: u64) -> WrkResult {
+    let out = Command::new("wrk")
+        .args(["-t2", "-c256", &format!("-d{seconds}s"), "--latency", url])
+        .output()
+        .expect("wrk runs (apt-get install wrk)");
+    parse_wrk(&String::from_utf8_lossy(&out.stdout))
+}
+
+fn parse_duration_ms(text: &str) -> f64 {
+    let split = text.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number.parse().unwrap_or(f64::NAN);
+    match unit {
+        "us" => value / 1000.0,
+        "ms" => value,
+        "s" => value * 1000.0,
+        "m" => value * 60_000.0,
+        _ => f64::NAN,
+    }
+}
+
+fn parse_wrk(output: &str) -> WrkResult {
+    let mut result = WrkResult { rps: f64::NAN, p50_ms: f64::NAN, p99_ms: f64::NAN, max_ms: f64::NAN, errors: 0 };
+    for line in output.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["Requests/sec:", rps, ..] => result.rps = rps.parse().unwrap_or(f64::NAN),
+            ["50%", value, ..] => result.p50_ms = parse_duration_ms(value),
+            ["99%", value, ..] => result.p99_ms = parse_duration_ms(value),
+            ["Latency", _avg, _stdev, max, ..] => result.max_ms = parse_duration_ms(max),
+            ["Non-2xx", "or", "3xx", "responses:", count] => result.errors += count.parse::<u64>().unwrap_or(0),
+            ["Socket", "errors:", rest @ ..] => {
+                result.errors += rest.iter().filter_map(|w| w.trim_end_matches(',').parse::<u64>().ok()).sum::<u64>()
+            }
+            _ => {}
+        }
+    }
+    result
+}
+
+fn peak_rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map(|kib| kib / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+/// Section 3: fanout-proxy under wrk, with nginx serving the same bytes as the reference.
+pub async fn proxy_under_load(setup: &Setup, report: &mut Report) {
+    let seconds = if setup.quick { 5 } else { 30 };
+    let (proxy, base) = start_proxy(setup);
+    wait_for(&format!("{base}/api/health"), Duration::from_secs(10)).await;
+    let zero = "latency_ms=0&jitter_ms=0";
+    let comic_url = format!("{base}/api/comics/614?{zero}");
+    let comic = reqwest::get(&comic_url).await.unwrap().bytes().await.unwrap();
+    let img: serde_json::Value = serde_json::from_slice(&comic).unwrap();
+    let image_url = format!("{base}{}?{zero}", img["img"].as_str().unwrap());
+    reqwest::get(&image_url).await.unwrap();
+
+    let nginx_dir = setup.root.join("target/bench/nginx");
+    let _nginx = start_nginx(&nginx_dir, &comic, &base);
+    let nginx_port = std::fs::read_to_string(nginx_dir.join("port")).unwrap();
+    let nginx = format!("http://127.0.0.1:{nginx_port}");
+    wait_for(&format!("{nginx}/comic.json"), Duration::from_secs(10)).await;
+
+    let scenarios: Vec<(&str, String)> = vec![
+        ("fanout-proxy: cached comic JSON", comic_url.clone()),
+        ("fanout-proxy: cached image", image_url),
+        (
+            "fanout-proxy: demo origin, 100 ms delay per request",
+            format!("{base}/api/comics/614?latency_ms=100&jitter_ms=0"),
+        ),
+        ("nginx: the same JSON as a static file", format!("{nginx}/comic.json")),
+        ("nginx: proxy_cache in front of fanout-proxy", format!("{nginx}/api/comics/614?{zero}")),
+    ];
+    for (i, (name, url)) in scenarios.iter().enumerate() {
+        let left = Duration::from_secs(seconds * (scenarios.len() - i) as u64);
+        setup.progress(&format!("load: {name}"), i, scenarios.len(), left);
+        let result = wrk(url, seconds);
+        report.load_row(name, url, &result);
+    }
+    report.proxy_peak_rss_mib = peak_rss_mib(proxy.0.id());
+    report.load_seconds = seconds;
+}
+
+fn start_nginx(dir: &Path, comic: &[u8], upstream: &str) -> Service {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir.join("www")).unwrap();
+    std::fs::create_dir_all(dir.join("cache")).unwrap();
+    std::fs::write(dir.join("www/comic.json"), comic).unwrap();
+    let port = free_port();
+    std::fs::write(dir.join("port"), port.to_string()).unwrap();
+    let d = dir.display();
+    let conf = format!(
+        "worker_processes auto;\n\
+         daemon off;\n\
+         pid {d}/nginx.pid;\n\
+         error_log {d}/error.log warn;\n\
+         events {{ worker_connections 4096; }}\n\
+         http {{\n\
+           access_log off;\n\
+           default_type application/json;\n\
+           client_body_temp_path {d}/tmp;\n\
+           proxy_temp_path {d}/tmp;\n\
+           fastcgi_temp_path {d}/tmp;\n\
+           uwsgi_temp_path {d}/tmp;\n\
+           scgi_temp_path {d}/tmp;\n\
+           proxy_cache_path {d}/cache keys_zone=fanout:10m;\n\
+           keepalive_requests 100000;\n\
+           server {{\n\
+             listen 127.0.0.1:{port};\n\
+             root {d}/www;\n\
+             location /api/ {{\n\
+               proxy_pass {upstream};\n\
+               proxy_http_version 1.1;\n\
+               proxy_set_header Connection \"\";\n\
+               proxy_cache fanout;\n\
+               proxy_cache_valid 200 1h;\n\
+             }}\n\
+           }}\n\
+         }}\n"
+    );
+    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+    Service(
+        Command::new("nginx")
+            .arg("-c")
+            .arg(dir.join("nginx.conf"))
+            .arg("-p")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx starts (apt-get install nginx)"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_wrk_output() {
+        let out = "Running 5s test @ http://127.0.0.1:1/x\n  2 threads and 256 connections\n\
+  Thread Stats   Avg      Stdev     Max   +/- Stdev\n    Latency     3.21ms    1.10ms  45.67ms   90.00%\n\
+  Latency Distribution\n     50%    3.00ms\n     75%    3.50ms\n     90%    4.00ms\n     99%  812.00us\n\
+  400000 requests in 5.00s, 100.00MB read\n  Socket errors: connect 0, read 2, write 0, timeout 1\n\
+  Non-2xx or 3xx responses: 4\nRequests/sec:  80000.50\nTransfer/sec:     20.00MB\n";
+        let r = parse_wrk(out);
+        assert_eq!(r.rps, 80000.5);
+        assert_eq!(r.p50_ms, 3.0);
+        assert_eq!(r.p99_ms, 0.812);
+        assert_eq!(r.max_ms, 45.67);
+        assert_eq!(r.errors, 7);
+        assert_eq!(parse_duration_ms("1.5s"), 1500.0);
+    }
+}

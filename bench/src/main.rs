@@ -1,0 +1,194 @@
+//! `cargo xtask bench [--quick]`: measures Fanout in one run on one machine and writes the
+//! results, with the exact commands, machine facts and date, to BENCHMARKS.md.
+//!
+//! Everything runs on loopback ports picked here and is stopped at the end; nothing needs
+//! the internet. `cargo xtask bench` builds what this needs and sets the variables below.
+
+mod load;
+mod report;
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use fanout_e2e::Page;
+use report::Report;
+
+pub struct Setup {
+    pub quick: bool,
+    pub root: PathBuf,
+    pub proxy_bin: PathBuf,
+    pub dist: PathBuf,
+    /// Per-request delay on the demo origin (metadata and image each), jitter 0.
+    pub latency_ms: u32,
+    started: Instant,
+}
+
+impl Setup {
+    /// Prints which step is running and roughly how long is left.
+    pub fn progress(&self, step: &str, done: usize, total: usize, left: Duration) {
+        eprintln!(
+            "[{:>5.1} s] {step} ({done}/{total}, about {} s left in this step)",
+            self.started.elapsed().as_secs_f64(),
+            left.as_secs()
+        );
+    }
+}
+
+/// A child process killed when dropped, so nothing outlives the bench.
+pub struct Service(pub Child);
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Waits until `url` answers 200.
+pub async fn wait_for(url: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Ok(response) = reqwest::get(url).await
+            && response.status().is_success()
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{url} did not come up within {within:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub fn start_proxy(setup: &Setup) -> (Service, String) {
+    let port = free_port();
+    let child = Command::new(&setup.proxy_bin)
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--origin", "demo", "--rate-limit", "0", "--dist"])
+        .arg(&setup.dist)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("fanout-proxy starts");
+    (Service(child), format!("http://127.0.0.1:{port}"))
+}
+
+pub fn command_output(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn env_path(name: &str) -> PathBuf {
+    PathBuf::from(std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run `cargo xtask bench`")))
+}
+
+#[tokio::main]
+async fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let setup = Setup {
+        quick,
+        proxy_bin: env_path("FANOUT_PROXY_BIN"),
+        dist: env_path("FANOUT_DIST"),
+        latency_ms: if quick { 100 } else { 300 },
+        root: root.clone(),
+        started: Instant::now(),
+    };
+    let mut report = Report::new(&setup);
+
+    let (proxy, base) = start_proxy(&setup);
+    wait_for(&format!("{base}/api/health"), Duration::from_secs(10)).await;
+    fanout_in_browser(&setup, &base, &mut report).await;
+    load::flask_peer(&setup, &base, &mut report).await;
+    shipped_bytes(&setup, &base, &mut report).await;
+    drop(proxy);
+    load::proxy_under_load(&setup, &mut report).await;
+
+    let out = root.join("BENCHMARKS.md");
+    std::fs::write(&out, report.render()).expect("BENCHMARKS.md is writable");
+    eprintln!("\nwrote {} in {:.0} s", out.display(), setup.started.elapsed().as_secs_f64());
+}
+
+/// Section 1: the real page in headless Chromium, every N and strategy.
+async fn fanout_in_browser(setup: &Setup, base: &str, report: &mut Report) {
+    let sizes: &[u32] = if setup.quick { &[1, 5, 20] } else { &[1, 5, 20, 50, 100] };
+    let modes = ["sequential", "limited", "concurrent"];
+    let page = Page::attach(base).await;
+    let chain = 2.0 * f64::from(setup.latency_ms);
+    let total_runs = sizes.len() * modes.len();
+    let mut done = 0;
+    for &n in sizes {
+        for mode in modes {
+            let left_ms: f64 = sizes
+                .iter()
+                .flat_map(|&m| modes.iter().map(move |md| (m, *md)))
+                .skip(done)
+                .map(|(m, md)| chain * if md == "sequential" { f64::from(m) } else { f64::from(m).sqrt() })
+                .sum();
+            setup.progress(&format!("fan-out in Chromium: N={n} {mode}"), done, total_runs, Duration::from_millis(left_ms as u64));
+            let comics: Vec<String> = (1..=n).map(|c| c.to_string()).collect();
+            page.open(&format!(
+                "comics={}&mode={mode}&limit=6&latency_ms={}&jitter_ms=0&seed=1&run=1",
+                comics.join(","),
+                setup.latency_ms
+            ))
+            .await;
+            let budget = Duration::from_millis((chain * f64::from(n) * 2.0) as u64 + 30_000);
+            page.wait_for_state("done", budget).await;
+            let summary = page.summary().await;
+            let number = |key: &str| summary[key].as_str().and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+            // The browser's own account: first request start to last response end.
+            let external = page
+                .eval(
+                    "const e = performance.getEntriesByType('resource').filter(e =>
+                        (e.name.includes('/api/comics/') && !e.name.includes('latest')) || e.name.includes('/api/img/'));
+                     return Math.max(...e.map(x => x.responseEnd)) - Math.min(...e.map(x => x.startTime));",
+                )
+                .await
+                .as_f64()
+                .unwrap_or(f64::NAN);
+            report.fanout_row(n, mode, number("totalMs"), number("firstMs"), external, chain, number("failed") as u32);
+            done += 1;
+        }
+    }
+    page.close().await;
+}
+
+/// Section 4: what a first visit downloads, and how soon the page is interactive.
+async fn shipped_bytes(setup: &Setup, base: &str, report: &mut Report) {
+    setup.progress("shipped bytes and time to interactive", 0, 1, Duration::from_secs(20));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&setup.dist)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    for file in files {
+        let bytes = std::fs::read(&file).unwrap();
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        let (gzip, brotli) = load::compressed_sizes(setup, &file);
+        report.bytes_row(&name, bytes.len(), gzip, brotli);
+    }
+    let mut samples = Vec::new();
+    for _ in 0..5 {
+        let page = Page::attach(base).await;
+        page.open("").await;
+        let at = page
+            .eval("return performance.getEntriesByName('fanout-interactive')[0].startTime;")
+            .await
+            .as_f64()
+            .unwrap_or(f64::NAN);
+        samples.push(at);
+        page.close().await;
+    }
+    samples.sort_by(f64::total_cmp);
+    report.interactive_ms = samples[samples.len() / 2];
+}

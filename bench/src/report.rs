@@ -1,0 +1,158 @@
+//! BENCHMARKS.md: one table per section, with the commands and the machine it ran on.
+
+use std::fmt::Write;
+
+use crate::{Setup, command_output, load::WrkResult};
+
+pub struct Report {
+    header: String,
+    latency_ms: u32,
+    fanout: Vec<String>,
+    flask: Vec<String>,
+    load: Vec<String>,
+    bytes: Vec<(String, usize, usize, usize)>,
+    pub interactive_ms: f64,
+    pub proxy_peak_rss_mib: f64,
+    pub load_seconds: u64,
+}
+
+impl Report {
+    pub fn new(setup: &Setup) -> Self {
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+            .unwrap_or_else(|| "unknown".into());
+        let memory = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|s| s.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<f64>().unwrap_or(0.0)))
+            .map(|kib| format!("{:.0} GiB", kib / 1024.0 / 1024.0))
+            .unwrap_or_default();
+        let mut header = String::new();
+        let _ = writeln!(header, "# Benchmarks\n");
+        let _ = writeln!(
+            header,
+            "Written by `cargo xtask bench{}` on {} (UTC). Earlier results live in git history.\n",
+            if setup.quick { " --quick" } else { "" },
+            command_output("date", &["-u", "+%Y-%m-%d %H:%M"])
+        );
+        let _ = writeln!(header, "| machine | |\n| --- | --- |");
+        let _ = writeln!(header, "| CPU | {} × {cpu} |", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
+        let _ = writeln!(header, "| memory | {memory} |");
+        let _ = writeln!(header, "| browser | {} |", command_output("chromium", &["--version"]));
+        let _ = writeln!(header, "| rustc | {} |", command_output("rustc", &["--version"]));
+        let _ = writeln!(header, "| load generator | {} |", command_output("sh", &["-c", "wrk --version 2>&1 | head -1"]));
+        let _ = writeln!(header, "| nginx | {} |", command_output("sh", &["-c", "nginx -v 2>&1"]));
+        Report {
+            header,
+            latency_ms: setup.latency_ms,
+            fanout: Vec::new(),
+            flask: Vec::new(),
+            load: Vec::new(),
+            bytes: Vec::new(),
+            interactive_ms: f64::NAN,
+            proxy_peak_rss_mib: f64::NAN,
+            load_seconds: 0,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn fanout_row(&mut self, n: u32, mode: &str, wall: f64, first: f64, external: f64, ideal: f64, failed: u32) {
+        let mode = if mode == "limited" { "limited (k=6)" } else { mode };
+        self.fanout.push(format!(
+            "| {n} | {mode} | {wall:.0} | {first:.0} | {:.2} | {external:.0} | {:.2} | {failed} |",
+            wall / ideal,
+            external / ideal
+        ));
+    }
+
+    pub fn flask_row(&mut self, n: u32, asynchronous: f64, sequential: f64) {
+        let ideal = f64::from(self.latency_ms);
+        self.flask.push(format!(
+            "| {n} | {asynchronous:.0} | {:.2} | {sequential:.0} | {:.2} |",
+            asynchronous / ideal,
+            sequential / ideal
+        ));
+    }
+
+    pub fn load_row(&mut self, name: &str, url: &str, r: &WrkResult) {
+        let path = url.splitn(4, '/').nth(3).unwrap_or("");
+        self.load.push(format!(
+            "| {name} | `/{path}` | {:.0} | {:.2} | {:.2} | {:.1} | {} |",
+            r.rps, r.p50_ms, r.p99_ms, r.max_ms, r.errors
+        ));
+    }
+
+    pub fn bytes_row(&mut self, name: &str, raw: usize, gzip: usize, brotli: usize) {
+        self.bytes.push((name.to_owned(), raw, gzip, brotli));
+    }
+
+    pub fn render(&self) -> String {
+        let l = self.latency_ms;
+        let mut out = self.header.clone();
+        let _ = write!(
+            out,
+            "\n## 1. Fan-out in headless Chromium\n\n\
+             The release page served by `fanout-proxy` (demo origin, {l} ms per request, jitter 0), \
+             driven through its URL (`?comics=1,…,N&mode=…&limit=6&latency_ms={l}&jitter_ms=0&run=1`) and its \
+             `data-testid` hooks. The ideal is the slowest single chain, metadata then image: {} ms. \
+             Fan-out ratio = wall time ÷ ideal; 1.00 is the physical limit. \"Browser\" is the browser's own \
+             account (Resource Timing: first request start to last response end), read through the driver, \
+             as a check on the page's numbers.\n\n\
+             | N | strategy | wall (ms) | first tile (ms) | fan-out ratio | browser wall (ms) | browser ratio | failed |\n\
+             | --- | --- | --- | --- | --- | --- | --- | --- |\n{}\n",
+            2 * l,
+            self.fanout.join("\n")
+        );
+        let _ = write!(
+            out,
+            "\nOver HTTP/1.1 the browser opens at most six connections to the proxy, so \"concurrent\" \
+             moves in waves of six and its ratio grows with N; \"limited (k=6)\" matches that limit.\n"
+        );
+        let _ = write!(
+            out,
+            "\n## 2. The same job done server-side: the Flask 2.0 async tutorial\n\n\
+             `bench/peers/flask_async.py` rebuilds the tutorial's route (httpx + `asyncio.gather`, comics' \
+             metadata only) and its sequential `requests` \"before\", pointed at the same demo origin with \
+             the same {l} ms delay. Times are the route's own \"Time taken\". Its ideal is one request: {l} ms.\n\n\
+             | N | async route (ms) | ratio | sequential route (ms) | ratio |\n| --- | --- | --- | --- | --- |\n{}\n",
+            self.flask.join("\n")
+        );
+        let _ = write!(
+            out,
+            "\n## 3. The proxy under load\n\n\
+             `wrk -t2 -c256 -d{}s --latency URL` on loopback, load generator and server sharing the same cores. \
+             nginx runs with a configuration the bench writes (`target/bench/nginx/nginx.conf`). Errors are \
+             socket errors plus non-2xx answers. Peak resident memory of `fanout-proxy` over all its rows: \
+             **{:.1} MiB**.\n\n\
+             | what | path | requests/s | p50 (ms) | p99 (ms) | max (ms) | errors |\n| --- | --- | --- | --- | --- | --- | --- |\n{}\n",
+            self.load_seconds,
+            self.proxy_peak_rss_mib,
+            self.load.join("\n")
+        );
+        let total = |f: fn(&(String, usize, usize, usize)) -> usize| self.bytes.iter().map(f).sum::<usize>();
+        let _ = write!(
+            out,
+            "\n## 4. What the user downloads\n\n\
+             The release build in `dist/` (the `wasm-release` profile, then `wasm-opt -Oz`). A first visit \
+             downloads every file below; `fanout-proxy` compresses on the way out.\n\n\
+             | file | raw (bytes) | gzip -9 | brotli 11 |\n| --- | --- | --- | --- |\n{}\n| **first visit** | **{}** | **{}** | **{}** |\n\n\
+             Navigation to interactive (the app mounted) in headless Chromium on loopback, median of 5 \
+             fresh loads: **{:.0} ms**.\n",
+            self.bytes
+                .iter()
+                .map(|(name, raw, gz, br)| format!("| `{name}` | {raw} | {gz} | {br} |"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            total(|b| b.1),
+            total(|b| b.2),
+            total(|b| b.3),
+            self.interactive_ms
+        );
+        let _ = write!(
+            out,
+            "\n## How to reproduce\n\n```sh\ncargo xtask bench          # the full run (several minutes)\n\
+             cargo xtask bench --quick  # a quick look, under three minutes\n```\n"
+        );
+        out
+    }
+}
