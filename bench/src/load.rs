@@ -15,11 +15,23 @@ fn venv_python(setup: &Setup) -> PathBuf {
     let python = venv.join("bin/python");
     let ready = venv.join(".fanout-ready");
     if !ready.is_file() {
-        setup.progress("creating the Python virtualenv for the peers (Flask[async], httpx)", 0, 1, Duration::from_secs(60));
+        setup.progress(
+            "creating the Python virtualenv for the peers (Flask[async], httpx)",
+            0,
+            1,
+            Duration::from_secs(60),
+        );
         run(Command::new("python3").args(["-m", "venv"]).arg(&venv));
         run(Command::new(&python).args([
-            "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-            "flask[async]>=2,<4", "httpx", "requests", "brotli",
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "flask[async]>=2,<4",
+            "httpx",
+            "requests",
+            "brotli",
         ]));
         std::fs::write(&ready, "").unwrap();
     }
@@ -27,7 +39,9 @@ fn venv_python(setup: &Setup) -> PathBuf {
 }
 
 fn run(cmd: &mut Command) {
-    let status = cmd.status().unwrap_or_else(|err| panic!("cannot run {cmd:?}: {err}"));
+    let status = cmd
+        .status()
+        .unwrap_or_else(|err| panic!("cannot run {cmd:?}: {err}"));
     assert!(status.success(), "{cmd:?} failed: {status}");
 }
 
@@ -57,7 +71,10 @@ pub async fn flask_peer(setup: &Setup, base: &str, report: &mut Report) {
             .arg(setup.root.join("bench/peers/flask_async.py"))
             .arg(port.to_string())
             .env("COMIC_ORIGIN", base)
-            .env("COMIC_QUERY", format!("latency_ms={}&jitter_ms=0", setup.latency_ms))
+            .env(
+                "COMIC_QUERY",
+                format!("latency_ms={}&jitter_ms=0", setup.latency_ms),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -67,7 +84,9 @@ pub async fn flask_peer(setup: &Setup, base: &str, report: &mut Report) {
     wait_for(&format!("{flask}/comic?n=1"), Duration::from_secs(20)).await;
     let sizes: &[u32] = if setup.quick { &[5, 20] } else { &[5, 20, 50, 100] };
     for (i, &n) in sizes.iter().enumerate() {
-        let left = Duration::from_millis(u64::from(setup.latency_ms) * sizes[i..].iter().map(|&m| u64::from(m) + 1).sum::<u64>());
+        let left = Duration::from_millis(
+            u64::from(setup.latency_ms) * sizes[i..].iter().map(|&m| u64::from(m) + 1).sum::<u64>(),
+        );
         setup.progress(&format!("Flask peer: N={n}"), i, sizes.len(), left);
         let asynchronous = time_taken(&format!("{flask}/comic?n={n}")).await;
         let sequential = time_taken(&format!("{flask}/comic-sync?n={n}")).await;
@@ -115,7 +134,13 @@ fn parse_duration_ms(text: &str) -> f64 {
 }
 
 fn parse_wrk(output: &str) -> WrkResult {
-    let mut result = WrkResult { rps: f64::NAN, p50_ms: f64::NAN, p99_ms: f64::NAN, max_ms: f64::NAN, errors: 0 };
+    let mut result = WrkResult {
+        rps: f64::NAN,
+        p50_ms: f64::NAN,
+        p99_ms: f64::NAN,
+        max_ms: f64::NAN,
+        errors: 0,
+    };
     for line in output.lines() {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
@@ -123,9 +148,14 @@ fn parse_wrk(output: &str) -> WrkResult {
             ["50%", value, ..] => result.p50_ms = parse_duration_ms(value),
             ["99%", value, ..] => result.p99_ms = parse_duration_ms(value),
             ["Latency", _avg, _stdev, max, ..] => result.max_ms = parse_duration_ms(max),
-            ["Non-2xx", "or", "3xx", "responses:", count] => result.errors += count.parse::<u64>().unwrap_or(0),
+            ["Non-2xx", "or", "3xx", "responses:", count] => {
+                result.errors += count.parse::<u64>().unwrap_or(0)
+            }
             ["Socket", "errors:", rest @ ..] => {
-                result.errors += rest.iter().filter_map(|w| w.trim_end_matches(',').parse::<u64>().ok()).sum::<u64>()
+                result.errors += rest
+                    .iter()
+                    .filter_map(|w| w.trim_end_matches(',').parse::<u64>().ok())
+                    .sum::<u64>()
             }
             _ => {}
         }
@@ -170,8 +200,14 @@ pub async fn proxy_under_load(setup: &Setup, report: &mut Report) {
             "fanout-proxy: demo origin, 100 ms delay per request",
             format!("{base}/api/comics/614?latency_ms=100&jitter_ms=0"),
         ),
-        ("nginx: the same JSON as a static file", format!("{nginx}/comic.json")),
-        ("nginx: proxy_cache in front of fanout-proxy", format!("{nginx}/api/comics/614?{zero}")),
+        (
+            "nginx: the same JSON as a static file",
+            format!("{nginx}/comic.json"),
+        ),
+        (
+            "nginx: proxy_cache in front of fanout-proxy",
+            format!("{nginx}/api/comics/614?{zero}"),
+        ),
     ];
     for (i, (name, url)) in scenarios.iter().enumerate() {
         let left = Duration::from_secs(seconds * (scenarios.len() - i) as u64);

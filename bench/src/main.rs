@@ -48,7 +48,11 @@ impl Drop for Service {
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Waits until `url` answers 200.
@@ -60,7 +64,10 @@ pub async fn wait_for(url: &str, within: Duration) {
         {
             return;
         }
-        assert!(Instant::now() < deadline, "{url} did not come up within {within:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{url} did not come up within {within:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -68,7 +75,15 @@ pub async fn wait_for(url: &str, within: Duration) {
 pub fn start_proxy(setup: &Setup) -> (Service, String) {
     let port = free_port();
     let child = Command::new(&setup.proxy_bin)
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--origin", "demo", "--rate-limit", "0", "--dist"])
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--origin",
+            "demo",
+            "--rate-limit",
+            "0",
+            "--dist",
+        ])
         .arg(&setup.dist)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -87,13 +102,18 @@ pub fn command_output(program: &str, args: &[&str]) -> String {
 }
 
 fn env_path(name: &str) -> PathBuf {
-    PathBuf::from(std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run `cargo xtask bench`")))
+    PathBuf::from(
+        std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run `cargo xtask bench`")),
+    )
 }
 
 #[tokio::main]
 async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
     let setup = Setup {
         quick,
         proxy_bin: env_path("FANOUT_PROXY_BIN"),
@@ -114,12 +134,20 @@ async fn main() {
 
     let out = root.join("BENCHMARKS.md");
     std::fs::write(&out, report.render()).expect("BENCHMARKS.md is writable");
-    eprintln!("\nwrote {} in {:.0} s", out.display(), setup.started.elapsed().as_secs_f64());
+    eprintln!(
+        "\nwrote {} in {:.0} s",
+        out.display(),
+        setup.started.elapsed().as_secs_f64()
+    );
 }
 
 /// Section 1: the real page in headless Chromium, every N and strategy.
 async fn fanout_in_browser(setup: &Setup, base: &str, report: &mut Report) {
-    let sizes: &[u32] = if setup.quick { &[1, 5, 20] } else { &[1, 5, 20, 50, 100] };
+    let sizes: &[u32] = if setup.quick {
+        &[1, 5, 20]
+    } else {
+        &[1, 5, 20, 50, 100]
+    };
     let modes = ["sequential", "limited", "concurrent"];
     let page = Page::attach(base).await;
     let chain = 2.0 * f64::from(setup.latency_ms);
@@ -131,9 +159,21 @@ async fn fanout_in_browser(setup: &Setup, base: &str, report: &mut Report) {
                 .iter()
                 .flat_map(|&m| modes.iter().map(move |md| (m, *md)))
                 .skip(done)
-                .map(|(m, md)| chain * if md == "sequential" { f64::from(m) } else { f64::from(m).sqrt() })
+                .map(|(m, md)| {
+                    chain
+                        * if md == "sequential" {
+                            f64::from(m)
+                        } else {
+                            f64::from(m).sqrt()
+                        }
+                })
                 .sum();
-            setup.progress(&format!("fan-out in Chromium: N={n} {mode}"), done, total_runs, Duration::from_millis(left_ms as u64));
+            setup.progress(
+                &format!("fan-out in Chromium: N={n} {mode}"),
+                done,
+                total_runs,
+                Duration::from_millis(left_ms as u64),
+            );
             let comics: Vec<String> = (1..=n).map(|c| c.to_string()).collect();
             page.open(&format!(
                 "comics={}&mode={mode}&limit=6&latency_ms={}&jitter_ms=0&seed=1&run=1",
@@ -144,7 +184,12 @@ async fn fanout_in_browser(setup: &Setup, base: &str, report: &mut Report) {
             let budget = Duration::from_millis((chain * f64::from(n) * 2.0) as u64 + 30_000);
             page.wait_for_state("done", budget).await;
             let summary = page.summary().await;
-            let number = |key: &str| summary[key].as_str().and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+            let number = |key: &str| {
+                summary[key]
+                    .as_str()
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .unwrap_or(f64::NAN)
+            };
             // The browser's own account: first request start to last response end.
             let external = page
                 .eval(
@@ -155,7 +200,15 @@ async fn fanout_in_browser(setup: &Setup, base: &str, report: &mut Report) {
                 .await
                 .as_f64()
                 .unwrap_or(f64::NAN);
-            report.fanout_row(n, mode, number("totalMs"), number("firstMs"), external, chain, number("failed") as u32);
+            report.fanout_row(
+                n,
+                mode,
+                number("totalMs"),
+                number("firstMs"),
+                external,
+                chain,
+                number("failed") as u32,
+            );
             done += 1;
         }
     }
@@ -164,7 +217,12 @@ async fn fanout_in_browser(setup: &Setup, base: &str, report: &mut Report) {
 
 /// Section 4: what a first visit downloads, and how soon the page is interactive.
 async fn shipped_bytes(setup: &Setup, base: &str, report: &mut Report) {
-    setup.progress("shipped bytes and time to interactive", 0, 1, Duration::from_secs(20));
+    setup.progress(
+        "shipped bytes and time to interactive",
+        0,
+        1,
+        Duration::from_secs(20),
+    );
     let mut files: Vec<PathBuf> = std::fs::read_dir(&setup.dist)
         .unwrap()
         .filter_map(|e| e.ok().map(|e| e.path()))

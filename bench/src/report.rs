@@ -20,11 +20,23 @@ impl Report {
     pub fn new(setup: &Setup) -> Self {
         let cpu = std::fs::read_to_string("/proc/cpuinfo")
             .ok()
-            .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+            })
             .unwrap_or_else(|| "unknown".into());
         let memory = std::fs::read_to_string("/proc/meminfo")
             .ok()
-            .and_then(|s| s.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<f64>().unwrap_or(0.0)))
+            .and_then(|s| {
+                s.lines().next().map(|l| {
+                    l.split_whitespace()
+                        .nth(1)
+                        .unwrap_or("0")
+                        .parse::<f64>()
+                        .unwrap_or(0.0)
+                })
+            })
             .map(|kib| format!("{:.0} GiB", kib / 1024.0 / 1024.0))
             .unwrap_or_default();
         let mut header = String::new();
@@ -36,12 +48,28 @@ impl Report {
             command_output("date", &["-u", "+%Y-%m-%d %H:%M"])
         );
         let _ = writeln!(header, "| machine | |\n| --- | --- |");
-        let _ = writeln!(header, "| CPU | {} × {cpu} |", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
+        let _ = writeln!(
+            header,
+            "| CPU | {} × {cpu} |",
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+        );
         let _ = writeln!(header, "| memory | {memory} |");
-        let _ = writeln!(header, "| browser | {} |", command_output("chromium", &["--version"]));
+        let _ = writeln!(
+            header,
+            "| browser | {} |",
+            command_output("chromium", &["--version"])
+        );
         let _ = writeln!(header, "| rustc | {} |", command_output("rustc", &["--version"]));
-        let _ = writeln!(header, "| load generator | {} |", command_output("sh", &["-c", "wrk --version 2>&1 | head -1"]));
-        let _ = writeln!(header, "| nginx | {} |", command_output("sh", &["-c", "nginx -v 2>&1"]));
+        let _ = writeln!(
+            header,
+            "| load generator | {} |",
+            command_output("sh", &["-c", "wrk --version 2>&1 | head -1"])
+        );
+        let _ = writeln!(
+            header,
+            "| nginx | {} |",
+            command_output("sh", &["-c", "nginx -v 2>&1"])
+        );
         Report {
             header,
             latency_ms: setup.latency_ms,
@@ -56,7 +84,16 @@ impl Report {
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub fn fanout_row(&mut self, n: u32, mode: &str, wall: f64, first: f64, external: f64, ideal: f64, failed: u32) {
+    pub fn fanout_row(
+        &mut self,
+        n: u32,
+        mode: &str,
+        wall: f64,
+        first: f64,
+        external: f64,
+        ideal: f64,
+        failed: u32,
+    ) {
         let mode = if mode == "limited" { "limited (k=6)" } else { mode };
         self.fanout.push(format!(
             "| {n} | {mode} | {wall:.0} | {first:.0} | {:.2} | {external:.0} | {:.2} | {failed} |",

@@ -86,11 +86,20 @@ impl Store {
         };
         match id {
             ComicId::Latest => settle(self.latest.entry(()).or_try_insert_with(load).await),
-            ComicId::Number(n) => settle(self.comics.entry(n).or_try_insert_with(load).await),
+            ComicId::Number(n) => {
+                // The hot path: a plain lookup is much cheaper than the coalescing entry API.
+                if let Some(hit) = self.comics.get(&n).await {
+                    return Ok((hit, CacheStatus::Hit));
+                }
+                settle(self.comics.entry(n).or_try_insert_with(load).await)
+            }
         }
     }
 
     pub async fn image(&self, file: &str) -> Result<(Arc<Cached>, CacheStatus), ApiError> {
+        if let Some(hit) = self.images.get(file).await {
+            return Ok((hit, CacheStatus::Hit));
+        }
         let entry = self
             .images
             .entry_by_ref(file)

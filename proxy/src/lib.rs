@@ -12,13 +12,8 @@ mod spa;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
-use axum::{
-    Router,
-    http::{HeaderName, StatusCode},
-    middleware,
-};
+use axum::{Router, http::HeaderName, middleware};
 use tokio::net::TcpListener;
-use tower_http::timeout::TimeoutLayer;
 
 pub use config::{Config, OriginChoice};
 use origin::{DemoOrigin, HttpOrigin, Origin};
@@ -28,9 +23,6 @@ pub const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 
 /// How long `--origin auto` waits for xkcd at start-up.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// The longest any request may take: the longest simulated delay, then an upstream timeout.
-const REQUEST_DEADLINE_SLACK: Duration = Duration::from_secs(15);
 
 pub struct AppState {
     store: cache::Store,
@@ -63,20 +55,14 @@ impl Proxy {
                     sweeper.forget_idle();
                 }
             });
-            api = api.layer(middleware::from_fn_with_state(limiter, guard::rate_limit));
+            api = api.route_layer(middleware::from_fn_with_state(limiter, guard::rate_limit));
         }
         let page = spa::Spa::load(&config.dist);
         let page_built = page.is_built();
         let router = Router::new()
-            .nest("/api", api)
+            .merge(api)
             .merge(spa::router(&config.dist, page))
-            .layer(middleware::from_fn(guard::harden))
-            .layer(TimeoutLayer::with_status_code(
-                StatusCode::GATEWAY_TIMEOUT,
-                config.upstream_timeout() + REQUEST_DEADLINE_SLACK,
-            ))
-            .layer(middleware::from_fn(guard::limit_request_size))
-            .layer(middleware::from_fn(guard::access_log));
+            .layer(middleware::from_fn(guard::frontline));
         Ok(Proxy {
             router,
             origin_description,

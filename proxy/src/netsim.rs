@@ -29,6 +29,14 @@ pub struct Plan {
 
 /// What one request (`what`: its path) experiences on the simulated network.
 pub fn plan(sim: &NetSim, what: &str, is_image: bool) -> Plan {
+    let no_faults = sim.fail_rate == 0.0 && sim.timeout_rate == 0.0 && (!is_image || sim.missing_rate == 0.0);
+    if sim.jitter_ms == 0 && no_faults {
+        // Nothing to draw: skip the generator on the hot path of exact-delay runs.
+        return Plan {
+            delay: Duration::from_millis(u64::from(sim.latency_ms.min(MAX_DELAY_MS))),
+            fault: None,
+        };
+    }
     let mut rng = StdRng::seed_from_u64(
         fnv1a(what.as_bytes()) ^ sim.seed.rotate_left(17) ^ u64::from(sim.attempt).rotate_left(41),
     );

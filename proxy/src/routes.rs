@@ -4,10 +4,10 @@ use std::sync::Arc;
 
 use axum::{
     Json, Router,
-    extract::{Path, RawQuery, State},
+    extract::{Path, RawQuery, Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::get,
+    routing::{any, get},
 };
 use bytes::Bytes;
 use fanout_api::{ComicId, Health, NetSim, OriginKind, validate_image_name};
@@ -29,12 +29,19 @@ const IMAGE_CSP: &str = "default-src 'none'; img-src 'self'; sandbox";
 
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
-        .route("/health", get(health))
-        .route("/comics/{id}", get(comic))
-        .route("/img/{file}", get(image))
+        .route("/api/health", get(health))
+        .route("/api/comics/{id}", get(comic))
+        .route("/api/img/{file}", get(image))
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .fallback(|| async { ApiError::NotFound("no such API route".into()) })
+        // Unknown /api paths are API errors, never the page.
+        .route("/api", any(no_such_route))
+        .route("/api/", any(no_such_route))
+        .route("/api/{*rest}", any(no_such_route))
         .with_state(state)
+}
+
+async fn no_such_route() -> ApiError {
+    ApiError::NotFound("no such API route".into())
 }
 
 async fn health(State(app): State<Arc<AppState>>) -> Json<Health> {
@@ -51,8 +58,9 @@ async fn comic(
     State(app): State<Arc<AppState>>,
     Path(segment): Path<String>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
+    request: Request,
 ) -> Result<Response, ApiError> {
+    let headers = request.headers();
     let id = ComicId::parse(&segment).map_err(|err| ApiError::BadRequest(err.0))?;
     if let Some(fault) = app
         .simulate_network(&fanout_api::routes::comic(id), query, false)
@@ -68,15 +76,16 @@ async fn comic(
         ComicId::Latest => LATEST_CACHE_CONTROL,
         ComicId::Number(_) => COMIC_CACHE_CONTROL,
     };
-    Ok(respond(&cached, status, cache_control, &headers))
+    Ok(respond(&cached, status, cache_control, headers))
 }
 
 async fn image(
     State(app): State<Arc<AppState>>,
     Path(file): Path<String>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
+    request: Request,
 ) -> Result<Response, ApiError> {
+    let headers = request.headers();
     let file = validate_image_name(&file).map_err(|err| ApiError::BadRequest(err.0))?;
     if let Some(fault) = app
         .simulate_network(&fanout_api::routes::image(file), query, true)
@@ -92,7 +101,7 @@ async fn image(
         );
     }
     let (cached, status) = app.store.image(file).await?;
-    let mut response = respond(&cached, status, IMAGE_CACHE_CONTROL, &headers);
+    let mut response = respond(&cached, status, IMAGE_CACHE_CONTROL, headers);
     response.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(IMAGE_CSP),
@@ -115,7 +124,9 @@ impl AppState {
         let sim =
             NetSim::from_query(query.as_deref().unwrap_or("")).map_err(|err| ApiError::BadRequest(err.0))?;
         let plan = netsim::plan(&sim, what, is_image);
-        tokio::time::sleep(plan.delay).await;
+        if !plan.delay.is_zero() {
+            tokio::time::sleep(plan.delay).await;
+        }
         Ok(plan.fault)
     }
 

@@ -160,7 +160,14 @@ fn bench(args: &[String]) -> Result<(), String> {
     tools::ensure_bench_tools()?;
     build_page(&tools)?;
     step("building fanout-proxy and the bench (release)");
-    run(cargo().args(["build", "--release", "--package", "fanout-proxy", "--package", "fanout-bench"]))?;
+    run(cargo().args([
+        "build",
+        "--release",
+        "--package",
+        "fanout-proxy",
+        "--package",
+        "fanout-bench",
+    ]))?;
     step("benchmarking");
     run(Command::new(root().join("target/release/fanout-bench"))
         .current_dir(root())

@@ -218,7 +218,10 @@ pub fn ensure_bench_tools() -> Result<(), String> {
     }
     let is_root = output("id", &["-u"]).as_deref() == Some("0");
     if which("apt-get").is_none() || !is_root {
-        return Err(format!("the benchmark needs: run `sudo apt-get install {}`", missing.join(" ")));
+        return Err(format!(
+            "the benchmark needs: run `sudo apt-get install {}`",
+            missing.join(" ")
+        ));
     }
     step(&format!("installing {} (apt-get)", missing.join(", ")));
     run(Command::new("apt-get").args(["update", "-qq"]))?;
