@@ -21,7 +21,12 @@ struct Control {
     futures: AbortHandle,
 }
 
+/// The waterfall redraws every bar, so mid-run it is refreshed at most this often; with
+/// 100 comics, redrawing on every settle made the page itself the bottleneck.
+const WATERFALL_REFRESH_MS: f64 = 250.0;
+
 thread_local! {
+    static LAST_REFRESH: std::cell::Cell<f64> = const { std::cell::Cell::new(f64::NEG_INFINITY) };
     static CURRENT: RefCell<Option<Control>> = const { RefCell::new(None) };
     /// Object URLs of the images on screen, released when the next run starts.
     static IMAGE_URLS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
@@ -166,12 +171,16 @@ async fn load_tile(
             tile.version += 1;
         }
     });
-    refresh_network_times(state, run_started);
+    let now = api_client::now();
+    if now - LAST_REFRESH.get() >= WATERFALL_REFRESH_MS {
+        refresh_network_times(state, run_started);
+    }
 }
 
 /// Reads the browser's Resource Timing for the run so far: the waterfall's bars, and each
 /// settled comic's own network time (its queueing for a connection left out).
 fn refresh_network_times(state: AppState, run_started: f64) {
+    LAST_REFRESH.set(api_client::now());
     let requests = api_client::api_requests_since(run_started);
     state.tiles.update(|tiles| {
         for tile in tiles.iter_mut() {
@@ -238,6 +247,7 @@ pub fn retry(state: AppState, slot: usize) {
             run.started_at,
         )
         .await;
+        refresh_network_times(state, run.started_at);
     });
 }
 

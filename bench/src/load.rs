@@ -178,7 +178,7 @@ fn peak_rss_mib(pid: u32) -> f64 {
 /// Section 3: fanout-proxy under wrk, with nginx serving the same bytes as the reference.
 pub async fn proxy_under_load(setup: &Setup, report: &mut Report) {
     let seconds = if setup.quick { 5 } else { 30 };
-    let (proxy, base) = start_proxy(setup);
+    let (proxy, base) = start_proxy(setup, false);
     wait_for(&format!("{base}/api/health"), Duration::from_secs(10)).await;
     let zero = "latency_ms=0&jitter_ms=0";
     let comic_url = format!("{base}/api/comics/614?{zero}");

@@ -58,8 +58,13 @@ pub fn free_port() -> u16 {
 /// Waits until `url` answers 200.
 pub async fn wait_for(url: &str, within: Duration) {
     let deadline = Instant::now() + within;
+    // Only our own loopback servers, one of them with a certificate generated at start-up.
+    let client = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
     loop {
-        if let Ok(response) = reqwest::get(url).await
+        if let Ok(response) = client.get(url).send().await
             && response.status().is_success()
         {
             return;
@@ -72,24 +77,32 @@ pub async fn wait_for(url: &str, within: Duration) {
     }
 }
 
-pub fn start_proxy(setup: &Setup) -> (Service, String) {
+/// A release `fanout-proxy` on the demo origin; `tls`: HTTPS with a generated certificate.
+pub fn start_proxy(setup: &Setup, tls: bool) -> (Service, String) {
     let port = free_port();
-    let child = Command::new(&setup.proxy_bin)
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--origin",
-            "demo",
-            "--rate-limit",
-            "0",
-            "--dist",
-        ])
-        .arg(&setup.dist)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("fanout-proxy starts");
-    (Service(child), format!("http://127.0.0.1:{port}"))
+    let mut cmd = Command::new(&setup.proxy_bin);
+    cmd.args([
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--origin",
+        "demo",
+        "--rate-limit",
+        "0",
+        "--dist",
+    ])
+    .arg(&setup.dist)
+    .env("RUST_LOG", "warn")
+    .stdout(Stdio::null());
+    if tls {
+        cmd.arg("--tls-self-signed");
+    }
+    let child = cmd.spawn().expect("fanout-proxy starts");
+    let base = if tls {
+        format!("https://localhost:{port}")
+    } else {
+        format!("http://127.0.0.1:{port}")
+    };
+    (Service(child), base)
 }
 
 pub fn command_output(program: &str, args: &[&str]) -> String {
@@ -124,9 +137,12 @@ async fn main() {
     };
     let mut report = Report::new(&setup);
 
-    let (proxy, base) = start_proxy(&setup);
+    let (proxy, base) = start_proxy(&setup, false);
     wait_for(&format!("{base}/api/health"), Duration::from_secs(10)).await;
-    fanout_in_browser(&setup, &base, &mut report).await;
+    let (tls_proxy, tls_base) = start_proxy(&setup, true);
+    wait_for(&format!("{tls_base}/api/health"), Duration::from_secs(10)).await;
+    fanout_in_browser(&setup, &base, &tls_base, &mut report).await;
+    drop(tls_proxy);
     load::flask_peer(&setup, &base, &mut report).await;
     shipped_bytes(&setup, &base, &mut report).await;
     drop(proxy);
@@ -141,78 +157,91 @@ async fn main() {
     );
 }
 
-/// Section 1: the real page in headless Chromium, every N and strategy.
-async fn fanout_in_browser(setup: &Setup, base: &str, report: &mut Report) {
+/// Section 1: the real page in headless Chromium: every N and strategy over HTTP/1.1, and
+/// concurrent over HTTP/2.
+async fn fanout_in_browser(setup: &Setup, base: &str, tls_base: &str, report: &mut Report) {
     let sizes: &[u32] = if setup.quick {
-        &[1, 5, 20]
+        &[1, 5, 20, 100]
     } else {
         &[1, 5, 20, 50, 100]
     };
-    let modes = ["sequential", "limited", "concurrent"];
-    let page = Page::attach(base).await;
+    let modes = [
+        ("sequential", false),
+        ("limited", false),
+        ("concurrent", false),
+        ("concurrent", true),
+    ];
+    let runs: Vec<(u32, &str, bool)> = sizes
+        .iter()
+        .flat_map(|&n| modes.iter().map(move |&(mode, h2)| (n, mode, h2)))
+        // A quick look skips the long sequential runs.
+        .filter(|&(n, mode, _)| !(setup.quick && mode == "sequential" && n > 20))
+        .collect();
+    let http1 = Page::attach(base).await;
+    let http2 = Page::attach(tls_base).await;
     let chain = 2.0 * f64::from(setup.latency_ms);
-    let total_runs = sizes.len() * modes.len();
-    let mut done = 0;
-    for &n in sizes {
-        for mode in modes {
-            let left_ms: f64 = sizes
-                .iter()
-                .flat_map(|&m| modes.iter().map(move |md| (m, *md)))
-                .skip(done)
-                .map(|(m, md)| {
-                    chain
-                        * if md == "sequential" {
-                            f64::from(m)
-                        } else {
-                            f64::from(m).sqrt()
-                        }
-                })
-                .sum();
-            setup.progress(
-                &format!("fan-out in Chromium: N={n} {mode}"),
-                done,
-                total_runs,
-                Duration::from_millis(left_ms as u64),
-            );
-            let comics: Vec<String> = (1..=n).map(|c| c.to_string()).collect();
-            page.open(&format!(
-                "comics={}&mode={mode}&limit=6&latency_ms={}&jitter_ms=0&seed=1&run=1",
-                comics.join(","),
-                setup.latency_ms
-            ))
+    let estimate = |&(n, mode, _): &(u32, &str, bool)| {
+        chain
+            * if mode == "sequential" {
+                f64::from(n)
+            } else {
+                f64::from(n).sqrt()
+            }
+    };
+    for (done, run) in runs.iter().enumerate() {
+        let &(n, mode, h2) = run;
+        let page = if h2 { &http2 } else { &http1 };
+        let left: f64 = runs[done..].iter().map(estimate).sum();
+        let protocol = if h2 { "h2" } else { "http/1.1" };
+        setup.progress(
+            &format!("fan-out in Chromium: N={n} {mode} over {protocol}"),
+            done,
+            runs.len(),
+            Duration::from_millis(left as u64),
+        );
+        let comics: Vec<String> = (1..=n).map(|c| c.to_string()).collect();
+        page.open(&format!(
+            "comics={}&mode={mode}&limit=6&latency_ms={}&jitter_ms=0&seed=1&run=1",
+            comics.join(","),
+            setup.latency_ms
+        ))
+        .await;
+        let budget = Duration::from_millis((chain * f64::from(n) * 2.0) as u64 + 30_000);
+        page.wait_for_state("done", budget).await;
+        let summary = page.summary().await;
+        let number = |key: &str| {
+            summary[key]
+                .as_str()
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(f64::NAN)
+        };
+        // The browser's own account: first request start to last response end.
+        let external = page
+            .eval(
+                "const e = performance.getEntriesByType('resource').filter(e =>
+                    (e.name.includes('/api/comics/') && !e.name.includes('latest')) || e.name.includes('/api/img/'));
+                 return Math.max(...e.map(x => x.responseEnd)) - Math.min(...e.map(x => x.startTime));",
+            )
+            .await
+            .as_f64()
+            .unwrap_or(f64::NAN);
+        let used = page
+            .eval("return document.querySelector('[data-testid=protocols]').textContent;")
             .await;
-            let budget = Duration::from_millis((chain * f64::from(n) * 2.0) as u64 + 30_000);
-            page.wait_for_state("done", budget).await;
-            let summary = page.summary().await;
-            let number = |key: &str| {
-                summary[key]
-                    .as_str()
-                    .and_then(|v| v.parse::<f64>().ok())
-                    .unwrap_or(f64::NAN)
-            };
-            // The browser's own account: first request start to last response end.
-            let external = page
-                .eval(
-                    "const e = performance.getEntriesByType('resource').filter(e =>
-                        (e.name.includes('/api/comics/') && !e.name.includes('latest')) || e.name.includes('/api/img/'));
-                     return Math.max(...e.map(x => x.responseEnd)) - Math.min(...e.map(x => x.startTime));",
-                )
-                .await
-                .as_f64()
-                .unwrap_or(f64::NAN);
-            report.fanout_row(
-                n,
-                mode,
-                number("totalMs"),
-                number("firstMs"),
-                external,
-                chain,
-                number("failed") as u32,
-            );
-            done += 1;
-        }
+        let row = report::FanoutRow {
+            n,
+            mode,
+            protocol: used.as_str().unwrap_or("?"),
+            wall: number("totalMs"),
+            first: number("firstMs"),
+            external,
+            ideal: chain,
+            failed: number("failed") as u32,
+        };
+        report.fanout_row(&row);
     }
-    page.close().await;
+    http1.close().await;
+    http2.close().await;
 }
 
 /// Section 4: what a first visit downloads, and how soon the page is interactive.

@@ -4,8 +4,21 @@ use std::fmt::Write;
 
 use crate::{Setup, command_output, load::WrkResult};
 
+/// One run of the page: its own numbers and the browser's.
+pub struct FanoutRow<'a> {
+    pub n: u32,
+    pub mode: &'a str,
+    pub protocol: &'a str,
+    pub wall: f64,
+    pub first: f64,
+    pub external: f64,
+    pub ideal: f64,
+    pub failed: u32,
+}
+
 pub struct Report {
     header: String,
+    quick: bool,
     latency_ms: u32,
     fanout: Vec<String>,
     flask: Vec<String>,
@@ -72,6 +85,7 @@ impl Report {
         );
         Report {
             header,
+            quick: setup.quick,
             latency_ms: setup.latency_ms,
             fanout: Vec::new(),
             flask: Vec::new(),
@@ -83,22 +97,22 @@ impl Report {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub fn fanout_row(
-        &mut self,
-        n: u32,
-        mode: &str,
-        wall: f64,
-        first: f64,
-        external: f64,
-        ideal: f64,
-        failed: u32,
-    ) {
-        let mode = if mode == "limited" { "limited (k=6)" } else { mode };
+    pub fn fanout_row(&mut self, r: &FanoutRow) {
+        let mode = if r.mode == "limited" {
+            "limited (k=6)"
+        } else {
+            r.mode
+        };
         self.fanout.push(format!(
-            "| {n} | {mode} | {wall:.0} | {first:.0} | {:.2} | {external:.0} | {:.2} | {failed} |",
-            wall / ideal,
-            external / ideal
+            "| {} | {mode} | {} | {:.0} | {:.0} | {:.2} | {:.0} | {:.2} | {} |",
+            r.n,
+            r.protocol,
+            r.wall,
+            r.first,
+            r.wall / r.ideal,
+            r.external,
+            r.external / r.ideal,
+            r.failed
         ));
     }
 
@@ -135,15 +149,22 @@ impl Report {
              Fan-out ratio = wall time ÷ ideal; 1.00 is the physical limit. \"Browser\" is the browser's own \
              account (Resource Timing: first request start to last response end), read through the driver, \
              as a check on the page's numbers.\n\n\
-             | N | strategy | wall (ms) | first tile (ms) | fan-out ratio | browser wall (ms) | browser ratio | failed |\n\
-             | --- | --- | --- | --- | --- | --- | --- | --- |\n{}\n",
+             | N | strategy | protocol | wall (ms) | first tile (ms) | fan-out ratio | browser wall (ms) | browser ratio | failed |\n\
+             | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n{}\n",
             2 * l,
             self.fanout.join("\n")
         );
         let _ = write!(
             out,
             "\nOver HTTP/1.1 the browser opens at most six connections to the proxy, so \"concurrent\" \
-             moves in waves of six and its ratio grows with N; \"limited (k=6)\" matches that limit.\n"
+             moves in waves of six and its ratio grows with N; \"limited (k=6)\" matches that limit. Over \
+             h2 (`fanout-proxy --tls-self-signed`, HTTPS with HTTP/2 by ALPN) every request shares one \
+             connection and concurrent goes out in one wave.{}\n",
+            if self.quick {
+                " The quick run skips sequential above N = 20."
+            } else {
+                ""
+            }
         );
         let _ = write!(
             out,

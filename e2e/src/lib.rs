@@ -49,7 +49,52 @@ pub async fn start_proxy(mut config: Config) -> (SocketAddr, oneshot::Sender<()>
     (addr, stop)
 }
 
+/// Like [`start_proxy`], over HTTPS with a generated certificate (HTTP/2 by ALPN).
+pub async fn start_proxy_tls(mut config: Config) -> (SocketAddr, oneshot::Sender<()>) {
+    config.dist = dist();
+    let proxy = Proxy::build(&config).await.expect("the proxy builds");
+    let material = fanout_proxy::tls::self_signed(&std::env::temp_dir()).expect("a certificate");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        proxy
+            .serve_tls(listener, &material, async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    (addr, stop)
+}
+
 impl Page {
+    /// A proxy on the demo origin over HTTPS (HTTP/2), and a fresh headless Chromium that
+    /// accepts the test certificate.
+    pub async fn start_tls() -> Page {
+        let mut config = Config::for_tests();
+        config.rate_limit = 0;
+        let (addr, stop) = start_proxy_tls(config).await;
+        let mut page = Page::attach(&format!("https://localhost:{}", addr.port())).await;
+        page.stop_proxy = Some(stop);
+        page
+    }
+
+    /// The most requests the browser had on the wire at once (sent, no answer yet).
+    pub async fn max_requests_in_flight(&self) -> u64 {
+        self.eval(
+            "const e = performance.getEntriesByType('resource').filter(e => e.name.includes('/api/comics/') || e.name.includes('/api/img/'));
+             let most = 0;
+             for (const a of e) {
+               const t = a.requestStart;
+               most = Math.max(most, e.filter(b => b.requestStart <= t && t < b.responseStart).length);
+             }
+             return most;",
+        )
+        .await
+        .as_u64()
+        .unwrap_or(0)
+    }
+
     /// A proxy with the demo origin and a fresh headless Chromium.
     pub async fn start() -> Page {
         let mut config = Config::for_tests();
@@ -80,6 +125,8 @@ impl Page {
                 "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 "--no-first-run", "--window-size=1280,1800",
+                // Only ever loopback servers of the tests' own, with a generated certificate.
+                "--ignore-certificate-errors",
                 format!("--user-data-dir={}", profile.0.display()),
             ]
         });

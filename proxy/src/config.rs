@@ -41,6 +41,23 @@ pub struct Config {
     #[arg(long, env = "FANOUT_RATE_LIMIT", default_value_t = 100)]
     pub rate_limit: u32,
 
+    /// Serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN) with this PEM certificate chain.
+    #[arg(
+        long,
+        env = "FANOUT_TLS_CERT",
+        requires = "tls_key",
+        conflicts_with = "tls_self_signed"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The PEM private key for --tls-cert.
+    #[arg(long, env = "FANOUT_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Serve HTTPS with a certificate for localhost and 127.0.0.1 generated at start-up.
+    #[arg(long, env = "FANOUT_TLS_SELF_SIGNED")]
+    pub tls_self_signed: bool,
+
     /// Memory for cached images, in MiB.
     #[arg(long, env = "FANOUT_IMAGE_CACHE_MB", default_value_t = 32,
           value_parser = clap::value_parser!(u64).range(1..=4096))]

@@ -9,6 +9,7 @@ pub mod netsim;
 pub mod origin;
 mod routes;
 mod spa;
+pub mod tls;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -82,6 +83,33 @@ impl Proxy {
         )
         .with_graceful_shutdown(shutdown)
         .await
+    }
+}
+
+impl Proxy {
+    /// Serves HTTPS until `shutdown` resolves, then lets in-flight requests finish.
+    pub async fn serve_tls(
+        self,
+        listener: std::net::TcpListener,
+        material: &tls::TlsMaterial,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let config = axum_server::tls_rustls::RustlsConfig::from_pem(
+            material.cert_pem.clone(),
+            material.key_pem.clone(),
+        )
+        .await?;
+        listener.set_nonblocking(true)?;
+        let handle = axum_server::Handle::new();
+        let stopper = handle.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            stopper.graceful_shutdown(Some(Duration::from_secs(30)));
+        });
+        axum_server::from_tcp_rustls(listener, config)?
+            .handle(handle)
+            .serve(self.router.into_make_service_with_connect_info::<SocketAddr>())
+            .await
     }
 }
 

@@ -1,5 +1,5 @@
 use clap::Parser;
-use fanout_proxy::{Config, Proxy};
+use fanout_proxy::{Config, Proxy, tls};
 use tracing_subscriber::EnvFilter;
 
 // Many small, short-lived allocations per request: mimalloc handles them faster than glibc.
@@ -19,9 +19,9 @@ async fn main() {
 }
 
 async fn run(config: Config) -> Result<(), String> {
+    let tls = tls::from_config(&config)?;
     let proxy = Proxy::build(&config).await?;
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
+    let listener = std::net::TcpListener::bind(config.listen)
         .map_err(|err| format!("cannot listen on {}: {err}", config.listen))?;
     let addr = listener.local_addr().map_err(|err| err.to_string())?;
     if !proxy.page_built {
@@ -30,15 +30,27 @@ async fn run(config: Config) -> Result<(), String> {
             config.dist.display()
         );
     }
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let url = format!("{scheme}://{addr}/");
     // The one line a person (and `cargo xtask`) looks for.
     println!(
-        "fanout-proxy listening on http://{addr} (origin: {})",
+        "fanout-proxy listening on {url} (origin: {})",
         proxy.origin_description
     );
-    proxy
-        .serve(listener, shutdown_signal())
-        .await
-        .map_err(|err| format!("server error: {err}"))?;
+    let served = match &tls {
+        Some(material) => {
+            if let Some(cert) = &material.generated_cert {
+                println!("{}", tls::trust_hint(cert, &url));
+            }
+            proxy.serve_tls(listener, material, shutdown_signal()).await
+        }
+        None => {
+            listener.set_nonblocking(true).map_err(|err| err.to_string())?;
+            let listener = tokio::net::TcpListener::from_std(listener).map_err(|err| err.to_string())?;
+            proxy.serve(listener, shutdown_signal()).await
+        }
+    };
+    served.map_err(|err| format!("server error: {err}"))?;
     tracing::info!("stopped");
     Ok(())
 }

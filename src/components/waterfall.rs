@@ -40,7 +40,11 @@ pub fn Waterfall() -> impl IntoView {
                 <span class="key queued">"queued"</span>" waiting for a free connection, "
                 <span class="key waiting">"waiting"</span>" for the first byte, then "
                 <span class="key download">"download"</span>". "
-                "Over HTTP/1.1 a browser opens at most six connections to one host, so from the seventh concurrent request on, requests queue until one frees up: that is the staircase."
+                {move || if protocols().contains("h2") {
+                    "Over HTTP/2 every request shares one connection, so none waits for a free one: the bars start together, in one wave."
+                } else {
+                    "Over HTTP/1.1 a browser opens at most six connections to one host, so from the seventh concurrent request on, requests queue until one frees up: that is the staircase."
+                }}
             </p>
             <p class="protocols">"Protocol used: " <span data-testid="protocols">{protocols}</span></p>
             {move || requests.with(|r| r.is_empty()).then(|| view! { <p class="empty">"No requests yet."</p> })}

@@ -1,0 +1,107 @@
+//! HTTPS: HTTP/2 and HTTP/1.1 by ALPN, from PEM files or a generated certificate.
+
+mod common;
+
+use clap::Parser;
+use fanout_proxy::{Config, Proxy, tls};
+
+async fn serve_tls(config: Config, material: tls::TlsMaterial) -> String {
+    let proxy = Proxy::build(&config).await.unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { proxy.serve_tls(listener, &material, std::future::pending()).await });
+    format!("https://localhost:{port}")
+}
+
+#[tokio::test]
+async fn serves_http2_and_http11_over_tls_from_pem_files() {
+    let dir = std::env::temp_dir().join(format!("fanout-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let generated = tls::self_signed(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, &generated.cert_pem).unwrap();
+    std::fs::write(&key, &generated.key_pem).unwrap();
+
+    let mut config = Config::parse_from([
+        "fanout-proxy",
+        "--origin",
+        "demo",
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    config.dist = common::test_dist();
+    let material = tls::from_config(&config).unwrap().expect("TLS is on");
+    assert!(material.generated_cert.is_none());
+    let base = serve_tls(config, material).await;
+
+    let root = reqwest::Certificate::from_pem(&generated.cert_pem).unwrap();
+    let h2 = reqwest::Client::builder()
+        .add_root_certificate(root.clone())
+        .build()
+        .unwrap();
+    let response = h2
+        .get(format!("{base}/api/comics/3?latency_ms=0"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.version(), reqwest::Version::HTTP_2, "ALPN picks h2");
+
+    let h1 = reqwest::Client::builder()
+        .add_root_certificate(root)
+        .http1_only()
+        .build()
+        .unwrap();
+    let response = h1.get(format!("{base}/api/health")).send().await.unwrap();
+    assert_eq!(response.version(), reqwest::Version::HTTP_11);
+
+    // Plain HTTP to the TLS port is refused, not answered.
+    assert!(
+        reqwest::get(base.replace("https", "http") + "/api/health")
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn a_generated_certificate_is_saved_for_trusting() {
+    let config = Config::parse_from(["fanout-proxy", "--tls-self-signed"]);
+    let material = tls::from_config(&config).unwrap().unwrap();
+    let path = material.generated_cert.expect("saved");
+    assert_eq!(std::fs::read(&path).unwrap(), material.cert_pem);
+    assert!(tls::trust_hint(&path, "https://127.0.0.1:8080/").contains("--cacert"));
+}
+
+#[test]
+fn tls_flags_are_checked() {
+    assert!(
+        Config::try_parse_from(["fanout-proxy", "--tls-cert", "a.pem"]).is_err(),
+        "a key is required"
+    );
+    assert!(
+        Config::try_parse_from(["fanout-proxy", "--tls-key", "k.pem"]).is_err(),
+        "a cert is required"
+    );
+    assert!(
+        Config::try_parse_from([
+            "fanout-proxy",
+            "--tls-cert",
+            "a",
+            "--tls-key",
+            "b",
+            "--tls-self-signed"
+        ])
+        .is_err()
+    );
+    let missing = Config::parse_from([
+        "fanout-proxy",
+        "--tls-cert",
+        "/nope/a.pem",
+        "--tls-key",
+        "/nope/b.pem",
+    ]);
+    let err = tls::from_config(&missing).err().unwrap();
+    assert!(err.contains("--tls-cert /nope/a.pem"), "{err}");
+}
