@@ -215,14 +215,7 @@ async fn auto_uses_xkcd_when_it_answers_and_the_demo_when_not() {
     config.xkcd_url = format!("http://{upstream}");
     config.imgs_url = format!("http://{upstream}");
     config.dist = common::test_dist();
-    let base = start_proxy(config.clone()).await;
-    let health: Health = reqwest::get(format!("{base}/api/health"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(health.origin, OriginKind::Xkcd);
+    assert_eq!(origin_of(config.clone()).await, OriginKind::Xkcd);
 
     // Nothing listens on a port we just closed.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
@@ -230,6 +223,11 @@ async fn auto_uses_xkcd_when_it_answers_and_the_demo_when_not() {
         .local_addr()
         .unwrap();
     config.xkcd_url = format!("http://{closed}");
+    assert_eq!(origin_of(config).await, OriginKind::Demo);
+}
+
+/// Which origin a proxy started with `config` settles on.
+async fn origin_of(config: Config) -> OriginKind {
     let base = start_proxy(config).await;
     let health: Health = reqwest::get(format!("{base}/api/health"))
         .await
@@ -237,5 +235,5 @@ async fn auto_uses_xkcd_when_it_answers_and_the_demo_when_not() {
         .json()
         .await
         .unwrap();
-    assert_eq!(health.origin, OriginKind::Demo);
+    health.origin
 }
