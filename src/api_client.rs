@@ -3,9 +3,9 @@
 
 use fanout_api::{Comic, ErrorBody, Health, NetSim, routes};
 use gloo_net::http::{Request, Response};
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortSignal, Blob, BlobPropertyBag, HtmlImageElement, RequestCache, Url};
+use web_sys::{AbortSignal, Blob, HtmlImageElement, RequestCache, Url};
 
 use crate::stats::RequestTiming;
 
@@ -67,14 +67,15 @@ impl Fetcher {
 
     /// The image as a decoded, ready-to-paint object URL.
     pub async fn image(&self, path: &str) -> Result<String, Failure> {
-        let response = self.send(path).await?;
-        let content_type = response.headers().get("content-type").unwrap_or_default();
-        let bytes = response
-            .binary()
+        let response: web_sys::Response = self.send(path).await?.into();
+        // The body stays in the browser as a Blob: no copy into wasm memory and back.
+        let download_failed = |_| self.failure("image download failed".into());
+        let blob: Blob = JsFuture::from(response.blob().map_err(download_failed)?)
             .await
-            .map_err(|err| self.failure(format!("image download failed: {err}")))?;
-        let url =
-            object_url(&bytes, &content_type).map_err(|_| self.failure("cannot hold the image".into()))?;
+            .map_err(download_failed)?
+            .unchecked_into();
+        let url = Url::create_object_url_with_blob(&blob)
+            .map_err(|_| self.failure("cannot hold the image".into()))?;
         let img = HtmlImageElement::new().map_err(|_| self.failure("cannot decode the image".into()))?;
         img.set_src(&url);
         if JsFuture::from(img.decode()).await.is_err() {
@@ -91,14 +92,6 @@ impl Fetcher {
             Failure::Failed(message)
         }
     }
-}
-
-fn object_url(bytes: &[u8], content_type: &str) -> Result<String, JsValue> {
-    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
-    let options = BlobPropertyBag::new();
-    options.set_type(content_type);
-    let blob = Blob::new_with_u8_array_sequence_and_options(&parts, &options)?;
-    Url::create_object_url_with_blob(&blob)
 }
 
 pub async fn health() -> Result<Health, String> {
