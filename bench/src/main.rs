@@ -225,13 +225,11 @@ async fn fanout_in_browser(setup: &Setup, base: &str, tls_base: &str, report: &m
             .await
             .as_f64()
             .unwrap_or(f64::NAN);
-        let used = page
-            .eval("return document.querySelector('[data-testid=protocols]').textContent;")
-            .await;
+        let used = page.text("[data-testid=protocols]").await;
         let row = report::FanoutRow {
             n,
             mode,
-            protocol: used.as_str().unwrap_or("?"),
+            protocol: &used,
             wall: number("totalMs"),
             first: number("firstMs"),
             external,

@@ -190,6 +190,13 @@ impl Page {
         }
     }
 
+    /// The text of the first element matching a CSS selector (empty when there is none).
+    pub async fn text(&self, selector: &str) -> String {
+        let script =
+            format!("const e = document.querySelector({selector:?}); return e ? e.textContent : '';");
+        self.eval(&script).await.as_str().unwrap_or_default().to_owned()
+    }
+
     /// `(num, state)` for every tile, in DOM (slot) order.
     pub async fn tiles(&self) -> Vec<(u32, String)> {
         let value = self

@@ -125,10 +125,7 @@ async fn the_url_holds_the_run() {
     }
 
     page.open("n=500&mode=warp&latency_ms=-1").await;
-    let problems = page
-        .eval("return document.querySelector('[data-testid=problems]').textContent;")
-        .await;
-    let problems = problems.as_str().unwrap();
+    let problems = page.text("[data-testid=problems]").await;
     assert!(
         problems.contains("n must be")
             && problems.contains("mode must be")
@@ -181,10 +178,8 @@ async fn a_tile_opens_large_with_its_details() {
         .await;
     page.wait_until("document.querySelector('[data-testid=viewer]').open", SECS)
         .await;
-    let text = page
-        .eval("return document.querySelector('[data-testid=viewer]').textContent;")
-        .await;
-    assert!(text.as_str().unwrap().contains("#614"), "{text}");
+    let text = page.text("[data-testid=viewer]").await;
+    assert!(text.contains("#614"), "{text}");
     let link = page
         .eval("return document.querySelector('[data-testid=viewer] a').href;")
         .await;

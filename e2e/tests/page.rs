@@ -113,9 +113,7 @@ async fn tiles_appear_progressively(page: Page, protocol: &str) {
             .all(|t| t.as_f64().unwrap() > 0.0),
         "{times}"
     );
-    let used = page
-        .eval("return document.querySelector('[data-testid=protocols]').textContent;")
-        .await;
+    let used = page.text("[data-testid=protocols]").await;
     assert_eq!(used, protocol);
     page.close().await;
 }
@@ -153,9 +151,7 @@ async fn the_waterfall_shows_the_connection_limit_stall() {
         .eval("return document.querySelectorAll('[data-testid=waterfall] g.bar').length;")
         .await;
     assert_eq!(bars, 40, "one bar per request: metadata and image for 20 comics");
-    let protocols = page
-        .eval("return document.querySelector('[data-testid=protocols]').textContent;")
-        .await;
+    let protocols = page.text("[data-testid=protocols]").await;
     assert_eq!(protocols, "http/1.1");
     // Over HTTP/1.1 at most six requests run at once; the rest wait in the queue, visibly.
     let queued = page
@@ -187,18 +183,14 @@ async fn over_http2_the_connection_limit_is_gone() {
     page.open("n=30&mode=concurrent&latency_ms=300&jitter_ms=0&run=1")
         .await;
     page.wait_for_state("done", Duration::from_secs(30)).await;
-    let protocols = page
-        .eval("return document.querySelector('[data-testid=protocols]').textContent;")
-        .await;
+    let protocols = page.text("[data-testid=protocols]").await;
     assert_eq!(protocols, "h2", "every request used HTTP/2");
     let in_flight = page.max_requests_in_flight().await;
     assert!(
         in_flight >= 20,
         "all 30 metadata requests go out together, not six at a time: {in_flight}"
     );
-    let explain = page
-        .eval("return document.querySelector('[data-testid=waterfall] .explain').textContent;")
-        .await;
-    assert!(explain.as_str().unwrap().contains("HTTP/2"), "{explain}");
+    let explain = page.text("[data-testid=waterfall] .explain").await;
+    assert!(explain.contains("HTTP/2"), "{explain}");
     page.close().await;
 }
