@@ -14,7 +14,10 @@ use crate::stats::RequestTiming;
 pub enum Failure {
     /// The run was stopped; nothing is shown for it.
     Aborted,
+    /// Might succeed if tried again (network trouble, 5xx, timeouts).
     Failed(String),
+    /// Will fail the same way every time (no such comic, no image).
+    Final(String),
 }
 
 /// Per-run request options.
@@ -52,7 +55,12 @@ impl Fetcher {
             Ok(body) => body.error.message,
             Err(_) => response.status_text(),
         };
-        Err(Failure::Failed(format!("HTTP {status}: {message}")))
+        let reason = format!("HTTP {status}: {message}");
+        Err(if matches!(status, 400 | 404) {
+            Failure::Final(reason)
+        } else {
+            Failure::Failed(reason)
+        })
     }
 
     pub async fn comic(&self, num: u32) -> Result<Comic, Failure> {

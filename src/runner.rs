@@ -128,7 +128,7 @@ async fn load_tile(
         let comic = fetcher.comic(num).await?;
         metadata_done = api_client::now() - run_started;
         let Some(path) = comic.img.clone() else {
-            return Err(Failure::Failed(if comic.interactive {
+            return Err(Failure::Final(if comic.interactive {
                 "interactive comic: no image to show".into()
             } else {
                 "this comic has no image".into()
@@ -147,7 +147,14 @@ async fn load_tile(
     }
     let new_state = match result {
         Err(Failure::Aborted) => return,
-        Err(Failure::Failed(reason)) => TileState::Failed { reason },
+        Err(Failure::Failed(reason)) => TileState::Failed {
+            reason,
+            retryable: true,
+        },
+        Err(Failure::Final(reason)) => TileState::Failed {
+            reason,
+            retryable: false,
+        },
         Ok((comic, image_url)) => {
             IMAGE_URLS.with(|urls| urls.borrow_mut().push(image_url.clone()));
             TileState::Loaded {

@@ -31,7 +31,7 @@ impl RunStatus {
 pub enum TileState {
     Pending,
     Loaded { comic: Box<Comic>, image_url: String },
-    Failed { reason: String },
+    Failed { reason: String, retryable: bool },
 }
 
 /// One comic of the current run.

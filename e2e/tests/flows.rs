@@ -91,6 +91,10 @@ async fn failures_stay_in_their_own_tiles_and_can_be_retried() {
         "{reasons}"
     );
     assert!(reasons.contains("interactive"), "{reasons}");
+    let retries = page
+        .eval("return document.querySelectorAll('[data-testid=retry]').length;")
+        .await;
+    assert_eq!(retries, 0, "no retry is offered where it cannot help");
 
     // A comic that failed by chance succeeds on retry (a fresh draw of the faults).
     page.open("comics=5&latency_ms=0&jitter_ms=0&fail_rate=1&run=1")

@@ -60,15 +60,18 @@ pub fn TileView(tile: Tile, by_completion: Signal<bool>) -> impl IntoView {
                 .into_any(),
             )
         }
-        TileState::Failed { reason } => (
+        TileState::Failed { reason, retryable } => (
             "error",
             view! {
                 <div class="tile-body failed" role="group" aria-label=format!("comic {} failed", tile.num)>
                     <span class="num">{format!("#{}", tile.num)}</span>
                     <p class="reason" data-testid="tile-error">{reason}</p>
-                    <button type="button" class="retry" data-testid="retry" on:click=move |_| runner::retry(state, slot)>
-                        "Retry"
-                    </button>
+                    // A retry cannot bring back a comic that does not exist or has no image.
+                    {retryable.then(|| view! {
+                        <button type="button" class="retry" data-testid="retry" on:click=move |_| runner::retry(state, slot)>
+                            "Retry"
+                        </button>
+                    })}
                 </div>
                 {phases}
             }
