@@ -68,6 +68,11 @@ fn build_page(tools: &Tools) -> Result<(), String> {
 }
 
 fn serve(proxy_args: &[String]) -> Result<(), String> {
+    // `cargo xtask serve -- --flag` and `cargo xtask serve --flag` both mean the proxy's flag.
+    let proxy_args = match proxy_args {
+        [first, rest @ ..] if first == "--" => rest,
+        all => all,
+    };
     let tools = Tools::ensure(false)?;
     build_page(&tools)?;
     step("building fanout-proxy (release)");
