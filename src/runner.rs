@@ -28,8 +28,6 @@ const WATERFALL_REFRESH_MS: f64 = 250.0;
 thread_local! {
     static LAST_REFRESH: std::cell::Cell<f64> = const { std::cell::Cell::new(f64::NEG_INFINITY) };
     static CURRENT: RefCell<Option<Control>> = const { RefCell::new(None) };
-    /// Object URLs of the images on screen, released when the next run starts.
-    static IMAGE_URLS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Aborts every in-flight request of the current run; its futures never resume.
@@ -74,7 +72,6 @@ pub fn start(state: AppState, comics: Vec<u32>, modes: Vec<Mode>) {
 }
 
 async fn run_once(state: AppState, config: &RunConfig, comics: Vec<u32>, signal: web_sys::AbortSignal) {
-    release_images();
     let id = state.run.get_untracked().id + 1;
     state.problems.set(Vec::new());
     state.requests.set(Vec::new());
@@ -98,6 +95,7 @@ async fn run_once(state: AppState, config: &RunConfig, comics: Vec<u32>, signal:
     let fetcher = Fetcher {
         sim: config.sim,
         use_cache: config.use_cache,
+        cache_buster: cache_buster(config.use_cache),
         signal,
     };
     let in_flight = config.max_in_flight(comics.len());
@@ -140,9 +138,6 @@ async fn load_tile(
     .await;
     let finished = api_client::now() - run_started;
     if state.run.get_untracked().id != run_id {
-        if let Ok((_, url)) = result {
-            let _ = web_sys::Url::revoke_object_url(&url);
-        }
         return;
     }
     let new_state = match result {
@@ -155,13 +150,10 @@ async fn load_tile(
             reason,
             retryable: false,
         },
-        Ok((comic, image_url)) => {
-            IMAGE_URLS.with(|urls| urls.borrow_mut().push(image_url.clone()));
-            TileState::Loaded {
-                comic: Box::new(comic),
-                image_url,
-            }
-        }
+        Ok((comic, image_url)) => TileState::Loaded {
+            comic: Box::new(comic),
+            image_url,
+        },
     };
     state.tiles.update(|tiles| {
         let order = tiles.iter().filter(|t| t.settled_as.is_some()).count();
@@ -220,6 +212,11 @@ fn refresh_network_times(state: AppState, run_started: f64) {
     state.requests.set(requests);
 }
 
+/// A value no earlier run used, unless the person lets the browser cache repeats.
+fn cache_buster(use_cache: bool) -> Option<String> {
+    (!use_cache).then(|| format!("{:08x}", (js_sys::Math::random() * f64::from(u32::MAX)) as u32))
+}
+
 /// Tries one failed comic again, with a fresh draw of the demo origin's faults.
 pub fn retry(state: AppState, slot: usize) {
     let run = state.run.get_untracked();
@@ -234,6 +231,7 @@ pub fn retry(state: AppState, slot: usize) {
     let fetcher = Fetcher {
         sim: config.sim,
         use_cache: config.use_cache,
+        cache_buster: cache_buster(config.use_cache),
         signal: requests.signal(),
     };
     state.tiles.update(|tiles| {
@@ -281,13 +279,5 @@ fn record_history(state: AppState) {
             },
         );
         history.truncate(HISTORY_LEN);
-    });
-}
-
-fn release_images() {
-    IMAGE_URLS.with(|urls| {
-        for url in urls.borrow_mut().drain(..) {
-            let _ = web_sys::Url::revoke_object_url(&url);
-        }
     });
 }

@@ -39,6 +39,37 @@ impl ErrorCode {
             ErrorCode::UpstreamTimeout => 504,
         }
     }
+
+    /// The code behind a status, for answers whose body cannot be read (an `<img>` load
+    /// reports only its status).
+    pub fn from_status(status: u16) -> Option<Self> {
+        Self::ALL.into_iter().find(|code| code.status() == status)
+    }
+
+    /// What the status means, in a few words for an error tile.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "the proxy refused the request",
+            ErrorCode::NotFound => "no such image",
+            ErrorCode::MethodNotAllowed => "method not allowed",
+            ErrorCode::UriTooLong => "address too long",
+            ErrorCode::HeadersTooLarge => "headers too large",
+            ErrorCode::RateLimited => "too many requests; the proxy asks to slow down",
+            ErrorCode::UpstreamError => "the upstream failed",
+            ErrorCode::UpstreamTimeout => "the upstream timed out",
+        }
+    }
+
+    const ALL: [ErrorCode; 8] = [
+        ErrorCode::BadRequest,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::UriTooLong,
+        ErrorCode::HeadersTooLarge,
+        ErrorCode::RateLimited,
+        ErrorCode::UpstreamError,
+        ErrorCode::UpstreamTimeout,
+    ];
 }
 
 impl ErrorBody {
@@ -49,5 +80,20 @@ impl ErrorBody {
                 message: message.into(),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_found_again_by_its_status() {
+        for code in ErrorCode::ALL {
+            assert_eq!(ErrorCode::from_status(code.status()), Some(code));
+            assert!(!code.meaning().is_empty());
+        }
+        assert_eq!(ErrorCode::from_status(200), None);
+        assert_eq!(ErrorCode::from_status(500), None);
     }
 }

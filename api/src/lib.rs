@@ -22,6 +22,9 @@ pub mod routes {
 
     pub const HEALTH: &str = "/api/health";
     pub const IMAGE_PREFIX: &str = "/api/img/";
+    /// A query key the proxy ignores: a fresh value per run keeps the browser from answering
+    /// an image request from its cache when the person asked it not to.
+    pub const CACHE_BUSTER: &str = "fresh";
 
     /// `/api/comics/latest` or `/api/comics/{n}`.
     pub fn comic(id: ComicId) -> String {

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
+use fanout_api::NetSim;
 use fanout_e2e::Page;
+use fanout_proxy::netsim::{Fault, plan};
 
 const SECS: Duration = Duration::from_secs(30);
 
@@ -113,6 +115,99 @@ async fn failures_stay_in_their_own_tiles_and_can_be_retried() {
     )
     .await;
     assert_eq!(page.summary().await["failed"], "0");
+    page.close().await;
+}
+
+/// A seed under which comic `num`'s metadata loads but its image fails with an upstream
+/// error, and a retry (the next attempt) gets both: drawn with the proxy's own simulation,
+/// so the test knows in advance.
+fn seed_where_only_the_image_fails(num: u32, image: &str) -> u64 {
+    let faults = |seed, attempt| {
+        let sim = NetSim {
+            fail_rate: 0.5,
+            seed,
+            attempt,
+            ..NetSim::default()
+        };
+        (
+            plan(&sim, &format!("/api/comics/{num}"), false).fault,
+            plan(&sim, image, true).fault,
+        )
+    };
+    (1..10_000)
+        .find(|&seed| faults(seed, 0) == (None, Some(Fault::ServerError)) && faults(seed, 1) == (None, None))
+        .expect("some seed draws that sequence")
+}
+
+#[tokio::test]
+async fn an_image_failure_names_its_status_and_offers_retry_only_where_it_helps() {
+    let page = Page::start().await;
+    // The image is missing: nothing a retry could fix.
+    page.open("comics=5&latency_ms=0&jitter_ms=0&missing_rate=1&run=1")
+        .await;
+    page.wait_for_state("done", SECS).await;
+    assert_eq!(page.tiles().await, vec![(5, "error".to_string())]);
+    let reason = page.text("[data-testid=tile-error]").await;
+    assert!(
+        reason.contains("HTTP 404") && reason.contains("no such image"),
+        "{reason}"
+    );
+    let retries = page
+        .eval("return document.querySelectorAll('[data-testid=retry]').length;")
+        .await;
+    assert_eq!(retries, 0);
+
+    // The upstream failed on the image alone: worth another try.
+    let image = "/api/img/recursive_telescope_5.png";
+    let seed = seed_where_only_the_image_fails(5, image);
+    page.open(&format!(
+        "comics=5&latency_ms=0&jitter_ms=0&fail_rate=0.5&seed={seed}&run=1"
+    ))
+    .await;
+    page.wait_for_state("done", SECS).await;
+    let reason = page.text("[data-testid=tile-error]").await;
+    assert!(
+        reason.contains("HTTP 502") && reason.contains("upstream failed"),
+        "{reason}"
+    );
+    page.click("retry").await;
+    page.wait_until(
+        "document.querySelector('[data-testid=tile][data-state=loaded]')",
+        SECS,
+    )
+    .await;
+    assert_eq!(page.summary().await["failed"], "0");
+    page.close().await;
+}
+
+#[tokio::test]
+async fn stop_cancels_an_image_download_in_flight() {
+    let page = Page::start().await;
+    page.open("comics=7&latency_ms=3000&jitter_ms=0&run=1").await;
+    // The metadata has arrived, so the image is now on its way.
+    page.wait_until(
+        "performance.getEntriesByType('resource').some(e => e.name.includes('/api/comics/7'))",
+        SECS,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    page.click("stop").await;
+    page.wait_for_state("cancelled", SECS).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The browser records a cancelled download as a request that ended without a status,
+    // long before the 3 s it would have taken.
+    let image = page
+        .eval(
+            "const e = performance.getEntriesByType('resource').filter(e => e.name.includes('/api/img/')); \
+             return e.map(x => [x.responseStatus, x.duration]);",
+        )
+        .await;
+    let image: Vec<(u16, f64)> = serde_json::from_value(image).unwrap();
+    assert_eq!(image.len(), 1, "{image:?}");
+    let (status, duration) = image[0];
+    assert_eq!(status, 0, "the download was cut off, not answered");
+    assert!(duration < 2000.0, "{duration} ms");
+    assert_eq!(page.tiles().await, vec![(7, "pending".to_string())]);
     page.close().await;
 }
 

@@ -120,7 +120,7 @@ fn inline_script_hashes(html: &str) -> Vec<String> {
 fn page_csp(script_hashes: &[String]) -> String {
     format!(
         "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'{}{}; style-src 'self'; \
-         img-src 'self' blob: data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
+         img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
          form-action 'self'; frame-ancestors 'none'",
         if script_hashes.is_empty() { "" } else { " " },
         script_hashes.join(" ")
