@@ -13,7 +13,8 @@ pub mod tls;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
-use axum::{Router, http::HeaderName, middleware};
+use axum::{Router, http::HeaderName, middleware, serve::ListenerExt};
+use axum_server::{accept::NoDelayAcceptor, tls_rustls::RustlsAcceptor};
 use tokio::net::TcpListener;
 
 pub use config::{Config, OriginChoice};
@@ -77,6 +78,10 @@ impl Proxy {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        // Small answers go out at once rather than waiting on Nagle's algorithm.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         axum::serve(
             listener,
             self.router.into_make_service_with_connect_info::<SocketAddr>(),
@@ -106,7 +111,11 @@ impl Proxy {
             shutdown.await;
             stopper.graceful_shutdown(Some(Duration::from_secs(30)));
         });
-        axum_server::from_tcp_rustls(listener, config)?
+        // As over plain HTTP: no Nagle delay. Many h2 streams share this one connection,
+        // so a held-back frame would hold back every comic behind it.
+        let acceptor = RustlsAcceptor::new(config).acceptor(NoDelayAcceptor::new());
+        axum_server::from_tcp(listener)?
+            .acceptor(acceptor)
             .handle(handle)
             .serve(self.router.into_make_service_with_connect_info::<SocketAddr>())
             .await
