@@ -237,9 +237,58 @@ async fn fanout_in_browser(setup: &Setup, base: &str, tls_base: &str, report: &m
             failed: number("failed") as u32,
         };
         report.fanout_row(&row);
+        if mode == "concurrent" {
+            let (wall, external) = bare_script_floor(page, n, setup.latency_ms).await;
+            report.fanout_row(&report::FanoutRow {
+                mode: "bare script",
+                wall,
+                first: f64::NAN,
+                external,
+                failed: 0,
+                ..row
+            });
+        }
     }
     http1.close().await;
     http2.close().await;
+}
+
+/// The same work as the page's concurrent run (each comic's metadata, then its image
+/// through an `<img>`, decoded) done by a few lines of plain JavaScript in the same browser
+/// and origin: how close this machine lets any page get to the ideal. Returns the script's
+/// wall time and the browser's own account, in ms.
+async fn bare_script_floor(page: &Page, n: u32, latency_ms: u32) -> (f64, f64) {
+    page.open("").await;
+    // The app's own start-up requests are over before the script starts.
+    page.wait_until(
+        "document.querySelector('[data-testid=origin]')",
+        Duration::from_secs(20),
+    )
+    .await;
+    let script = format!(
+        "const done = arguments[arguments.length - 1];
+         (async () => {{
+           performance.clearResourceTimings();
+           performance.setResourceTimingBufferSize(2000);
+           const sim = 'latency_ms={latency_ms}&jitter_ms=0&seed=1';
+           const fresh = 'fresh=floor' + Math.random();
+           const started = performance.now();
+           await Promise.all(Array.from({{ length: {n} }}, async (_, i) => {{
+             const comic = await (await fetch(`/api/comics/${{i + 1}}?${{sim}}`, {{ cache: 'no-store' }})).json();
+             const img = new Image();
+             img.src = `${{comic.img}}?${{sim}}&${{fresh}}`;
+             await img.decode();
+           }}));
+           const wall = performance.now() - started;
+           const e = performance.getEntriesByType('resource').filter(e => e.name.includes('/api/img/') ||
+             (e.name.includes('/api/comics/') && !e.name.includes('latest')));
+           const external = Math.max(...e.map(x => x.responseEnd)) - Math.min(...e.map(x => x.startTime));
+           done([wall, external]);
+         }})().catch(err => done([NaN, NaN]));"
+    );
+    let result = page.eval_async(&script).await;
+    let number = |i: usize| result[i].as_f64().unwrap_or(f64::NAN);
+    (number(0), number(1))
 }
 
 /// Section 4: what a first visit downloads, and how soon the page is interactive.

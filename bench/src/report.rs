@@ -105,12 +105,16 @@ impl Report {
         } else {
             r.mode
         };
+        let first = if r.first.is_nan() {
+            "–".to_owned()
+        } else {
+            format!("{:.0}", r.first)
+        };
         self.fanout.push(format!(
-            "| {} | {mode} | {} | {:.0} | {:.0} | {:.2} | {:.0} | {:.2} | {} |",
+            "| {} | {mode} | {} | {:.0} | {first} | {:.2} | {:.0} | {:.2} | {} |",
             r.n,
             r.protocol,
             r.wall,
-            r.first,
             r.wall / r.ideal,
             r.external,
             r.external / r.ideal,
@@ -150,7 +154,10 @@ impl Report {
              `data-testid` hooks. The ideal is the slowest single chain, metadata then image: {} ms. \
              Fan-out ratio = wall time ÷ ideal; 1.00 is the physical limit. \"Browser\" is the browser's own \
              account (Resource Timing: first request start to last response end), read through the driver, \
-             as a check on the page's numbers.\n\n\
+             as a check on the page's numbers. Each concurrent row is followed by a \"bare script\" row: the same \
+             work (every comic's metadata, then its image through an `<img>`, decoded, all at once) done by a \
+             few lines of plain JavaScript in the same browser and origin, with none of the page around it. \
+             It is the floor this machine and browser set for any page.\n\n\
              | N | strategy | protocol | wall (ms) | first tile (ms) | fan-out ratio | browser wall (ms) | browser ratio | failed |\n\
              | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n{}\n",
             2 * l,

@@ -177,6 +177,14 @@ impl Page {
             .unwrap_or_else(|err| panic!("{script}: {err}"))
     }
 
+    /// Runs an asynchronous script: it reports its result by calling its last argument.
+    pub async fn eval_async(&self, script: &str) -> Value {
+        self.client
+            .execute_async(script, vec![])
+            .await
+            .unwrap_or_else(|err| panic!("{script}: {err}"))
+    }
+
     /// Polls a JavaScript condition until it is true.
     pub async fn wait_until(&self, condition: &str, within: Duration) {
         let deadline = Instant::now() + within;
