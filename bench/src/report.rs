@@ -170,9 +170,10 @@ impl Report {
              h2 (`fanout-proxy --tls-self-signed`, HTTPS with HTTP/2 by ALPN) every request shares one \
              connection and concurrent goes out in one wave.{}\n",
             if self.quick {
-                " The quick run skips sequential above N = 20."
+                " The quick run skips sequential above N = 20 and runs everything once."
             } else {
-                ""
+                " Rows over h2 take about a second and vary by ±10 % from run to run here, so each is \
+                 the median (by wall time) of five runs; the others are single runs."
             }
         );
         let _ = write!(
