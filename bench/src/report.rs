@@ -28,6 +28,7 @@ pub struct Report {
     pub proxy_peak_rss_mib: f64,
     pub proxy_burst_rss_mib: f64,
     pub load_seconds: u64,
+    pub load_rounds: usize,
 }
 
 impl Report {
@@ -96,6 +97,7 @@ impl Report {
             proxy_peak_rss_mib: f64::NAN,
             proxy_burst_rss_mib: f64::NAN,
             load_seconds: 0,
+            load_rounds: 0,
         }
     }
 
@@ -189,12 +191,23 @@ impl Report {
             out,
             "\n## 3. The proxy under load\n\n\
              `wrk -t2 -cCONNECTIONS -d{}s --timeout 15s --latency URL` on loopback, load generator and server sharing the same cores. \
+             {} \
              nginx runs with a configuration the bench writes (`target/bench/nginx/nginx.conf`). Errors are \
              socket errors plus non-2xx answers. Peak resident memory of `fanout-proxy` over its 256-connection \
              rows: **{:.1} MiB**; after the burst of 10,000 connections, each waiting out a 1 s simulated delay \
              on a timer rather than a thread: **{:.1} MiB**.\n\n\
              | what | path | connections | requests/s | p50 (ms) | p99 (ms) | max (ms) | errors |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n{}\n",
             self.load_seconds,
+            if self.load_rounds > 1 {
+                format!(
+                    "The 256-connection rows run in {} interleaved rounds and each shows its median round \
+                     (by requests/s), so that drift on the machine falls on the proxy and nginx alike; the \
+                     burst runs once.",
+                    self.load_rounds
+                )
+            } else {
+                "Every row runs once.".to_owned()
+            },
             self.proxy_peak_rss_mib,
             self.proxy_burst_rss_mib,
             self.load.join("\n")
