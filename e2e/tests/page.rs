@@ -151,6 +151,19 @@ async fn the_waterfall_shows_the_connection_limit_stall() {
         .eval("return document.querySelectorAll('[data-testid=waterfall] g.bar').length;")
         .await;
     assert_eq!(bars, 40, "one bar per request: metadata and image for 20 comics");
+    // The same numbers as a table, built when it is opened.
+    page.eval("document.querySelector('[data-testid=waterfall] details summary').click(); return null;")
+        .await;
+    page.wait_until(
+        "document.querySelectorAll('[data-testid=waterfall] table tbody tr').length === 40",
+        Duration::from_secs(5),
+    )
+    .await;
+    let first_row = page.text("[data-testid=waterfall] table tbody tr").await;
+    assert!(
+        first_row.contains("http/1.1") && first_row.contains(" ms"),
+        "{first_row}"
+    );
     let protocols = page.text("[data-testid=protocols]").await;
     assert_eq!(protocols, "http/1.1");
     // Over HTTP/1.1 at most six requests run at once; the rest wait in the queue, visibly.

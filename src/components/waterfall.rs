@@ -1,4 +1,5 @@
 use leptos::prelude::*;
+use web_sys::HtmlDetailsElement;
 
 use super::ms;
 use crate::state::AppState;
@@ -30,6 +31,7 @@ pub fn Waterfall() -> impl IntoView {
         })
     };
     let height = move || requests.with(|r| r.len() as f64 * ROW + 24.0);
+    let table_open = RwSignal::new(false);
     let x = move |t: f64| LABEL + t / end.get() * (WIDTH - LABEL - 10.0);
 
     view! {
@@ -72,18 +74,20 @@ pub fn Waterfall() -> impl IntoView {
                     }
                 }).collect_view()}
             </svg>
-            <details>
+            // The table is built only while open: mid-run, the waterfall refreshes several times
+            // a second, and rebuilding a hidden row per request each time was wasted work.
+            <details on:toggle=move |ev| table_open.set(event_target::<HtmlDetailsElement>(&ev).open())>
                 <summary>"The same as a table"</summary>
                 <table class="numbers">
                     <thead><tr><th>"request"</th><th>"protocol"</th><th>"start"</th><th>"queued"</th><th>"waiting"</th><th>"download"</th></tr></thead>
                     <tbody>
-                        {move || requests.get().into_iter().map(|t| {
+                        {move || table_open.get().then(|| requests.get().into_iter().map(|t| {
                             let p = t.phases();
                             view! { <tr>
                                 <td>{short_name(&t.url)}</td><td>{t.protocol.clone()}</td><td>{ms(t.start)}</td>
                                 <td>{ms(p.queued)}</td><td>{ms(p.waiting)}</td><td>{ms(p.download)}</td>
                             </tr> }
-                        }).collect_view()}
+                        }).collect_view())}
                     </tbody>
                 </table>
             </details>
