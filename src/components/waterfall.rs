@@ -43,7 +43,9 @@ pub fn Waterfall() -> impl IntoView {
                 <span class="key waiting">"waiting"</span>" for the first byte, then "
                 <span class="key download">"download"</span>". "
                 {move || if protocols().contains("h2") {
-                    "Over HTTP/2 every request shares one connection, so none waits for a free one: the bars start together, in one wave."
+                    "Over HTTP/2 every request shares one connection, so none waits for a free one: the bars start together, in one wave. \
+                     What still separates the wall time from the ideal is the browser's own work: handing each request to the network, \
+                     reading each answer, decoding each image."
                 } else {
                     "Over HTTP/1.1 a browser opens at most six connections to one host, so from the seventh concurrent request on, requests queue until one frees up: that is the staircase."
                 }}
