@@ -293,3 +293,17 @@ async fn a_tile_opens_large_with_its_details() {
         .await;
     page.close().await;
 }
+
+#[tokio::test]
+async fn tiles_fade_in_unless_many_arrive_at_once() {
+    let page = Page::start().await;
+    let entrance = "return getComputedStyle(document.querySelector('[data-testid=tile][data-state=loaded] .tile-body')).animationName;";
+    page.open("comics=1,2,3&latency_ms=0&jitter_ms=0&run=1").await;
+    page.wait_for_state("done", SECS).await;
+    assert_eq!(page.eval(entrance).await, "arrive");
+    // Thirty comics: the fades would cost the run more than they show.
+    page.open("n=30&latency_ms=0&jitter_ms=0&run=1").await;
+    page.wait_for_state("done", SECS).await;
+    assert_eq!(page.eval(entrance).await, "none");
+    page.close().await;
+}
