@@ -24,17 +24,33 @@ pub enum Failure {
 /// Per-run request options.
 #[derive(Clone)]
 pub struct Fetcher {
-    pub sim: NetSim,
-    pub use_cache: bool,
+    sim: NetSim,
+    use_cache: bool,
     /// Added to image URLs when the cache is off (images load through `<img>`, which has no
-    /// per-request cache mode).
-    pub cache_buster: Option<String>,
-    pub signal: AbortSignal,
+    /// per-request cache mode): a value no earlier run used.
+    cache_buster: Option<String>,
+    signal: AbortSignal,
 }
 
 impl Fetcher {
+    pub fn new(sim: NetSim, use_cache: bool, signal: AbortSignal) -> Self {
+        let cache_buster =
+            (!use_cache).then(|| format!("{:08x}", (js_sys::Math::random() * f64::from(u32::MAX)) as u32));
+        Fetcher {
+            sim,
+            use_cache,
+            cache_buster,
+            signal,
+        }
+    }
+
+    /// `path` with the demo origin's simulation parameters.
+    fn url(&self, path: &str) -> String {
+        format!("{path}?{}", self.sim.to_query())
+    }
+
     fn get(&self, path: &str) -> gloo_net::http::RequestBuilder {
-        let url = format!("{path}?{}", self.sim.to_query());
+        let url = self.url(path);
         let cache = if self.use_cache {
             RequestCache::Default
         } else {
@@ -82,7 +98,7 @@ impl Fetcher {
     /// document's image list, without a second request. Measured against fetching a Blob
     /// and minting an object URL, this saves about 1.5 ms of main-thread time per comic.
     pub async fn image(&self, path: &str) -> Result<String, Failure> {
-        let mut url = format!("{path}?{}", self.sim.to_query());
+        let mut url = self.url(path);
         if let Some(fresh) = &self.cache_buster {
             url.push_str(&format!("&{}={fresh}", routes::CACHE_BUSTER));
         }

@@ -92,12 +92,7 @@ async fn run_once(state: AppState, config: &RunConfig, comics: Vec<u32>, signal:
         comics: comics.clone(),
         started_at: started,
     });
-    let fetcher = Fetcher {
-        sim: config.sim,
-        use_cache: config.use_cache,
-        cache_buster: cache_buster(config.use_cache),
-        signal,
-    };
+    let fetcher = Fetcher::new(config.sim, config.use_cache, signal);
     let in_flight = config.max_in_flight(comics.len());
     let jobs: Vec<(usize, u32)> = comics.into_iter().enumerate().collect();
     run_bounded(jobs, in_flight, |(slot, num)| {
@@ -212,11 +207,6 @@ fn refresh_network_times(state: AppState, run_started: f64) {
     state.requests.set(requests);
 }
 
-/// A value no earlier run used, unless the person lets the browser cache repeats.
-fn cache_buster(use_cache: bool) -> Option<String> {
-    (!use_cache).then(|| format!("{:08x}", (js_sys::Math::random() * f64::from(u32::MAX)) as u32))
-}
-
 /// Tries one failed comic again, with a fresh draw of the demo origin's faults.
 pub fn retry(state: AppState, slot: usize) {
     let run = state.run.get_untracked();
@@ -228,12 +218,7 @@ pub fn retry(state: AppState, slot: usize) {
     };
     let mut config = state.config.get_untracked();
     config.sim.attempt = tile.attempt + 1;
-    let fetcher = Fetcher {
-        sim: config.sim,
-        use_cache: config.use_cache,
-        cache_buster: cache_buster(config.use_cache),
-        signal: requests.signal(),
-    };
+    let fetcher = Fetcher::new(config.sim, config.use_cache, requests.signal());
     state.tiles.update(|tiles| {
         if let Some(t) = tiles.get_mut(slot) {
             t.state = TileState::Pending;

@@ -7,7 +7,7 @@ use std::{
     time::Duration,
 };
 
-use crate::{Service, Setup, free_port, report::Report, start_proxy, wait_for};
+use crate::{Service, Setup, free_port, median_by, report::Report, start_proxy, wait_for};
 
 /// The bench's own Python: a virtualenv with the tutorial's stack (and brotli, for sizes).
 fn venv_python(setup: &Setup) -> PathBuf {
@@ -239,7 +239,8 @@ pub async fn proxy_under_load(setup: &Setup, report: &mut Report) {
     // Peak memory under the ordinary load, before the burst raises it.
     report.proxy_peak_rss_mib = peak_rss_mib(proxy.0.id());
     for ((name, url), runs) in steady.iter().zip(results) {
-        report.load_row(name, url, 256, &median_by_rps(runs));
+        let median = median_by(runs, |r| r.rps).expect("at least one round");
+        report.load_row(name, url, 256, &median);
     }
     setup.progress(
         &format!("load: {}", burst.0),
@@ -255,12 +256,6 @@ pub async fn proxy_under_load(setup: &Setup, report: &mut Report) {
 }
 
 const LOAD_ROUNDS: usize = 3;
-
-fn median_by_rps(mut runs: Vec<WrkResult>) -> WrkResult {
-    runs.sort_by(|a, b| a.rps.total_cmp(&b.rps));
-    let middle = runs.len() / 2;
-    runs.swap_remove(middle)
-}
 
 fn start_nginx(dir: &Path, comic: &[u8], upstream: &str) -> Service {
     let _ = std::fs::remove_dir_all(dir);

@@ -210,7 +210,7 @@ async fn fanout_in_browser(setup: &Setup, base: &str, tls_base: &str, report: &m
             }
         }
         for (runs, label) in [(page_runs, mode), (bare_runs, "bare script")] {
-            if let Some(run) = median_by_wall(runs) {
+            if let Some(run) = median_by(runs, |r| r.wall) {
                 report.fanout_row(&report::FanoutRow {
                     n,
                     mode: label,
@@ -239,8 +239,9 @@ struct Measured {
     failed: u32,
 }
 
-fn median_by_wall(mut runs: Vec<Measured>) -> Option<Measured> {
-    runs.sort_by(|a, b| a.wall.total_cmp(&b.wall));
+/// The run in the middle when ordered by `key` (None for no runs).
+pub fn median_by<T>(mut runs: Vec<T>, key: impl Fn(&T) -> f64) -> Option<T> {
+    runs.sort_by(|a, b| key(a).total_cmp(&key(b)));
     let middle = runs.len() / 2;
     runs.into_iter().nth(middle)
 }

@@ -205,6 +205,12 @@ impl Page {
         self.eval(&script).await.as_str().unwrap_or_default().to_owned()
     }
 
+    /// How many elements match a CSS selector.
+    pub async fn count(&self, selector: &str) -> u64 {
+        let script = format!("return document.querySelectorAll({selector:?}).length;");
+        self.eval(&script).await.as_u64().unwrap_or_default()
+    }
+
     /// `(num, state)` for every tile, in DOM (slot) order.
     pub async fn tiles(&self) -> Vec<(u32, String)> {
         let value = self

@@ -93,9 +93,7 @@ async fn failures_stay_in_their_own_tiles_and_can_be_retried() {
         "{reasons}"
     );
     assert!(reasons.contains("interactive"), "{reasons}");
-    let retries = page
-        .eval("return document.querySelectorAll('[data-testid=retry]').length;")
-        .await;
+    let retries = page.count("[data-testid=retry]").await;
     assert_eq!(retries, 0, "no retry is offered where it cannot help");
 
     // A comic that failed by chance succeeds on retry (a fresh draw of the faults).
@@ -152,9 +150,7 @@ async fn an_image_failure_names_its_status_and_offers_retry_only_where_it_helps(
         reason.contains("HTTP 404") && reason.contains("no such image"),
         "{reason}"
     );
-    let retries = page
-        .eval("return document.querySelectorAll('[data-testid=retry]').length;")
-        .await;
+    let retries = page.count("[data-testid=retry]").await;
     assert_eq!(retries, 0);
 
     // The upstream failed on the image alone: worth another try.

@@ -147,9 +147,7 @@ async fn the_waterfall_shows_the_connection_limit_stall() {
     page.open("n=20&mode=concurrent&latency_ms=300&jitter_ms=120&seed=7&run=1")
         .await;
     page.wait_for_state("done", Duration::from_secs(30)).await;
-    let bars = page
-        .eval("return document.querySelectorAll('[data-testid=waterfall] g.bar').length;")
-        .await;
+    let bars = page.count("[data-testid=waterfall] g.bar").await;
     assert_eq!(bars, 40, "one bar per request: metadata and image for 20 comics");
     // The same numbers as a table, built when it is opened.
     page.eval("document.querySelector('[data-testid=waterfall] details summary').click(); return null;")
