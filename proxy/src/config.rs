@@ -62,6 +62,11 @@ pub struct Config {
     #[arg(long, env = "FANOUT_IMAGE_CACHE_MB", default_value_t = 32,
           value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub image_cache_mb: u64,
+
+    /// Check the flags and exit without serving (`cargo xtask serve` uses it before it builds
+    /// the page).
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -12,6 +12,10 @@ async fn main() {
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
     let config = Config::parse();
+    if config.check {
+        println!("fanout-proxy: the flags are valid");
+        return;
+    }
     if let Err(err) = run(config).await {
         eprintln!("fanout-proxy: {err}");
         std::process::exit(1);

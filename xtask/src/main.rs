@@ -1,7 +1,9 @@
-//! `cargo xtask serve | dev | test`: the project's developer commands. They install what
+//! `cargo xtask serve | dev | test | bench`: the project's developer commands. They install what
 //! is missing (the wasm32 target, trunk, the exact wasm-bindgen, wasm-opt, Chromium) and
 //! never download anything from outside the package registries.
 
+mod cli;
+mod steps;
 mod tools;
 
 use std::{
@@ -9,29 +11,20 @@ use std::{
     process::{Command, ExitCode},
 };
 
-use tools::{Tools, run};
-
-const USAGE: &str = "usage: cargo xtask <command> [args]
-
-commands:
-  serve [proxy args]   build the page (release) and serve it with fanout-proxy on http://127.0.0.1:8080
-  dev                  fanout-proxy on :8080 plus `trunk serve` on http://127.0.0.1:8081 (live reload)
-  test                 fmt, clippy (native and wasm32), native tests, browser tests, end-to-end tests
-  bench [--quick]      measure the fan-out, the Flask peer, the proxy under load and the shipped bytes
-                       into BENCHMARKS.md (--quick: under three minutes)";
+use clap::Parser;
+use cli::{Cli, Task};
+use steps::{Job, run, timed};
+use tools::Tools;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("serve") => serve(&args[1..]),
-        Some("dev") => dev(),
-        Some("test") => test(),
-        Some("bench") => bench(&args[1..]),
-        Some("-h" | "--help" | "help") => {
-            println!("{USAGE}");
-            Ok(())
-        }
-        _ => Err(format!("unknown or missing command\n\n{USAGE}")),
+    // `--help` and usage errors print and exit here (0 and 2), before anything is built.
+    let cli = Cli::parse();
+    steps::start_clock();
+    let result = match cli.task {
+        Task::Serve { proxy_args } => serve(&proxy_args),
+        Task::Dev => dev(),
+        Task::Test => test(),
+        Task::Bench { quick } => bench(quick),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -49,36 +42,46 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
-fn step(what: &str) {
-    eprintln!("\n==> {what}");
-}
-
 fn cargo() -> Command {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(root());
     cmd
 }
 
+fn log_file(name: &str) -> PathBuf {
+    root().join("target/xtask-logs").join(name)
+}
+
 /// `trunk build --release --offline` into `dist/`.
 fn build_page(tools: &Tools) -> Result<(), String> {
-    step("building the page (trunk build --release)");
-    let mut trunk = tools.trunk();
-    trunk.args(["build", "--release", "--offline"]);
-    run(&mut trunk)
+    timed("building the page (trunk build --release)", || {
+        let mut trunk = tools.trunk();
+        trunk.args(["build", "--release", "--offline"]);
+        run(&mut trunk)
+    })
+}
+
+/// `cargo build --release` of the given packages, in the background: they need none of the
+/// page's tools, so they compile while those install.
+fn start_release_build(what: &str, packages: &[&str]) -> Result<Job, String> {
+    let mut cmd = cargo();
+    cmd.args(["build", "--release"]);
+    for package in packages {
+        cmd.args(["--package", package]);
+    }
+    Job::start(what, &mut cmd, log_file("release-build.log"))
 }
 
 fn serve(proxy_args: &[String]) -> Result<(), String> {
-    // `cargo xtask serve -- --flag` and `cargo xtask serve --flag` both mean the proxy's flag.
-    let proxy_args = match proxy_args {
-        [first, rest @ ..] if first == "--" => rest,
-        all => all,
-    };
+    let proxy_build = start_release_build("building fanout-proxy (release)", &["fanout-proxy"])?;
     let tools = Tools::ensure(false)?;
+    proxy_build.wait()?;
+    let proxy_bin = root().join("target/release/fanout-proxy");
+    // A mistyped flag is caught now, not after the page has built.
+    check_proxy_args(&proxy_bin, proxy_args)?;
     build_page(&tools)?;
-    step("building fanout-proxy (release)");
-    run(cargo().args(["build", "--release", "--package", "fanout-proxy"]))?;
-    step("starting fanout-proxy (Ctrl-C stops it)");
-    let mut proxy = Command::new(root().join("target/release/fanout-proxy"));
+    eprintln!("\n==> starting fanout-proxy (Ctrl-C stops it)");
+    let mut proxy = Command::new(proxy_bin);
     proxy
         .current_dir(root())
         .arg("--dist")
@@ -87,17 +90,39 @@ fn serve(proxy_args: &[String]) -> Result<(), String> {
     run(&mut proxy)
 }
 
+/// Asks fanout-proxy whether it accepts these flags, without starting it.
+fn check_proxy_args(proxy_bin: &Path, proxy_args: &[String]) -> Result<(), String> {
+    let checked = Command::new(proxy_bin)
+        .args(proxy_args)
+        .arg("--check")
+        .output()
+        .map_err(|err| format!("cannot run {}: {err}", proxy_bin.display()))?;
+    if checked.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "fanout-proxy does not accept these flags:\n{}",
+            String::from_utf8_lossy(&checked.stderr).trim_end()
+        ))
+    }
+}
+
 fn dev() -> Result<(), String> {
+    let proxy_build = Job::start(
+        "building fanout-proxy",
+        cargo().args(["build", "--package", "fanout-proxy"]),
+        log_file("dev-build.log"),
+    )?;
     let tools = Tools::ensure(false)?;
-    step("starting fanout-proxy on 127.0.0.1:8080 for /api");
-    run(cargo().args(["build", "--package", "fanout-proxy"]))?;
+    proxy_build.wait()?;
+    eprintln!("\n==> starting fanout-proxy on 127.0.0.1:8080 for /api");
     let mut proxy = Command::new(root().join("target/debug/fanout-proxy"))
         .current_dir(root())
         .args(["--listen", "127.0.0.1:8080", "--dist"])
         .arg(root().join("dist"))
         .spawn()
         .map_err(|err| format!("cannot start fanout-proxy: {err}"))?;
-    step("starting trunk serve on http://127.0.0.1:8081 (Ctrl-C stops both)");
+    eprintln!("\n==> starting trunk serve on http://127.0.0.1:8081 (Ctrl-C stops both)");
     let mut trunk = tools.trunk();
     trunk.args(["serve", "--offline"]);
     let result = run(&mut trunk);
@@ -107,78 +132,96 @@ fn dev() -> Result<(), String> {
 }
 
 fn test() -> Result<(), String> {
-    let tools = Tools::ensure(true)?;
-    step("cargo fmt --check");
-    run(cargo().args(["fmt", "--all", "--check"]))?;
-    step("clippy, native");
-    run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
-    step("clippy, wasm32");
-    run(cargo().args([
-        "clippy",
-        "--package",
-        "fanout",
-        "--target",
-        "wasm32-unknown-unknown",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
-    step("native tests");
-    run(cargo().args(["test", "--workspace", "--exclude", "fanout-e2e"]))?;
-    step("browser tests (wasm-bindgen-test in headless Chromium)");
+    // fmt, clippy and the native tests need none of the other tools: they run while those
+    // install.
+    tools::ensure_wasm_target()?;
+    let tools = std::thread::spawn(|| Tools::ensure(true));
+    let native = native_checks();
+    let tools = tools
+        .join()
+        .unwrap_or_else(|_| Err("installing the tools panicked".into()))?;
+    native?;
     let chromedriver = tools.chromedriver()?;
-    run(cargo()
-        .args([
-            "test",
-            "--package",
-            "fanout",
-            "--target",
-            "wasm32-unknown-unknown",
-        ])
-        .env(
-            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
-            "wasm-bindgen-test-runner",
-        )
-        .env("CHROMEDRIVER", &chromedriver)
-        .env("WASM_BINDGEN_TEST_TIMEOUT", "120"))?;
+    timed("browser tests (wasm-bindgen-test in headless Chromium)", || {
+        run(cargo()
+            .args([
+                "test",
+                "--package",
+                "fanout",
+                "--target",
+                "wasm32-unknown-unknown",
+            ])
+            .env(
+                "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
+                "wasm-bindgen-test-runner",
+            )
+            .env("CHROMEDRIVER", &chromedriver)
+            .env("WASM_BINDGEN_TEST_TIMEOUT", "120"))
+    })?;
     build_page(&tools)?;
-    step("end-to-end tests (fanout-proxy + the release page in headless Chromium)");
-    run(cargo()
-        .args([
-            "test",
-            "--package",
-            "fanout-e2e",
-            "--tests",
-            "--",
-            "--test-threads=1",
-        ])
-        .env("FANOUT_DIST", root().join("dist"))
-        .env("CHROMEDRIVER", &chromedriver)
-        .env("CHROMIUM", tools.chromium()?))?;
+    timed(
+        "end-to-end tests (fanout-proxy + the release page in headless Chromium)",
+        || {
+            run(cargo()
+                .args([
+                    "test",
+                    "--package",
+                    "fanout-e2e",
+                    "--tests",
+                    "--",
+                    "--test-threads=1",
+                ])
+                .env("FANOUT_DIST", root().join("dist"))
+                .env("CHROMEDRIVER", &chromedriver)
+                .env("CHROMIUM", tools.chromium()?))
+        },
+    )?;
     eprintln!("\nall checks passed");
     Ok(())
 }
 
-fn bench(args: &[String]) -> Result<(), String> {
+/// fmt, clippy (native and wasm32) and the native tests.
+fn native_checks() -> Result<(), String> {
+    timed("cargo fmt --check", || {
+        run(cargo().args(["fmt", "--all", "--check"]))
+    })?;
+    timed("clippy, native", || {
+        run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))
+    })?;
+    timed("clippy, wasm32", || {
+        run(cargo().args([
+            "clippy",
+            "--package",
+            "fanout",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    })?;
+    timed("native tests", || {
+        run(cargo().args(["test", "--workspace", "--exclude", "fanout-e2e"]))
+    })
+}
+
+fn bench(quick: bool) -> Result<(), String> {
+    let release_build = start_release_build(
+        "building fanout-proxy and the bench (release)",
+        &["fanout-proxy", "fanout-bench"],
+    )?;
     let tools = Tools::ensure(true)?;
     tools::ensure_bench_tools()?;
     build_page(&tools)?;
-    step("building fanout-proxy and the bench (release)");
-    run(cargo().args([
-        "build",
-        "--release",
-        "--package",
-        "fanout-proxy",
-        "--package",
-        "fanout-bench",
-    ]))?;
-    step("benchmarking");
-    run(Command::new(root().join("target/release/fanout-bench"))
-        .current_dir(root())
-        .args(args)
-        .env("FANOUT_PROXY_BIN", root().join("target/release/fanout-proxy"))
-        .env("FANOUT_DIST", root().join("dist"))
-        .env("CHROMEDRIVER", tools.chromedriver()?)
-        .env("CHROMIUM", tools.chromium()?))
+    release_build.wait()?;
+    timed("benchmarking", || {
+        run(Command::new(root().join("target/release/fanout-bench"))
+            .current_dir(root())
+            .args(quick.then_some("--quick"))
+            .env("FANOUT_PROXY_BIN", root().join("target/release/fanout-proxy"))
+            .env("FANOUT_DIST", root().join("dist"))
+            .env("CHROMEDRIVER", tools.chromedriver()?)
+            .env("CHROMIUM", tools.chromium()?))
+    })
 }
