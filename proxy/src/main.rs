@@ -1,3 +1,4 @@
+use anyhow::Context as _;
 use clap::Parser;
 use fanout_proxy::{Config, Proxy, tls};
 use tracing_subscriber::EnvFilter;
@@ -13,17 +14,25 @@ async fn main() {
         .init();
     let config = Config::parse();
     if let Err(err) = run(config).await {
-        eprintln!("fanout-proxy: {err}");
+        eprintln!("fanout-proxy: {err:#}");
         std::process::exit(1);
     }
 }
 
-async fn run(config: Config) -> Result<(), String> {
+async fn run(config: Config) -> anyhow::Result<()> {
+    match fanout_proxy::raise_open_file_limit() {
+        Ok(((soft, hard), (now, _))) => {
+            tracing::info!("open-file limit: soft {soft}, hard {hard}; soft raised to {now}")
+        }
+        Err(err) => tracing::warn!("cannot raise the open-file limit: {err}"),
+    }
     let tls = tls::from_config(&config)?;
     let proxy = Proxy::build(&config).await?;
     let listener = std::net::TcpListener::bind(config.listen)
-        .map_err(|err| format!("cannot listen on {}: {err}", config.listen))?;
-    let addr = listener.local_addr().map_err(|err| err.to_string())?;
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let addr = listener.local_addr()?;
     if !proxy.page_built {
         tracing::warn!(
             "no page in {}: run `cargo xtask serve` to build it",
@@ -37,20 +46,13 @@ async fn run(config: Config) -> Result<(), String> {
         "fanout-proxy listening on {url} (origin: {})",
         proxy.origin_description
     );
-    let served = match &tls {
-        Some(material) => {
-            if let Some(cert) = &material.generated_cert {
-                println!("{}", tls::trust_hint(cert, &url));
-            }
-            proxy.serve_tls(listener, material, shutdown_signal()).await
-        }
-        None => {
-            listener.set_nonblocking(true).map_err(|err| err.to_string())?;
-            let listener = tokio::net::TcpListener::from_std(listener).map_err(|err| err.to_string())?;
-            proxy.serve(listener, shutdown_signal()).await
-        }
-    };
-    served.map_err(|err| format!("server error: {err}"))?;
+    if let Some(saved) = tls.as_ref().and_then(|material| material.saved.as_ref()) {
+        println!("{}", tls::trust_hint(saved.path(), &url));
+    }
+    proxy
+        .serve(listener, tls, shutdown_signal())
+        .await
+        .context("server error")?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -305,7 +305,7 @@ async fn shutdown_lets_in_flight_requests_finish() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(proxy.serve(listener, async {
+    let server = tokio::spawn(proxy.serve(listener, None, async {
         let _ = stopped.await;
     }));
     let request = tokio::spawn(reqwest::get(format!(

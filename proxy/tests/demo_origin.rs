@@ -164,8 +164,9 @@ async fn faults_on_request() {
 
 #[tokio::test]
 async fn delayed_requests_hold_no_threads() {
-    // A thousand requests each delayed 500 ms finish together, not one after another.
-    let proxy = demo_proxy(|_| {}).await;
+    // A thousand requests each delayed 500 ms finish together, not one after another. They
+    // come on a thousand connections from one address, above the default per-client cap.
+    let proxy = demo_proxy(|c| c.max_connections_per_client = 1000).await;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .build()

@@ -212,7 +212,7 @@ pub async fn start_proxy(config: Config) -> String {
     let proxy = Proxy::build(&config).await.expect("proxy builds");
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(proxy.serve(listener, std::future::pending()));
+    tokio::spawn(proxy.serve(listener, None, std::future::pending()));
     format!("http://{addr}")
 }
 
