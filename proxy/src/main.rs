@@ -28,10 +28,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     }
     let tls = tls::from_config(&config)?;
     let proxy = Proxy::build(&config).await?;
-    let listener = std::net::TcpListener::bind(config.listen)
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    listener.set_nonblocking(true)?;
-    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let listener = listen(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     if !proxy.page_built {
         tracing::warn!(
@@ -55,6 +52,20 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .context("server error")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A listening socket with a long accept queue: under a flood of connections (which the
+/// proxy accepts and closes at once when over a cap) a short queue overflows, and then an
+/// ordinary client's connection attempt waits out a SYN retransmit, a second or more.
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    const BACKLOG: u32 = 4096; // the kernel lowers it to net.core.somaxconn
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
 }
 
 /// SIGINT or SIGTERM: stop accepting, finish what is in flight.
