@@ -146,9 +146,24 @@ impl ClientLimiter {
     pub fn new(per_second: u32) -> Option<Arc<Self>> {
         let rate = NonZeroU32::new(per_second)?;
         let burst = NonZeroU32::new(per_second.saturating_mul(5)).unwrap_or(rate);
-        Some(Arc::new(ClientLimiter {
-            limiter: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
-        }))
+        Some(Arc::new(Self::with_quota(
+            Quota::per_second(rate).allow_burst(burst),
+        )))
+    }
+
+    fn with_quota(quota: Quota) -> Self {
+        ClientLimiter {
+            limiter: RateLimiter::keyed(quota),
+        }
+    }
+
+    /// Lets a request from `ip` through, or says in how many whole seconds the limiter
+    /// would (its real wait, rounded up).
+    fn check(&self, ip: IpAddr) -> Result<(), u64> {
+        self.limiter.check_key(&client_key(ip)).map_err(|not_until| {
+            let wait = not_until.wait_time_from(self.limiter.clock().now());
+            wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+        })
     }
 
     /// Forgets idle addresses so that the table stays small.
@@ -164,16 +179,9 @@ pub async fn rate_limit(
     request: Request,
     next: Next,
 ) -> Response {
-    match limiter.limiter.check_key(&client_key(peer.ip())) {
+    match limiter.check(peer.ip()) {
         Ok(()) => next.run(request).await,
-        Err(not_until) => {
-            // The limiter knows when the next request would pass; say so, rounded up.
-            let wait = not_until.wait_time_from(limiter.limiter.clock().now());
-            ApiError::RateLimited {
-                retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
-            }
-            .into_response()
-        }
+        Err(retry_after_secs) => ApiError::RateLimited { retry_after_secs }.into_response(),
     }
 }
 
@@ -272,6 +280,21 @@ mod tests {
         let named = HostCheck::new("0.0.0.0".parse().unwrap(), &["box.lan".into(), "::1".into()]);
         assert!(named.allows(&request("box.lan:8080")));
         assert!(!named.allows(&request("10.0.0.7:8080")));
+    }
+
+    #[test]
+    fn retry_after_is_the_limiters_real_wait_and_ipv6_counts_per_slash_64() {
+        let limiter =
+            ClientLimiter::with_quota(Quota::with_period(std::time::Duration::from_secs(7)).unwrap());
+        let a: IpAddr = "2001:db8::1".parse().unwrap();
+        assert_eq!(limiter.check(a), Ok(()));
+        let wait = limiter.check("2001:db8::2".parse().unwrap()).unwrap_err();
+        assert!((6..=7).contains(&wait), "{wait}");
+        assert_eq!(
+            limiter.check("2001:db8:0:1::1".parse().unwrap()),
+            Ok(()),
+            "another /64"
+        );
     }
 
     #[test]
