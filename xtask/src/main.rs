@@ -2,6 +2,7 @@
 //! is missing (the wasm32 target, trunk, the exact wasm-bindgen, wasm-opt, Chromium) and
 //! never download anything from outside the package registries.
 
+mod precompress;
 mod tools;
 
 use std::{
@@ -64,7 +65,8 @@ fn build_page(tools: &Tools) -> Result<(), String> {
     step("building the page (trunk build --release)");
     let mut trunk = tools.trunk();
     trunk.args(["build", "--release", "--offline"]);
-    run(&mut trunk)
+    run(&mut trunk)?;
+    precompress::precompress(&root().join("dist")).map(|_| ())
 }
 
 fn serve(proxy_args: &[String]) -> Result<(), String> {
