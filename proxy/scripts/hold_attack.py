@@ -8,7 +8,10 @@ closes it. Meanwhile another address (127.0.0.2) asks for comics on fresh connec
 Prints how many ordinary requests succeeded and how slow the slowest was, and how long
 the proxy took to close the hostile sockets it accepted (the rest it closes at once).
 
-    python3 proxy/scripts/hold_attack.py target/release/fanout-proxy [seconds]
+    python3 proxy/scripts/hold_attack.py target/release/fanout-proxy [seconds] [hostile sockets]
+
+With 0 hostile sockets it measures the floor: the same requests on the same machine with
+no one attacking.
 """
 
 import asyncio
@@ -17,7 +20,7 @@ import subprocess
 import sys
 import time
 
-HOSTILE = 1200
+HOSTILE = int(sys.argv[3]) if len(sys.argv) > 3 else 1200
 HEADER_TIMEOUT_S = 10.0  # the proxy's default
 
 
@@ -114,6 +117,8 @@ async def main(binary, duration):
 
     ok = sum(1 for good, _ in results if good)
     slowest = max(t for _, t in results)
+    times = sorted(t for _, t in results)
+    print(f"ordinary requests: median {times[len(times) // 2] * 1000:.0f} ms")
     held = sorted(t for t in closes if t > 0.5)
     at_once = sum(1 for t in closes if t <= 0.5)
     print(f"proxy: {files.split()[3]} soft / {files.split()[4]} hard open files")
