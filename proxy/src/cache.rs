@@ -7,14 +7,16 @@
 
 use std::{
     sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use axum::http::HeaderValue;
 use bytes::Bytes;
 use fanout_api::ComicId;
 use moka::future::Cache;
+// Tokio's clock, so that a test can let a minute pass at once.
 use sha2::{Digest, Sha256};
+use tokio::time::Instant;
 
 use crate::{
     error::ApiError,
@@ -219,5 +221,30 @@ fn settle<K>(
         Ok(entry) if entry.is_fresh() => Ok((entry.into_value(), CacheStatus::Miss)),
         Ok(entry) => Ok((entry.into_value(), CacheStatus::Hit)),
         Err(err) => Err((*err).clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::origin::DemoOrigin;
+
+    fn refused(result: Result<(Arc<Cached>, CacheStatus), ApiError>) -> bool {
+        matches!(result, Err(ApiError::NotFound(message)) if message.contains("the latest is 3000"))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_latest_comic_is_asked_for_again_only_when_what_we_know_is_stale() {
+        let store = Store::new(Origin::Demo(DemoOrigin), 1 << 20);
+        let asked = || store.latest_known.lock().unwrap().asked;
+        assert!(refused(store.comic(ComicId::Number(3001)).await));
+        let first = asked().expect("the latest was asked for");
+        tokio::time::advance(LATEST_RECHECK / 2).await;
+        assert!(refused(store.comic(ComicId::Number(3002)).await));
+        assert_eq!(asked(), Some(first), "fresh enough: not asked again");
+        assert!(store.comic(ComicId::Number(2999)).await.is_ok());
+        tokio::time::advance(LATEST_RECHECK).await;
+        assert!(refused(store.comic(ComicId::Number(3003)).await));
+        assert!(asked().unwrap() > first, "stale: asked again before refusing");
     }
 }

@@ -346,7 +346,8 @@ async fn a_thousand_held_sockets_from_one_address_starve_no_one_under_a_1024_fil
     let other = client_from(OTHER_CLIENT);
     let mut served = 0;
     let mut n = 1;
-    while started.elapsed() < header_timeout * 2 {
+    // At least twenty requests, and for as long as the held sockets last.
+    while served < 20 || started.elapsed() < header_timeout * 2 {
         let response = other
             .get(format!("http://{addr}/api/comics/{n}?latency_ms=0"))
             .send()
@@ -358,7 +359,6 @@ async fn a_thousand_held_sockets_from_one_address_starve_no_one_under_a_1024_fil
         n += 1;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(served > 10, "{served}");
 
     // Every held socket is closed by the server: over the per-client cap at once, the
     // rest when the header timeout runs out.
@@ -366,7 +366,12 @@ async fn a_thousand_held_sockets_from_one_address_starve_no_one_under_a_1024_fil
     for task in hostile {
         closed_after.push(task.await.unwrap().expect("the server closed the socket"));
     }
-    let held = closed_after.iter().filter(|t| **t >= header_timeout / 2).count();
+    // Held ones go when the header timeout runs out, counted from accept; the others at
+    // once, so anything near the timeout was held.
+    let held = closed_after
+        .iter()
+        .filter(|t| **t >= header_timeout * 9 / 10)
+        .count();
     assert!(
         held > 0 && held <= 256,
         "up to the per-client cap (256) were held until the header timeout: {held}"
