@@ -63,8 +63,8 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub image_cache_mb: u64,
 
-    /// A connection must deliver a complete request head (after the TLS handshake, if any)
-    /// within this long, or it is closed. Over HTTP/1.1 this also bounds the wait for the
+    /// A connection must deliver a complete request head within this long of being
+    /// accepted (the TLS handshake, if any, included), or it is closed. Over HTTP/1.1 this also bounds the wait for the
     /// next request on a kept-alive connection.
     #[arg(long, env = "FANOUT_HEADER_TIMEOUT_MS", default_value_t = 10_000,
           value_parser = clap::value_parser!(u64).range(100..=600_000))]

@@ -305,16 +305,17 @@ impl Connection {
         // held-back frame would hold back every stream behind it.
         let _ = tcp.set_nodelay(true);
         let activity = Arc::new(Activity::default());
-        let first_head_due = Instant::now() + self.settings.header_timeout;
+        let accepted = Instant::now();
         match acceptor {
-            None => self.drive(tcp, activity).await,
+            None => self.drive(tcp, activity, accepted).await,
             Some(acceptor) => {
                 // The handshake counts against the header timeout.
-                let handshake = tokio::time::timeout_at(first_head_due, acceptor.accept(tcp));
+                let due = accepted + self.settings.header_timeout;
+                let handshake = tokio::time::timeout_at(due, acceptor.accept(tcp));
                 tokio::select! {
                     done = handshake => {
                         if let Ok(Ok(tls)) = done {
-                            self.drive(tls, activity).await;
+                            self.drive(tls, activity, accepted).await;
                         }
                     }
                     _ = self.stopping.changed() => {}
@@ -323,9 +324,9 @@ impl Connection {
         }
     }
 
-    /// Serves HTTP on `io` until the peer leaves, the connection idles out, or the server
-    /// stops.
-    async fn drive<I>(&mut self, io: I, activity: Arc<Activity>)
+    /// Serves HTTP on `io` (accepted at `accepted`) until the peer leaves, the connection
+    /// idles out, or the server stops.
+    async fn drive<I>(&mut self, io: I, activity: Arc<Activity>, accepted: Instant)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -334,7 +335,6 @@ impl Connection {
             peer: self.peer,
             activity: activity.clone(),
         };
-        let accepted = Instant::now();
         let conn = self.http.serve_connection(TokioIo::new(io), service);
         let mut conn = std::pin::pin!(conn);
         let mut closing_by: Option<Instant> = None;
@@ -342,10 +342,12 @@ impl Connection {
             let wake = closing_by.unwrap_or_else(|| activity.due(accepted, &self.settings));
             tokio::select! {
                 _ = conn.as_mut() => return,
-                _ = self.stopping.changed(), if closing_by.is_none() => {
-                    // Server shutdown: finish what is in flight; `serve` enforces the deadline.
+                _ = self.stopping.changed() => {
+                    // Server shutdown: finish what is in flight; `serve` closes whatever is
+                    // still busy at its deadline.
                     conn.as_mut().graceful_shutdown();
-                    closing_by = Some(Instant::now() + Duration::from_secs(86_400 * 365));
+                    let _ = conn.as_mut().await;
+                    return;
                 }
                 () = tokio::time::sleep_until(wake) => {
                     if closing_by.is_some() {

@@ -128,3 +128,19 @@ fn tls_flags_are_checked() {
     let err = format!("{:#}", tls::from_config(&missing).err().unwrap());
     assert!(err.contains("--tls-cert /nope/a.pem"), "{err}");
 }
+
+#[tokio::test]
+async fn a_handshake_that_never_comes_is_closed_after_the_header_timeout() {
+    use tokio::io::AsyncReadExt;
+    let mut config = Config::parse_from(["fanout-proxy", "--origin", "demo", "--header-timeout-ms", "300"]);
+    config.dist = common::test_dist();
+    let base = serve_tls(config, tls::self_signed().unwrap()).await;
+    let addr = base.replace("https://localhost", "127.0.0.1");
+    let mut silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), silent.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0) | Err(_))),
+        "the server closed it: {read:?}"
+    );
+}
