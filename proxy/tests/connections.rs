@@ -349,7 +349,7 @@ async fn a_thousand_held_sockets_from_one_address_starve_no_one_under_a_1024_fil
     // At least twenty requests, and for as long as the held sockets last.
     while served < 20 || started.elapsed() < header_timeout * 2 {
         let response = other
-            .get(format!("http://{addr}/api/comics/{n}?latency_ms=0"))
+            .get(format!("http://{addr}/api/comics/{n}?latency_ms=0&jitter_ms=0"))
             .send()
             .await
             .unwrap_or_else(|err| panic!("request {n} from another address failed: {err}"));
