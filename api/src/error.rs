@@ -24,6 +24,10 @@ pub enum ErrorCode {
     RateLimited,
     UpstreamError,
     UpstreamTimeout,
+    /// The Host header names a site this proxy does not serve (DNS rebinding, for one).
+    MisdirectedRequest,
+    /// The proxy sheds load (for example, too many simulated waits at once); retry later.
+    Overloaded,
 }
 
 impl ErrorCode {
@@ -37,6 +41,8 @@ impl ErrorCode {
             ErrorCode::RateLimited => 429,
             ErrorCode::UpstreamError => 502,
             ErrorCode::UpstreamTimeout => 504,
+            ErrorCode::MisdirectedRequest => 421,
+            ErrorCode::Overloaded => 503,
         }
     }
 
@@ -57,10 +63,12 @@ impl ErrorCode {
             ErrorCode::RateLimited => "too many requests; the proxy asks to slow down",
             ErrorCode::UpstreamError => "the upstream failed",
             ErrorCode::UpstreamTimeout => "the upstream timed out",
+            ErrorCode::MisdirectedRequest => "the proxy does not answer to this host name",
+            ErrorCode::Overloaded => "the proxy is busy; try again shortly",
         }
     }
 
-    const ALL: [ErrorCode; 8] = [
+    const ALL: [ErrorCode; 10] = [
         ErrorCode::BadRequest,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
@@ -69,6 +77,8 @@ impl ErrorCode {
         ErrorCode::RateLimited,
         ErrorCode::UpstreamError,
         ErrorCode::UpstreamTimeout,
+        ErrorCode::MisdirectedRequest,
+        ErrorCode::Overloaded,
     ];
 }
 

@@ -2,12 +2,23 @@
 //! nginx serving the same bytes.
 
 use std::{
+    net::SocketAddr,
     path::{Path, PathBuf},
     process::{Command, Stdio},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
-use crate::{Service, Setup, free_port, median_by, report::Report, start_proxy, wait_for};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::{
+    Service, Setup, free_port, median_by,
+    report::{self, Report},
+    start_proxy, wait_for,
+};
 
 /// The bench's own Python: a virtualenv with the tutorial's stack (and brotli, for sizes).
 fn venv_python(setup: &Setup) -> PathBuf {
@@ -183,10 +194,99 @@ fn peak_rss_mib(pid: u32) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// Starts peak-memory accounting afresh (Linux: VmHWM restarts from the current size).
+fn reset_peak_rss(pid: u32) {
+    let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+}
+
+/// The hostile client of the load section: `count` sockets to the proxy from 127.0.0.2,
+/// half silent and half trickling a request head that never ends. One the server closes
+/// is opened again a second later, so that `count` stay held for the whole run.
+struct HostileSockets {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    closed_by_server: Arc<AtomicU64>,
+}
+
+const HOSTILE_SOCKETS: usize = 1000;
+const HOSTILE_FROM: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 2);
+
+impl HostileSockets {
+    /// Returns once every socket has been opened once.
+    async fn hold(target: SocketAddr, count: usize) -> Self {
+        let closed_by_server = Arc::new(AtomicU64::new(0));
+        let (opened, mut all_open) = tokio::sync::mpsc::channel::<()>(count);
+        let tasks = (0..count)
+            .map(|i| {
+                let closed = closed_by_server.clone();
+                let opened = opened.clone();
+                tokio::spawn(async move {
+                    loop {
+                        if let Ok(mut stream) = hostile_connect(target, i % 2 == 1).await {
+                            let _ = opened.try_send(());
+                            let mut buf = [0u8; 256];
+                            let mut trickle = tokio::time::interval(Duration::from_secs(1));
+                            loop {
+                                tokio::select! {
+                                    read = stream.read(&mut buf) => if matches!(read, Ok(0) | Err(_)) { break },
+                                    _ = trickle.tick(), if i % 2 == 1 => {
+                                        if stream.write_all(b"z").await.is_err() { break }
+                                    }
+                                }
+                            }
+                            closed.fetch_add(1, Ordering::Relaxed);
+                        }
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                })
+            })
+            .collect();
+        for _ in 0..count {
+            all_open.recv().await;
+        }
+        HostileSockets {
+            tasks,
+            closed_by_server,
+        }
+    }
+
+    /// Closes every socket; returns how many the server had closed meanwhile.
+    fn release(self) -> u64 {
+        for task in self.tasks {
+            task.abort();
+        }
+        self.closed_by_server.load(Ordering::Relaxed)
+    }
+}
+
+async fn hostile_connect(target: SocketAddr, half_sent: bool) -> std::io::Result<tokio::net::TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(HOSTILE_FROM.into(), 0))?;
+    let mut stream = socket.connect(target).await?;
+    if half_sent {
+        stream
+            .write_all(b"GET /api/comics/614 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            .await?;
+    }
+    Ok(stream)
+}
+
 /// Section 3: fanout-proxy under wrk, with nginx serving the same bytes as the reference.
 pub async fn proxy_under_load(setup: &Setup, report: &mut Report) {
     let seconds = if setup.quick { 5 } else { 10 };
-    let (proxy, base) = start_proxy(setup, false);
+    // wrk makes its 10,000 burst connections from one address, and every one of them waits
+    // out a simulated delay: both above the per-client defaults (256 connections, 10,000
+    // waits), so this proxy gets room for them. The hostile row's 1,000 sockets are then
+    // all held, not closed at once over the cap: the harder case.
+    let (proxy, base) = start_proxy(
+        setup,
+        false,
+        &[
+            "--max-connections-per-client",
+            "12000",
+            "--max-simulated-waits",
+            "20000",
+        ],
+    );
     wait_for(&format!("{base}/api/health"), Duration::from_secs(10)).await;
     let zero = "latency_ms=0&jitter_ms=0";
     let comic_url = format!("{base}/api/comics/614?{zero}");
@@ -204,6 +304,7 @@ pub async fn proxy_under_load(setup: &Setup, report: &mut Report) {
     // (what, URL): each under 256 connections.
     let steady: Vec<(&str, String)> = vec![
         ("fanout-proxy: cached comic JSON", comic_url.clone()),
+        (HOSTILE_ROW, comic_url.clone()),
         ("fanout-proxy: cached image", image_url),
         (
             "fanout-proxy: demo origin, 100 ms delay per request",
@@ -228,20 +329,54 @@ pub async fn proxy_under_load(setup: &Setup, report: &mut Report) {
     let rounds = if setup.quick { 1 } else { LOAD_ROUNDS };
     let steps = rounds * steady.len() + 1;
     let mut results: Vec<Vec<WrkResult>> = steady.iter().map(|_| Vec::new()).collect();
+    let target: SocketAddr = base.trim_start_matches("http://").parse().unwrap();
+    let pid = proxy.0.id();
+    // The cached comic row with and without hostile sockets: peak memory of each run.
+    let (mut plain_rss, mut hostile_rss, mut closed) = (Vec::new(), Vec::new(), 0);
+    // Resetting the high-water mark loses what came before; keep the overall peak here.
+    let mut overall_rss = f64::NAN;
     for round in 0..rounds {
         for (i, (name, url)) in steady.iter().enumerate() {
             let done = round * steady.len() + i;
             let left = Duration::from_secs(seconds * (steps - done) as u64);
             setup.progress(&format!("load, round {}: {name}", round + 1), done, steps, left);
-            results[i].push(wrk(url, 256, seconds));
+            if *name == HOSTILE_ROW {
+                let hostile = HostileSockets::hold(target, HOSTILE_SOCKETS).await;
+                overall_rss = overall_rss.max(peak_rss_mib(pid));
+                reset_peak_rss(pid);
+                // wrk blocks this thread; the hostile sockets live on the runtime's others.
+                results[i].push(tokio::task::block_in_place(|| wrk(url, 256, seconds)));
+                hostile_rss.push(peak_rss_mib(pid));
+                closed += hostile.release();
+            } else {
+                if i == 0 {
+                    overall_rss = overall_rss.max(peak_rss_mib(pid));
+                    reset_peak_rss(pid);
+                }
+                results[i].push(wrk(url, 256, seconds));
+                if i == 0 {
+                    plain_rss.push(peak_rss_mib(pid));
+                }
+            }
         }
     }
     // Peak memory under the ordinary load, before the burst raises it.
-    report.proxy_peak_rss_mib = peak_rss_mib(proxy.0.id());
+    report.proxy_peak_rss_mib = overall_rss.max(peak_rss_mib(pid));
+    let mut medians = Vec::new();
     for ((name, url), runs) in steady.iter().zip(results) {
         let median = median_by(runs, |r| r.rps).expect("at least one round");
         report.load_row(name, url, 256, &median);
+        medians.push(median);
     }
+    let max = |v: Vec<f64>| v.into_iter().fold(f64::NAN, f64::max);
+    report.hostile = Some(report::HostileComparison {
+        plain: medians.remove(0),
+        hostile: medians.remove(0),
+        plain_rss_mib: max(plain_rss),
+        hostile_rss_mib: max(hostile_rss),
+        sockets: HOSTILE_SOCKETS,
+        closed_by_server: closed,
+    });
     setup.progress(
         &format!("load: {}", burst.0),
         steps - 1,
@@ -256,6 +391,7 @@ pub async fn proxy_under_load(setup: &Setup, report: &mut Report) {
 }
 
 const LOAD_ROUNDS: usize = 3;
+const HOSTILE_ROW: &str = "fanout-proxy: cached comic JSON, 1,000 hostile sockets held from 127.0.0.2";
 
 fn start_nginx(dir: &Path, comic: &[u8], upstream: &str) -> Service {
     let _ = std::fs::remove_dir_all(dir);

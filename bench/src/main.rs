@@ -77,8 +77,9 @@ pub async fn wait_for(url: &str, within: Duration) {
     }
 }
 
-/// A release `fanout-proxy` on the demo origin; `tls`: HTTPS with a generated certificate.
-pub fn start_proxy(setup: &Setup, tls: bool) -> (Service, String) {
+/// A release `fanout-proxy` on the demo origin; `tls`: HTTPS with a generated certificate;
+/// `extra`: more flags.
+pub fn start_proxy(setup: &Setup, tls: bool, extra: &[&str]) -> (Service, String) {
     let port = free_port();
     let mut cmd = Command::new(&setup.proxy_bin);
     cmd.args([
@@ -91,6 +92,7 @@ pub fn start_proxy(setup: &Setup, tls: bool) -> (Service, String) {
         "--dist",
     ])
     .arg(&setup.dist)
+    .args(extra)
     .env("RUST_LOG", "warn")
     .stdout(Stdio::null());
     if tls {
@@ -137,9 +139,9 @@ async fn main() {
     };
     let mut report = Report::new(&setup);
 
-    let (proxy, base) = start_proxy(&setup, false);
+    let (proxy, base) = start_proxy(&setup, false, &[]);
     wait_for(&format!("{base}/api/health"), Duration::from_secs(10)).await;
-    let (tls_proxy, tls_base) = start_proxy(&setup, true);
+    let (tls_proxy, tls_base) = start_proxy(&setup, true, &[]);
     wait_for(&format!("{tls_base}/api/health"), Duration::from_secs(10)).await;
     fanout_in_browser(&setup, &base, &tls_base, &mut report).await;
     drop(tls_proxy);

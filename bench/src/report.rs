@@ -16,7 +16,18 @@ pub struct FanoutRow<'a> {
     pub failed: u32,
 }
 
+/// The cached comic row with and without hostile sockets held from another address.
+pub struct HostileComparison {
+    pub plain: WrkResult,
+    pub hostile: WrkResult,
+    pub plain_rss_mib: f64,
+    pub hostile_rss_mib: f64,
+    pub sockets: usize,
+    pub closed_by_server: u64,
+}
+
 pub struct Report {
+    pub hostile: Option<HostileComparison>,
     header: String,
     quick: bool,
     latency_ms: u32,
@@ -86,6 +97,7 @@ impl Report {
             command_output("sh", &["-c", "nginx -v 2>&1"])
         );
         Report {
+            hostile: None,
             header,
             quick: setup.quick,
             latency_ms: setup.latency_ms,
@@ -212,6 +224,26 @@ impl Report {
             self.proxy_burst_rss_mib,
             self.load.join("\n")
         );
+        if let Some(h) = &self.hostile {
+            let _ = write!(
+                out,
+                "\n**Held sockets.** The hostile row is the cached comic row while another address \
+                 (127.0.0.2) holds {} sockets, half silent and half trickling a request head that \
+                 never ends, each opened again a second after the proxy closes it (the header \
+                 timeout, 10 s; the proxy closed {} over the run). Requests/s: {:.0} against {:.0} \
+                 without them ({:.0} %); p99 {:.2} ms against {:.2} ms; peak resident memory over \
+                 the run {:.1} MiB against {:.1} MiB (the larger of the rounds).\n",
+                h.sockets,
+                h.closed_by_server,
+                h.hostile.rps,
+                h.plain.rps,
+                100.0 * h.hostile.rps / h.plain.rps,
+                h.hostile.p99_ms,
+                h.plain.p99_ms,
+                h.hostile_rss_mib,
+                h.plain_rss_mib,
+            );
+        }
         let total = |f: fn(&(String, usize, usize, usize)) -> usize| self.bytes.iter().map(f).sum::<usize>();
         let _ = write!(
             out,

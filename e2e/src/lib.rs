@@ -37,33 +37,28 @@ fn dist() -> PathBuf {
 }
 
 /// Starts a proxy on a free loopback port; returns its address and a stop switch.
-pub async fn start_proxy(mut config: Config) -> (SocketAddr, oneshot::Sender<()>) {
+pub async fn start_proxy(config: Config) -> (SocketAddr, oneshot::Sender<()>) {
+    serve(config, None).await
+}
+
+/// Like [`start_proxy`], over HTTPS with a generated certificate (HTTP/2 by ALPN).
+pub async fn start_proxy_tls(config: Config) -> (SocketAddr, oneshot::Sender<()>) {
+    let material = fanout_proxy::tls::self_signed().expect("a certificate");
+    serve(config, Some(material)).await
+}
+
+async fn serve(
+    mut config: Config,
+    tls: Option<fanout_proxy::tls::TlsMaterial>,
+) -> (SocketAddr, oneshot::Sender<()>) {
     config.dist = dist();
     let proxy = Proxy::build(&config).await.expect("the proxy builds");
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(proxy.serve(listener, async {
+    tokio::spawn(proxy.serve(listener, tls, async {
         let _ = stopped.await;
     }));
-    (addr, stop)
-}
-
-/// Like [`start_proxy`], over HTTPS with a generated certificate (HTTP/2 by ALPN).
-pub async fn start_proxy_tls(mut config: Config) -> (SocketAddr, oneshot::Sender<()>) {
-    config.dist = dist();
-    let proxy = Proxy::build(&config).await.expect("the proxy builds");
-    let material = fanout_proxy::tls::self_signed(&std::env::temp_dir()).expect("a certificate");
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        proxy
-            .serve_tls(listener, &material, async {
-                let _ = stopped.await;
-            })
-            .await
-    });
     (addr, stop)
 }
 

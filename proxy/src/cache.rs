@@ -1,14 +1,22 @@
 //! Bounded in-memory caches with request coalescing: N simultaneous requests for the same
 //! uncached comic or image make exactly one upstream request (moka runs one initialiser
-//! per key and hands its result to every waiter). Errors are never cached.
+//! per key and hands its result to every waiter). Errors are never cached, except that
+//! "not found" is remembered for a minute, and numbers above the latest comic are refused
+//! without asking upstream: otherwise a client could keep every upstream slot busy with
+//! comics that do not exist.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use axum::http::HeaderValue;
 use bytes::Bytes;
 use fanout_api::ComicId;
 use moka::future::Cache;
+// Tokio's clock, so that a test can let a minute pass at once.
 use sha2::{Digest, Sha256};
+use tokio::time::Instant;
 
 use crate::{
     error::ApiError,
@@ -17,6 +25,11 @@ use crate::{
 
 /// xkcd's own `max-age` for the latest comic.
 pub const LATEST_TTL: Duration = Duration::from_secs(300);
+/// How long a "not found" from upstream is remembered.
+pub const MISSING_TTL: Duration = Duration::from_secs(60);
+/// A number above the latest comic is refused on what was learnt within this long; after
+/// that, the latest comic is asked for again first (one request, however many wait).
+pub const LATEST_RECHECK: Duration = Duration::from_secs(60);
 
 /// A ready-to-send response body.
 #[derive(Debug)]
@@ -58,6 +71,18 @@ pub struct Store {
     comics: Cache<u32, Arc<Cached>>,
     latest: Cache<(), Arc<Cached>>,
     images: Cache<String, Arc<Cached>>,
+    missing_comics: Cache<u32, ()>,
+    missing_images: Cache<String, ()>,
+    latest_known: Mutex<LatestKnown>,
+    /// Held while the latest comic is asked for again, so that only one request does.
+    latest_recheck: tokio::sync::Mutex<()>,
+}
+
+/// The newest comic number upstream has told us of, and when we last asked.
+#[derive(Debug, Default, Clone, Copy)]
+struct LatestKnown {
+    num: Option<u32>,
+    asked: Option<Instant>,
 }
 
 impl Store {
@@ -70,6 +95,16 @@ impl Store {
                 .max_capacity(image_cache_bytes)
                 .weigher(|_, v: &Arc<Cached>| v.body.len().try_into().unwrap_or(u32::MAX))
                 .build(),
+            missing_comics: Cache::builder()
+                .max_capacity(20_000)
+                .time_to_live(MISSING_TTL)
+                .build(),
+            missing_images: Cache::builder()
+                .max_capacity(20_000)
+                .time_to_live(MISSING_TTL)
+                .build(),
+            latest_known: Mutex::new(LatestKnown::default()),
+            latest_recheck: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -78,27 +113,81 @@ impl Store {
     }
 
     pub async fn comic(&self, id: ComicId) -> Result<(Arc<Cached>, CacheStatus), ApiError> {
-        let load = async {
-            let fetched = self.origin.comic_json(id).await?;
-            let comic = interpret_comic(id, fetched)?;
-            let json = serde_json::to_vec(&comic).expect("a comic serialises");
-            Ok::<_, ApiError>(Cached::new(Bytes::from(json), "application/json"))
+        let n = match id {
+            ComicId::Latest => return self.latest().await,
+            ComicId::Number(n) => n,
         };
-        match id {
-            ComicId::Latest => settle(self.latest.entry(()).or_try_insert_with(load).await),
-            ComicId::Number(n) => {
-                // The hot path: a plain lookup is much cheaper than the coalescing entry API.
-                if let Some(hit) = self.comics.get(&n).await {
-                    return Ok((hit, CacheStatus::Hit));
-                }
-                settle(self.comics.entry(n).or_try_insert_with(load).await)
+        // The hot path: a plain lookup is much cheaper than the coalescing entry API.
+        if let Some(hit) = self.comics.get(&n).await {
+            return Ok((hit, CacheStatus::Hit));
+        }
+        if self.missing_comics.contains_key(&n) {
+            return Err(no_such_comic(id));
+        }
+        if let Some(latest) = self.beyond_latest(n).await {
+            return Err(ApiError::NotFound(format!(
+                "there is no comic {n}: the latest is {latest}"
+            )));
+        }
+        let loaded = settle(self.comics.entry(n).or_try_insert_with(self.load_comic(id)).await);
+        if let Err(ApiError::NotFound(_)) = &loaded {
+            self.missing_comics.insert(n, ()).await;
+        }
+        loaded
+    }
+
+    async fn latest(&self) -> Result<(Arc<Cached>, CacheStatus), ApiError> {
+        settle(
+            self.latest
+                .entry(())
+                .or_try_insert_with(self.load_comic(ComicId::Latest))
+                .await,
+        )
+    }
+
+    async fn load_comic(&self, id: ComicId) -> Result<Arc<Cached>, ApiError> {
+        let asked = Instant::now();
+        let fetched = self.origin.comic_json(id).await;
+        let comic = fetched
+            .map_err(ApiError::from)
+            .and_then(|f| interpret_comic(id, f));
+        if id == ComicId::Latest {
+            let mut known = self.latest_known.lock().expect("never poisoned");
+            known.asked = Some(asked);
+            if let Ok(comic) = &comic {
+                known.num = Some(comic.num);
             }
         }
+        let json = serde_json::to_vec(&comic?).expect("a comic serialises");
+        Ok(Cached::new(Bytes::from(json), "application/json"))
+    }
+
+    /// The latest comic's number when `n` is above it, judged on what was learnt within
+    /// [`LATEST_RECHECK`] (asking again first when that is older). `None` lets the request
+    /// through, including when upstream cannot say what the latest is.
+    async fn beyond_latest(&self, n: u32) -> Option<u32> {
+        let known = || *self.latest_known.lock().expect("never poisoned");
+        let fresh = |k: LatestKnown| k.asked.is_some_and(|at| at.elapsed() < LATEST_RECHECK);
+        let first = known();
+        if first.num.is_some_and(|latest| n <= latest) {
+            return None;
+        }
+        if !fresh(first) {
+            let _one_at_a_time = self.latest_recheck.lock().await;
+            if !fresh(known()) {
+                self.latest.invalidate(&()).await;
+                let _ = self.latest().await;
+            }
+        }
+        known().num.filter(|&latest| n > latest)
     }
 
     pub async fn image(&self, file: &str) -> Result<(Arc<Cached>, CacheStatus), ApiError> {
         if let Some(hit) = self.images.get(file).await {
             return Ok((hit, CacheStatus::Hit));
+        }
+        if self.missing_images.contains_key(file) {
+            return Err(ApiError::NotFound(format!("image {file} is missing upstream")));
         }
         let entry = self
             .images
@@ -106,11 +195,22 @@ impl Store {
             .or_try_insert_with(async {
                 let fetched = self.origin.image(file).await?;
                 let content_type = interpret_image(file, &fetched)?;
-                Ok::<_, ApiError>(Cached::new(fetched.body, content_type))
+                // Hashing up to 8 MiB for the ETag is CPU work too.
+                tokio::task::spawn_blocking(move || Cached::new(fetched.body, content_type))
+                    .await
+                    .map_err(|_| ApiError::Upstream("the image could not be stored".into()))
             })
             .await;
-        settle(entry)
+        let loaded = settle(entry);
+        if let Err(ApiError::NotFound(_)) = &loaded {
+            self.missing_images.insert(file.to_owned(), ()).await;
+        }
+        loaded
     }
+}
+
+fn no_such_comic(id: ComicId) -> ApiError {
+    ApiError::NotFound(format!("there is no comic {id}"))
 }
 
 fn settle<K>(
@@ -121,5 +221,30 @@ fn settle<K>(
         Ok(entry) if entry.is_fresh() => Ok((entry.into_value(), CacheStatus::Miss)),
         Ok(entry) => Ok((entry.into_value(), CacheStatus::Hit)),
         Err(err) => Err((*err).clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::origin::DemoOrigin;
+
+    fn refused(result: Result<(Arc<Cached>, CacheStatus), ApiError>) -> bool {
+        matches!(result, Err(ApiError::NotFound(message)) if message.contains("the latest is 3000"))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_latest_comic_is_asked_for_again_only_when_what_we_know_is_stale() {
+        let store = Store::new(Origin::Demo(DemoOrigin), 1 << 20);
+        let asked = || store.latest_known.lock().unwrap().asked;
+        assert!(refused(store.comic(ComicId::Number(3001)).await));
+        let first = asked().expect("the latest was asked for");
+        tokio::time::advance(LATEST_RECHECK / 2).await;
+        assert!(refused(store.comic(ComicId::Number(3002)).await));
+        assert_eq!(asked(), Some(first), "fresh enough: not asked again");
+        assert!(store.comic(ComicId::Number(2999)).await.is_ok());
+        tokio::time::advance(LATEST_RECHECK).await;
+        assert!(refused(store.comic(ComicId::Number(3003)).await));
+        assert!(asked().unwrap() > first, "stale: asked again before refusing");
     }
 }

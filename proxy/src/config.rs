@@ -63,6 +63,58 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub image_cache_mb: u64,
 
+    /// A connection must deliver a complete request head within this long of being
+    /// accepted (the TLS handshake, if any, included), or it is closed. Over HTTP/1.1 this also bounds the wait for the
+    /// next request on a kept-alive connection.
+    #[arg(long, env = "FANOUT_HEADER_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub header_timeout_ms: u64,
+
+    /// A connection with no request in flight for this long is closed (HTTP/2 gets a GOAWAY).
+    #[arg(long, env = "FANOUT_IDLE_TIMEOUT_MS", default_value_t = 60_000,
+          value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    pub idle_timeout_ms: u64,
+
+    /// Open connections at most, in total; further ones are closed at once. The open-file
+    /// limit lowers it further (less a reserve for upstream sockets and files).
+    #[arg(long, env = "FANOUT_MAX_CONNECTIONS", default_value_t = 16_384,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+
+    /// Open connections at most from one client (an IPv4 address or an IPv6 /64); further
+    /// ones are closed at once. A browser needs 6 over HTTP/1.1 and 1 over HTTP/2.
+    #[arg(long, env = "FANOUT_MAX_CONNECTIONS_PER_CLIENT", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections_per_client: u32,
+
+    /// Read buffer per HTTP/1.1 connection, in KiB: the most a request head may take.
+    #[arg(long, env = "FANOUT_MAX_BUFFER_KB", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(32..=1024))]
+    pub max_buffer_kb: u32,
+
+    /// Concurrent streams per HTTP/2 connection; a 100-comic run needs up to 200.
+    #[arg(long, env = "FANOUT_HTTP2_MAX_STREAMS", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub http2_max_streams: u32,
+
+    /// On SIGINT/SIGTERM, requests in flight get this long to finish before their
+    /// connections are closed.
+    #[arg(long, env = "FANOUT_SHUTDOWN_TIMEOUT_MS", default_value_t = 30_000,
+          value_parser = clap::value_parser!(u64).range(0..=600_000))]
+    pub shutdown_timeout_ms: u64,
+
+    /// A host name (or address) this proxy answers to besides the listen address,
+    /// localhost, 127.0.0.1 and [::1]; repeatable. Other Host headers get 421. With a
+    /// wildcard --listen (0.0.0.0 or [::]) and no name given, any Host is accepted.
+    #[arg(long = "allowed-host", env = "FANOUT_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+
+    /// Simulated waits (demo origin delays and timeouts) in flight at most, over all
+    /// clients; beyond it requests get 503 with Retry-After.
+    #[arg(long, env = "FANOUT_MAX_SIMULATED_WAITS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_simulated_waits: u32,
+
     /// Check the flags and exit without serving (`cargo xtask serve` uses it before it builds
     /// the page).
     #[arg(long)]
@@ -79,6 +131,18 @@ pub enum OriginChoice {
 impl Config {
     pub fn upstream_timeout(&self) -> Duration {
         Duration::from_millis(self.upstream_timeout_ms)
+    }
+
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_timeout_ms)
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_timeout_ms)
+    }
+
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_millis(self.shutdown_timeout_ms)
     }
 
     /// Defaults with everything pointed at nothing, for tests that set what they need.

@@ -19,6 +19,12 @@ pub enum ApiError {
     /// Upstream answered, but not with something we can pass on.
     Upstream(String),
     UpstreamTimeout,
+    /// The Host header is not one this proxy answers to.
+    MisdirectedRequest,
+    /// Load shed; the client may retry after this many seconds.
+    Overloaded {
+        retry_after_secs: u64,
+    },
 }
 
 impl ApiError {
@@ -32,6 +38,8 @@ impl ApiError {
             ApiError::RateLimited { .. } => ErrorCode::RateLimited,
             ApiError::Upstream(_) => ErrorCode::UpstreamError,
             ApiError::UpstreamTimeout => ErrorCode::UpstreamTimeout,
+            ApiError::MisdirectedRequest => ErrorCode::MisdirectedRequest,
+            ApiError::Overloaded { .. } => ErrorCode::Overloaded,
         }
     }
 
@@ -46,6 +54,12 @@ impl ApiError {
             }
             ApiError::Upstream(m) => format!("upstream misbehaved: {m}"),
             ApiError::UpstreamTimeout => "upstream did not answer in time".into(),
+            ApiError::MisdirectedRequest => {
+                "this proxy does not answer to that host name (see --allowed-host)".into()
+            }
+            ApiError::Overloaded { retry_after_secs } => {
+                format!("the proxy is busy; retry in {retry_after_secs} s")
+            }
         }
     }
 }
@@ -64,7 +78,7 @@ impl IntoResponse for ApiError {
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         match self {
-            ApiError::RateLimited { retry_after_secs } => {
+            ApiError::RateLimited { retry_after_secs } | ApiError::Overloaded { retry_after_secs } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             }
             ApiError::MethodNotAllowed => {

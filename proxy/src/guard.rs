@@ -14,21 +14,26 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock};
 
 use crate::{X_CACHE, error::ApiError};
 
 pub const MAX_URI_BYTES: usize = 2048;
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
-/// What every request passes through first: size limits, then the handler, then the
-/// hardening headers, with one log line at the end. One layer rather than three, because
-/// each layer costs a boxed future on the hot path.
-pub async fn frontline(request: Request, next: Next) -> Response {
+/// What every request passes through first: the Host check and size limits, then the
+/// handler, then the hardening headers, with one log line at the end. One layer rather than
+/// several, because each layer costs a boxed future on the hot path.
+pub async fn frontline(State(hosts): State<Arc<HostCheck>>, request: Request, next: Next) -> Response {
     let log = tracing::enabled!(target: "fanout_proxy::access", tracing::Level::INFO);
     let started = Instant::now();
     let logged = log.then(|| (request.method().clone(), request.uri().path().to_owned()));
-    let mut response = match oversized(&request) {
+    let refusal = if hosts.allows(&request) {
+        oversized(&request)
+    } else {
+        Some(ApiError::MisdirectedRequest)
+    };
+    let mut response = match refusal {
         Some(refusal) => refusal.into_response(),
         None => next.run(request).await,
     };
@@ -49,6 +54,72 @@ pub async fn frontline(request: Request, next: Next) -> Response {
         );
     }
     response
+}
+
+/// The host names this proxy answers to, against DNS rebinding: a page on another site
+/// whose name resolves to this machine would otherwise drive the proxy from the victim's
+/// browser. `None`: any name (a wildcard listen address with no name configured).
+pub struct HostCheck {
+    allowed: Option<Vec<String>>,
+}
+
+impl HostCheck {
+    /// The listen address (unless a wildcard), localhost, 127.0.0.1, [::1], and `names`.
+    /// With a wildcard listen address and no names the check is off: the proxy cannot know
+    /// every name and address the machine is reached by.
+    pub fn new(listen: IpAddr, names: &[String]) -> Self {
+        if listen.is_unspecified() && names.is_empty() {
+            return HostCheck { allowed: None };
+        }
+        let mut allowed: Vec<String> = ["localhost", "127.0.0.1", "[::1]"].map(String::from).to_vec();
+        if !listen.is_unspecified() {
+            allowed.push(normalise_host(&listen.to_string()));
+        }
+        allowed.extend(names.iter().map(|name| normalise_host(name)));
+        HostCheck {
+            allowed: Some(allowed),
+        }
+    }
+
+    pub fn is_off(&self) -> bool {
+        self.allowed.is_none()
+    }
+
+    fn allows(&self, request: &Request) -> bool {
+        let Some(allowed) = &self.allowed else {
+            return true;
+        };
+        // HTTP/2 carries the authority in the URI; HTTP/1.1 in the Host header.
+        let host = match request.uri().host() {
+            Some(host) => Some(host.to_owned()),
+            None => request
+                .headers()
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<axum::http::uri::Authority>().ok())
+                .map(|authority| authority.host().to_owned()),
+        };
+        host.is_some_and(|host| {
+            let host = normalise_host(&host);
+            allowed.contains(&host)
+        })
+    }
+}
+
+/// Lower case, no trailing dot, IPv6 addresses in brackets: the form Host headers use.
+fn normalise_host(name: &str) -> String {
+    let name = name.trim().trim_end_matches('.').to_ascii_lowercase();
+    match name.parse::<std::net::Ipv6Addr>() {
+        Ok(v6) => format!("[{v6}]"),
+        Err(_) => match name
+            .strip_prefix('[')
+            .and_then(|n| n.strip_suffix(']'))
+            .and_then(|n| n.parse::<std::net::Ipv6Addr>().ok())
+        {
+            Some(v6) => format!("[{v6}]"),
+            None => name,
+        },
+    }
 }
 
 /// Refuses oversized request lines and headers before any handler runs.
@@ -75,9 +146,24 @@ impl ClientLimiter {
     pub fn new(per_second: u32) -> Option<Arc<Self>> {
         let rate = NonZeroU32::new(per_second)?;
         let burst = NonZeroU32::new(per_second.saturating_mul(5)).unwrap_or(rate);
-        Some(Arc::new(ClientLimiter {
-            limiter: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
-        }))
+        Some(Arc::new(Self::with_quota(
+            Quota::per_second(rate).allow_burst(burst),
+        )))
+    }
+
+    fn with_quota(quota: Quota) -> Self {
+        ClientLimiter {
+            limiter: RateLimiter::keyed(quota),
+        }
+    }
+
+    /// Lets a request from `ip` through, or says in how many whole seconds the limiter
+    /// would (its real wait, rounded up).
+    fn check(&self, ip: IpAddr) -> Result<(), u64> {
+        self.limiter.check_key(&client_key(ip)).map_err(|not_until| {
+            let wait = not_until.wait_time_from(self.limiter.clock().now());
+            wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+        })
     }
 
     /// Forgets idle addresses so that the table stays small.
@@ -93,9 +179,21 @@ pub async fn rate_limit(
     request: Request,
     next: Next,
 ) -> Response {
-    match limiter.limiter.check_key(&peer.ip()) {
+    match limiter.check(peer.ip()) {
         Ok(()) => next.run(request).await,
-        Err(_) => ApiError::RateLimited { retry_after_secs: 1 }.into_response(),
+        Err(retry_after_secs) => ApiError::RateLimited { retry_after_secs }.into_response(),
+    }
+}
+
+/// Who counts as one client for rate limits and connection caps: an IPv4 address, or an
+/// IPv6 /64 (one host is usually handed a whole /64, so single addresses cost it nothing).
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(prefix.into())
+        }
+        v4 => v4,
     }
 }
 
@@ -125,4 +223,87 @@ fn harden(headers: &mut HeaderMap) {
         .or_insert(HeaderValue::from_static(
             "default-src 'none'; frame-ancestors 'none'; sandbox",
         ));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(host: &str) -> Request {
+        Request::builder()
+            .uri("/api/health")
+            .header(header::HOST, host)
+            .body(axum::body::Body::empty())
+            .unwrap()
+    }
+
+    #[test]
+    fn host_check_allows_loopback_names_the_listen_address_and_configured_names() {
+        let check = HostCheck::new("192.168.1.5".parse().unwrap(), &["Fanout.Example.".into()]);
+        for ok in [
+            "localhost:8080",
+            "127.0.0.1",
+            "[::1]:8080",
+            "192.168.1.5:8080",
+            "fanout.example",
+            "FANOUT.example:443",
+        ] {
+            assert!(check.allows(&request(ok)), "{ok}");
+        }
+        for refused in [
+            "evil.example",
+            "127.0.0.2",
+            "192.168.1.6:8080",
+            "localhost.evil.example",
+            "",
+        ] {
+            assert!(!check.allows(&request(refused)), "{refused}");
+        }
+        let no_host = Request::builder()
+            .uri("/")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        assert!(!check.allows(&no_host));
+        let h2 = Request::builder()
+            .uri("https://evil.example/api/health")
+            .header(header::HOST, "localhost")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        assert!(!check.allows(&h2), "the URI's authority wins over Host");
+    }
+
+    #[test]
+    fn host_check_is_off_only_for_a_wildcard_listen_with_no_names() {
+        assert!(HostCheck::new("0.0.0.0".parse().unwrap(), &[]).is_off());
+        assert!(HostCheck::new("::".parse().unwrap(), &[]).is_off());
+        assert!(!HostCheck::new("127.0.0.1".parse().unwrap(), &[]).is_off());
+        let named = HostCheck::new("0.0.0.0".parse().unwrap(), &["box.lan".into(), "::1".into()]);
+        assert!(named.allows(&request("box.lan:8080")));
+        assert!(!named.allows(&request("10.0.0.7:8080")));
+    }
+
+    #[test]
+    fn retry_after_is_the_limiters_real_wait_and_ipv6_counts_per_slash_64() {
+        let limiter =
+            ClientLimiter::with_quota(Quota::with_period(std::time::Duration::from_secs(7)).unwrap());
+        let a: IpAddr = "2001:db8::1".parse().unwrap();
+        assert_eq!(limiter.check(a), Ok(()));
+        let wait = limiter.check("2001:db8::2".parse().unwrap()).unwrap_err();
+        assert!((6..=7).contains(&wait), "{wait}");
+        assert_eq!(
+            limiter.check("2001:db8:0:1::1".parse().unwrap()),
+            Ok(()),
+            "another /64"
+        );
+    }
+
+    #[test]
+    fn ipv6_clients_are_their_slash_64_and_mapped_ipv4_is_ipv4() {
+        let key = |s: &str| client_key(s.parse().unwrap());
+        assert_eq!(key("2001:db8:1:2:3:4:5:6"), key("2001:db8:1:2::9"));
+        assert_eq!(key("2001:db8:1:2:3:4:5:6").to_string(), "2001:db8:1:2::");
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:10.1.2.3"), key("10.1.2.3"));
+        assert_ne!(key("10.1.2.3"), key("10.1.2.4"));
+    }
 }

@@ -8,17 +8,19 @@ mod guard;
 pub mod netsim;
 pub mod origin;
 mod routes;
+mod server;
 mod spa;
 pub mod tls;
 
-use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
-use axum::{Router, http::HeaderName, middleware, serve::ListenerExt};
-use axum_server::{accept::NoDelayAcceptor, tls_rustls::RustlsAcceptor};
+use anyhow::Context as _;
+use axum::{Router, http::HeaderName, middleware};
 use tokio::net::TcpListener;
 
 pub use config::{Config, OriginChoice};
 use origin::{DemoOrigin, HttpOrigin, Origin};
+pub use server::{ConnectionSettings, open_file_limit, raise_open_file_limit};
 
 /// Says whether a response came from the cache; the access log reads it too.
 pub const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
@@ -29,6 +31,8 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 pub struct AppState {
     store: cache::Store,
     upstream_timeout: Duration,
+    /// Permits for simulated waits in flight (`--max-simulated-waits`).
+    simulated_waits: Arc<tokio::sync::Semaphore>,
 }
 
 /// A proxy ready to serve: its router and what it decided at start-up.
@@ -36,16 +40,19 @@ pub struct Proxy {
     pub router: Router,
     pub origin_description: &'static str,
     pub page_built: bool,
+    /// Timeouts and caps for the sockets `serve` accepts.
+    pub connections: ConnectionSettings,
 }
 
 impl Proxy {
     /// Chooses the origin (probing xkcd for `auto`) and builds the whole router.
-    pub async fn build(config: &Config) -> Result<Self, String> {
-        let origin = choose_origin(config).await?;
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        let origin = choose_origin(config).await.context("choosing the origin")?;
         let origin_description = origin.description();
         let state = Arc::new(AppState {
             store: cache::Store::new(origin, config.image_cache_mb * 1024 * 1024),
             upstream_timeout: config.upstream_timeout(),
+            simulated_waits: Arc::new(tokio::sync::Semaphore::new(config.max_simulated_waits as usize)),
         });
         let mut api = routes::router(state);
         if let Some(limiter) = guard::ClientLimiter::new(config.rate_limit) {
@@ -61,68 +68,40 @@ impl Proxy {
         }
         let page = spa::Spa::load(&config.dist);
         let page_built = page.is_built();
+        let hosts = guard::HostCheck::new(config.listen.ip(), &config.allowed_hosts);
+        if hosts.is_off() {
+            tracing::warn!(
+                "listening on {} with no --allowed-host: any Host header is accepted, so a page \
+                 whose DNS name points here can drive this proxy (DNS rebinding); name the hosts \
+                 you serve with --allowed-host",
+                config.listen.ip()
+            );
+        }
         let router = Router::new()
             .merge(api)
             .merge(spa::router(&config.dist, page))
-            .layer(middleware::from_fn(guard::frontline));
+            .layer(middleware::from_fn_with_state(Arc::new(hosts), guard::frontline));
         Ok(Proxy {
             router,
             origin_description,
             page_built,
+            connections: ConnectionSettings::from_config(config),
         })
     }
 
-    /// Serves until `shutdown` resolves, then lets in-flight requests finish.
+    /// Serves on `listener` (HTTPS with `tls`, HTTP/1.1 and HTTP/2 either way) until
+    /// `shutdown` resolves, then gives requests in flight the shutdown timeout to finish.
     pub async fn serve(
         self,
         listener: TcpListener,
+        tls: Option<tls::TlsMaterial>,
         shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        // Small answers go out at once rather than waiting on Nagle's algorithm.
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        axum::serve(
-            listener,
-            self.router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
+    ) -> anyhow::Result<()> {
+        server::serve(self.router, self.connections, listener, tls, shutdown).await
     }
 }
 
-impl Proxy {
-    /// Serves HTTPS until `shutdown` resolves, then lets in-flight requests finish.
-    pub async fn serve_tls(
-        self,
-        listener: std::net::TcpListener,
-        material: &tls::TlsMaterial,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        let config = axum_server::tls_rustls::RustlsConfig::from_pem(
-            material.cert_pem.clone(),
-            material.key_pem.clone(),
-        )
-        .await?;
-        listener.set_nonblocking(true)?;
-        let handle = axum_server::Handle::new();
-        let stopper = handle.clone();
-        tokio::spawn(async move {
-            shutdown.await;
-            stopper.graceful_shutdown(Some(Duration::from_secs(30)));
-        });
-        // As over plain HTTP: no Nagle delay. Many h2 streams share this one connection,
-        // so a held-back frame would hold back every comic behind it.
-        let acceptor = RustlsAcceptor::new(config).acceptor(NoDelayAcceptor::new());
-        axum_server::from_tcp(listener)?
-            .acceptor(acceptor)
-            .handle(handle)
-            .serve(self.router.into_make_service_with_connect_info::<SocketAddr>())
-            .await
-    }
-}
-
-async fn choose_origin(config: &Config) -> Result<Origin, String> {
+async fn choose_origin(config: &Config) -> anyhow::Result<Origin> {
     let xkcd = || {
         HttpOrigin::new(
             &config.xkcd_url,

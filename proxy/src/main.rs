@@ -1,3 +1,4 @@
+use anyhow::Context as _;
 use clap::Parser;
 use fanout_proxy::{Config, Proxy, tls};
 use tracing_subscriber::EnvFilter;
@@ -10,6 +11,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        // Colour codes only for a person at a terminal, not in files and pipes.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
     let config = Config::parse();
     if config.check {
@@ -17,17 +20,22 @@ async fn main() {
         return;
     }
     if let Err(err) = run(config).await {
-        eprintln!("fanout-proxy: {err}");
+        eprintln!("fanout-proxy: {err:#}");
         std::process::exit(1);
     }
 }
 
-async fn run(config: Config) -> Result<(), String> {
+async fn run(config: Config) -> anyhow::Result<()> {
+    match fanout_proxy::raise_open_file_limit() {
+        Ok(((soft, hard), (now, _))) => {
+            tracing::info!("open-file limit: soft {soft}, hard {hard}; soft raised to {now}")
+        }
+        Err(err) => tracing::warn!("cannot raise the open-file limit: {err}"),
+    }
     let tls = tls::from_config(&config)?;
     let proxy = Proxy::build(&config).await?;
-    let listener = std::net::TcpListener::bind(config.listen)
-        .map_err(|err| format!("cannot listen on {}: {err}", config.listen))?;
-    let addr = listener.local_addr().map_err(|err| err.to_string())?;
+    let listener = listen(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
     if !proxy.page_built {
         tracing::warn!(
             "no page in {}: run `cargo xtask serve` to build it",
@@ -41,22 +49,29 @@ async fn run(config: Config) -> Result<(), String> {
         "fanout-proxy listening on {url} (origin: {})",
         proxy.origin_description
     );
-    let served = match &tls {
-        Some(material) => {
-            if let Some(cert) = &material.generated_cert {
-                println!("{}", tls::trust_hint(cert, &url));
-            }
-            proxy.serve_tls(listener, material, shutdown_signal()).await
-        }
-        None => {
-            listener.set_nonblocking(true).map_err(|err| err.to_string())?;
-            let listener = tokio::net::TcpListener::from_std(listener).map_err(|err| err.to_string())?;
-            proxy.serve(listener, shutdown_signal()).await
-        }
-    };
-    served.map_err(|err| format!("server error: {err}"))?;
+    if let Some(saved) = tls.as_ref().and_then(|material| material.saved.as_ref()) {
+        println!("{}", tls::trust_hint(saved.path(), &url));
+    }
+    proxy
+        .serve(listener, tls, shutdown_signal())
+        .await
+        .context("server error")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A listening socket with a long accept queue: under a flood of connections (which the
+/// proxy accepts and closes at once when over a cap) a short queue overflows, and then an
+/// ordinary client's connection attempt waits out a SYN retransmit, a second or more.
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    const BACKLOG: u32 = 4096; // the kernel lowers it to net.core.somaxconn
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
 }
 
 /// SIGINT or SIGTERM: stop accepting, finish what is in flight.

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use axum::{
     Json, Router,
-    extract::{Path, RawQuery, Request, State},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    extract::{FromRequestParts, Path, RawQuery, Request, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
     routing::{any, get},
 };
@@ -24,6 +24,8 @@ use crate::{
 const COMIC_CACHE_CONTROL: &str = "public, max-age=3600";
 const LATEST_CACHE_CONTROL: &str = "public, max-age=300";
 const IMAGE_CACHE_CONTROL: &str = "public, max-age=86400";
+/// A shed request is told to come back after this long: most simulated waits are shorter.
+const SHED_RETRY_AFTER_SECS: u64 = 1;
 /// Images are served as inert documents: never sniffed, never scripted.
 const IMAGE_CSP: &str = "default-src 'none'; img-src 'self'; sandbox";
 
@@ -38,6 +40,28 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/", any(no_such_route))
         .route("/api/{*rest}", any(no_such_route))
         .with_state(state)
+}
+
+/// axum's `Path`, refusing in the JSON error contract (axum's own rejection is plain text),
+/// for example a segment whose escapes do not decode to UTF-8.
+struct ApiPath<T>(T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(ApiPath(value)),
+            Err(rejection) => Err(ApiError::BadRequest(format!(
+                "the path is not valid: {}",
+                rejection.body_text()
+            ))),
+        }
+    }
 }
 
 async fn no_such_route() -> ApiError {
@@ -56,7 +80,7 @@ async fn health(State(app): State<Arc<AppState>>) -> Json<Health> {
 
 async fn comic(
     State(app): State<Arc<AppState>>,
-    Path(segment): Path<String>,
+    ApiPath(segment): ApiPath<String>,
     RawQuery(query): RawQuery,
     request: Request,
 ) -> Result<Response, ApiError> {
@@ -67,7 +91,8 @@ async fn comic(
         .await?
     {
         return Err(match fault {
-            Fault::Timeout => app.time_out().await,
+            // Waited out in `simulate_network`, which answers timeouts itself.
+            Fault::Timeout => ApiError::UpstreamTimeout,
             _ => interpret_comic(id, upstream_failure(500)).expect_err("a 500 is an error"),
         });
     }
@@ -81,7 +106,7 @@ async fn comic(
 
 async fn image(
     State(app): State<Arc<AppState>>,
-    Path(file): Path<String>,
+    ApiPath(file): ApiPath<String>,
     RawQuery(query): RawQuery,
     request: Request,
 ) -> Result<Response, ApiError> {
@@ -92,7 +117,7 @@ async fn image(
         .await?
     {
         let status = match fault {
-            Fault::Timeout => return Err(app.time_out().await),
+            Fault::Timeout => return Err(ApiError::UpstreamTimeout),
             Fault::ServerError => 500,
             Fault::MissingImage => 404,
         };
@@ -111,7 +136,10 @@ async fn image(
 
 impl AppState {
     /// On the demo origin, waits out the simulated network and says whether this request
-    /// fails. The real origin ignores the parameters: its network is real.
+    /// fails; a simulated timeout is waited out too (as long as the real upstream would
+    /// take) and answered here. Waits hold a permit from a global pool, so that parameters
+    /// asking for long waits cannot pile up requests without bound; with none left the
+    /// request is shed at once. The real origin ignores the parameters: its network is real.
     async fn simulate_network(
         &self,
         what: &str,
@@ -124,17 +152,23 @@ impl AppState {
         let sim =
             NetSim::from_query(query.as_deref().unwrap_or("")).map_err(|err| ApiError::BadRequest(err.0))?;
         let plan = netsim::plan(&sim, what, is_image);
-        if !plan.delay.is_zero() {
-            tokio::time::sleep(plan.delay).await;
+        let times_out = plan.fault == Some(Fault::Timeout);
+        if plan.delay.is_zero() && !times_out {
+            return Ok(plan.fault);
+        }
+        let _permit = self
+            .simulated_waits
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ApiError::Overloaded {
+                retry_after_secs: SHED_RETRY_AFTER_SECS,
+            })?;
+        tokio::time::sleep(plan.delay).await;
+        if times_out {
+            tokio::time::sleep(self.upstream_timeout).await;
+            return Err(ApiError::UpstreamTimeout);
         }
         Ok(plan.fault)
-    }
-
-    /// A simulated upstream that never answers: the client waits as long as it would for
-    /// the real one.
-    async fn time_out(&self) -> ApiError {
-        tokio::time::sleep(self.upstream_timeout).await;
-        ApiError::UpstreamTimeout
     }
 }
 

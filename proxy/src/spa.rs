@@ -1,4 +1,5 @@
-//! The built page: hashed assets from `--dist` with long caching, and `index.html` for
+//! The built page: hashed assets from `--dist` (their precompressed variants when present)
+//! with long caching, and `index.html` for
 //! every other path (client routes) with no caching and a strict Content-Security-Policy
 //! that pins Trunk's inline bootstrap script by hash.
 
@@ -48,8 +49,13 @@ impl Spa {
 
 pub fn router(dist: &Path, spa: Spa) -> Router {
     let index = get(serve_index).with_state(spa.clone());
+    // `cargo xtask` writes `.br` and `.gz` beside the built assets; those go out as they
+    // are. Anything without them (the in-memory index.html, a page built by hand) is
+    // compressed on the way out by the layer below, which leaves encoded answers alone.
     let files = ServeDir::new(dist)
         .append_index_html_on_directories(false)
+        .precompressed_br()
+        .precompressed_gzip()
         .fallback(index);
     Router::new()
         .fallback_service(files)

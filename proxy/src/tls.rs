@@ -1,7 +1,12 @@
 //! HTTPS with HTTP/2 and HTTP/1.1 negotiated by ALPN: browsers speak HTTP/2 only over TLS,
 //! and HTTP/2 lifts their six-connections-per-host ceiling.
 
-use std::path::{Path, PathBuf};
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+};
+
+use anyhow::Context as _;
 
 use crate::Config;
 
@@ -9,51 +14,145 @@ use crate::Config;
 pub struct TlsMaterial {
     pub cert_pem: Vec<u8>,
     pub key_pem: Vec<u8>,
-    /// Where a generated certificate was written, for people to trust it.
-    pub generated_cert: Option<PathBuf>,
+    /// A generated certificate saved for people to trust; removed when this is dropped.
+    pub saved: Option<SavedCertificate>,
+}
+
+/// A generated certificate written into a private directory of its own, which goes away
+/// (file and all) when this is dropped: on exit, after serving.
+pub struct SavedCertificate {
+    path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl SavedCertificate {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
 }
 
 /// The TLS material the flags ask for, or `None` for plain HTTP.
-pub fn from_config(config: &Config) -> Result<Option<TlsMaterial>, String> {
+pub fn from_config(config: &Config) -> anyhow::Result<Option<TlsMaterial>> {
     match (&config.tls_cert, &config.tls_key, config.tls_self_signed) {
         (Some(cert), Some(key), false) => Ok(Some(TlsMaterial {
             cert_pem: read(cert, "--tls-cert")?,
             key_pem: read(key, "--tls-key")?,
-            generated_cert: None,
+            saved: None,
         })),
-        (None, None, true) => self_signed(&std::env::temp_dir()).map(Some),
+        (None, None, true) => {
+            let mut material = self_signed()?;
+            material.saved = Some(save_certificate(&std::env::temp_dir(), &material.cert_pem)?);
+            Ok(Some(material))
+        }
         (None, None, false) => Ok(None),
-        (Some(_), None, _) | (None, Some(_), _) => Err("--tls-cert and --tls-key go together".into()),
-        _ => Err("use either --tls-cert/--tls-key or --tls-self-signed, not both".into()),
+        (Some(_), None, _) | (None, Some(_), _) => anyhow::bail!("--tls-cert and --tls-key go together"),
+        _ => anyhow::bail!("use either --tls-cert/--tls-key or --tls-self-signed, not both"),
     }
 }
 
-fn read(path: &Path, flag: &str) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|err| format!("{flag} {}: {err}", path.display()))
+fn read(path: &Path, flag: &str) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("{flag} {}", path.display()))
 }
 
-/// A fresh certificate for localhost and 127.0.0.1, written to `dir` so it can be trusted.
-pub fn self_signed(dir: &Path) -> Result<TlsMaterial, String> {
+/// A fresh certificate for localhost, 127.0.0.1 and ::1, in memory only.
+pub fn self_signed() -> anyhow::Result<TlsMaterial> {
     let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
-    let certified = rcgen::generate_simple_self_signed(names)
-        .map_err(|err| format!("cannot generate a certificate: {err}"))?;
-    let cert_pem = certified.cert.pem().into_bytes();
-    let path = dir.join(format!("fanout-proxy-localhost-{}.pem", std::process::id()));
-    std::fs::write(&path, &cert_pem).map_err(|err| format!("cannot write {}: {err}", path.display()))?;
+    let certified = rcgen::generate_simple_self_signed(names).context("generating a certificate")?;
     Ok(TlsMaterial {
-        cert_pem,
+        cert_pem: certified.cert.pem().into_bytes(),
         key_pem: certified.signing_key.serialize_pem().into_bytes(),
-        generated_cert: Some(path),
+        saved: None,
     })
+}
+
+/// Writes `cert_pem` into a new directory under `parent` that only this user can enter
+/// (0700, with an unpredictable name), so that nobody else on a shared machine can plant or
+/// swap the file a person is told to trust.
+pub fn save_certificate(parent: &Path, cert_pem: &[u8]) -> anyhow::Result<SavedCertificate> {
+    let dir = tempfile::Builder::new()
+        .prefix("fanout-proxy-")
+        .permissions(private_dir())
+        .tempdir_in(parent)
+        .with_context(|| format!("creating a private directory in {}", parent.display()))?;
+    let path = dir.path().join("localhost.pem");
+    write_new(&path, cert_pem)?;
+    Ok(SavedCertificate { path, _dir: dir })
+}
+
+/// Creates `path` and writes `bytes`; an existing file (or link) is refused, never followed
+/// or overwritten.
+pub fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(bytes)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(unix)]
+fn private_dir() -> std::fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::Permissions::from_mode(0o700)
+}
+
+#[cfg(not(unix))]
+fn private_dir() -> std::fs::Permissions {
+    std::fs::metadata(std::env::temp_dir())
+        .expect("the temp directory exists")
+        .permissions()
 }
 
 /// What to tell a person about a generated certificate.
 pub fn trust_hint(cert: &Path, url: &str) -> String {
     format!(
-        "self-signed certificate for localhost and 127.0.0.1: {cert}\n  \
+        "self-signed certificate for localhost and 127.0.0.1: {cert} (removed when the proxy stops)\n  \
          to trust it: `curl --cacert {cert} {url}api/health`; in Chromium or Chrome import it under \
          Settings > Privacy and security > Security > Manage certificates > Authorities \
          (or, for a throwaway profile only, start the browser with --ignore-certificate-errors)",
         cert = cert.display()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_saved_certificate_is_private_and_goes_away() {
+        let parent = tempfile::tempdir().unwrap();
+        let saved = save_certificate(parent.path(), b"PEM").unwrap();
+        let dir = saved.path().parent().unwrap().to_owned();
+        assert_eq!(std::fs::read(saved.path()).unwrap(), b"PEM");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700, "{mode:o}");
+        }
+        let again = save_certificate(parent.path(), b"PEM").unwrap();
+        assert_ne!(again.path(), saved.path(), "each start gets its own directory");
+        drop(saved);
+        assert!(!dir.exists(), "removed on drop");
+    }
+
+    #[test]
+    fn an_existing_file_is_refused_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cert.pem");
+        std::fs::write(&path, "theirs").unwrap();
+        assert!(write_new(&path, b"ours").is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"theirs");
+        #[cfg(unix)]
+        {
+            let link = dir.path().join("link.pem");
+            std::os::unix::fs::symlink(dir.path().join("elsewhere.pem"), &link).unwrap();
+            assert!(
+                write_new(&link, b"ours").is_err(),
+                "a dangling link is not followed"
+            );
+            assert!(!dir.path().join("elsewhere.pem").exists());
+        }
+    }
 }

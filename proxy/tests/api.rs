@@ -305,7 +305,7 @@ async fn shutdown_lets_in_flight_requests_finish() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(proxy.serve(listener, async {
+    let server = tokio::spawn(proxy.serve(listener, None, async {
         let _ = stopped.await;
     }));
     let request = tokio::spawn(reqwest::get(format!(
@@ -324,4 +324,55 @@ async fn shutdown_lets_in_flight_requests_finish() {
         reqwest::get(format!("http://{addr}/api/health")).await.is_err(),
         "no new requests after"
     );
+}
+
+#[tokio::test]
+async fn not_found_is_remembered_for_a_while_and_numbers_past_the_latest_never_go_upstream() {
+    let proxy = xkcd_proxy(|_| {}).await;
+    for _ in 0..3 {
+        assert_eq!(
+            error_code(proxy.get("/api/comics/404").await).await,
+            (404, "not_found".into())
+        );
+        assert_eq!(
+            error_code(proxy.get("/api/img/missing.png").await).await,
+            (404, "not_found".into())
+        );
+    }
+    assert_eq!(proxy.upstream.hits("/404/info.0.json"), 1);
+    assert_eq!(proxy.upstream.hits("/comics/missing.png"), 1);
+
+    // The stand-in's latest comic is 3000.
+    for n in [3001, 5000, 99_999] {
+        let (status, code) = error_code(proxy.get(format!("/api/comics/{n}")).await).await;
+        assert_eq!((status, code.as_str()), (404, "not_found"), "{n}");
+    }
+    let asked: Vec<String> = proxy.upstream.all();
+    assert!(
+        !asked
+            .iter()
+            .any(|p| p.starts_with("/3001/") || p.starts_with("/5000/") || p.starts_with("/99999/")),
+        "{asked:?}"
+    );
+    assert_eq!(
+        proxy.upstream.hits("/info.0.json"),
+        1,
+        "the latest comic is asked for once: {asked:?}"
+    );
+    assert_eq!(proxy.get("/api/comics/3000").await.status(), 200);
+}
+
+#[tokio::test]
+async fn paths_that_do_not_decode_get_the_json_error_contract() {
+    let proxy = xkcd_proxy(|_| {}).await;
+    for path in [
+        "/api/img/%C0%AE%C0%AE%2fx.png",
+        "/api/img/%FF.png",
+        "/api/comics/%FF",
+    ] {
+        let response = proxy.get(path).await;
+        assert_eq!(response.headers()["content-type"], "application/json", "{path}");
+        assert_eq!(error_code(response).await, (400, "bad_request".into()), "{path}");
+    }
+    assert!(proxy.upstream.all().is_empty());
 }

@@ -164,8 +164,9 @@ async fn faults_on_request() {
 
 #[tokio::test]
 async fn delayed_requests_hold_no_threads() {
-    // A thousand requests each delayed 500 ms finish together, not one after another.
-    let proxy = demo_proxy(|_| {}).await;
+    // A thousand requests each delayed 500 ms finish together, not one after another. They
+    // come on a thousand connections from one address, above the default per-client cap.
+    let proxy = demo_proxy(|c| c.max_connections_per_client = 1000).await;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .build()
@@ -236,4 +237,45 @@ async fn origin_of(config: Config) -> OriginKind {
         .await
         .unwrap();
     health.origin
+}
+
+#[tokio::test]
+async fn only_the_exact_image_name_is_served() {
+    let proxy = demo_proxy(|_| {}).await;
+    let comic: Comic = proxy
+        .get("/api/comics/614?latency_ms=0")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let img = comic.img.expect("614 has an image");
+    assert_eq!(proxy.get(format!("{img}?latency_ms=0")).await.status(), 200);
+    let file = img.strip_prefix("/api/img/").unwrap();
+    for alias in [file[1..].to_owned(), "614.png".to_owned(), format!("x{file}")] {
+        let response = proxy.get(format!("/api/img/{alias}?latency_ms=0")).await;
+        assert_eq!(response.status(), 404, "{alias}");
+    }
+}
+
+#[tokio::test]
+async fn simulated_waits_beyond_the_cap_are_shed_with_retry_after() {
+    let proxy = demo_proxy(|c| c.max_simulated_waits = 2).await;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let slow = |n: u32| {
+        let client = client.clone();
+        let url = format!("{}/api/comics/{n}?latency_ms=1500&jitter_ms=0", proxy.base);
+        async move { client.get(url).send().await.unwrap() }
+    };
+    let responses = futures::future::join_all((1..=6).map(slow)).await;
+    let ok = responses.iter().filter(|r| r.status() == 200).count();
+    assert_eq!(ok, 2, "two waits at once");
+    for response in responses.into_iter().filter(|r| r.status() != 200) {
+        assert!(response.headers().contains_key("retry-after"));
+        assert_eq!(error_code(response).await, (503, "overloaded".into()));
+    }
+    // Requests with no simulated wait are never shed.
+    assert_eq!(proxy.get("/api/comics/7?latency_ms=0").await.status(), 200);
 }

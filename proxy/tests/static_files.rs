@@ -42,6 +42,48 @@ async fn hashed_assets_are_immutable_others_short_lived() {
 }
 
 #[tokio::test]
+async fn precompressed_variants_are_served_as_they_are() {
+    let proxy = xkcd_proxy(|_| {}).await;
+    // A client that leaves the encoding to us, so that we see the bytes as sent.
+    let raw = reqwest::Client::builder().no_gzip().build().unwrap();
+    let gz = raw
+        .get(format!("{}/app-fedcba9876543210.js", proxy.base))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gz.status(), 200);
+    assert_eq!(gz.headers()["content-encoding"], "gzip");
+    assert_eq!(
+        gz.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert!(
+        gz.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("javascript")
+    );
+    let mut unzipped = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(&gz.bytes().await.unwrap()[..]),
+        &mut unzipped,
+    )
+    .unwrap();
+    assert_eq!(
+        unzipped, "export {} // from the .gz",
+        "the file, not a fresh compression"
+    );
+    let plain = raw
+        .get(format!("{}/app-fedcba9876543210.js", proxy.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    assert_eq!(plain.text().await.unwrap(), "export {} // plain");
+}
+
+#[tokio::test]
 async fn no_path_leaves_dist() {
     let proxy = xkcd_proxy(|_| {}).await;
     for path in [

@@ -7,18 +7,17 @@ use fanout_proxy::{Config, Proxy, tls};
 
 async fn serve_tls(config: Config, material: tls::TlsMaterial) -> String {
     let proxy = Proxy::build(&config).await.unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move { proxy.serve_tls(listener, &material, std::future::pending()).await });
+    tokio::spawn(proxy.serve(listener, Some(material), std::future::pending()));
     format!("https://localhost:{port}")
 }
 
 #[tokio::test]
 async fn serves_http2_and_http11_over_tls_from_pem_files() {
-    let dir = std::env::temp_dir().join(format!("fanout-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let generated = tls::self_signed(&dir).unwrap();
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let dir = tempfile::tempdir().unwrap();
+    let generated = tls::self_signed().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     std::fs::write(&cert, &generated.cert_pem).unwrap();
     std::fs::write(&key, &generated.key_pem).unwrap();
 
@@ -33,7 +32,7 @@ async fn serves_http2_and_http11_over_tls_from_pem_files() {
     ]);
     config.dist = common::test_dist();
     let material = tls::from_config(&config).unwrap().expect("TLS is on");
-    assert!(material.generated_cert.is_none());
+    assert!(material.saved.is_none());
     let base = serve_tls(config, material).await;
 
     let root = reqwest::Certificate::from_pem(&generated.cert_pem).unwrap();
@@ -66,12 +65,36 @@ async fn serves_http2_and_http11_over_tls_from_pem_files() {
 }
 
 #[tokio::test]
-async fn a_generated_certificate_is_saved_for_trusting() {
-    let config = Config::parse_from(["fanout-proxy", "--tls-self-signed"]);
+async fn a_generated_certificate_is_saved_for_trusting_and_removed_after_serving() {
+    let mut config = Config::parse_from(["fanout-proxy", "--tls-self-signed", "--origin", "demo"]);
+    config.dist = common::test_dist();
     let material = tls::from_config(&config).unwrap().unwrap();
-    let path = material.generated_cert.expect("saved");
+    let path = material.saved.as_ref().expect("saved").path().to_owned();
     assert_eq!(std::fs::read(&path).unwrap(), material.cert_pem);
     assert!(tls::trust_hint(&path, "https://127.0.0.1:8080/").contains("--cacert"));
+
+    let proxy = Proxy::build(&config).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(proxy.serve(listener, Some(material), async {
+        let _ = stopped.await;
+    }));
+    let root = reqwest::Certificate::from_pem(&std::fs::read(&path).unwrap()).unwrap();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(root)
+        .build()
+        .unwrap();
+    let health = client
+        .get(format!("https://localhost:{port}/api/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200, "the saved certificate is the one served");
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+    assert!(!path.exists(), "the certificate is removed when the proxy stops");
+    assert!(!path.parent().unwrap().exists(), "and its private directory too");
 }
 
 #[test]
@@ -102,6 +125,22 @@ fn tls_flags_are_checked() {
         "--tls-key",
         "/nope/b.pem",
     ]);
-    let err = tls::from_config(&missing).err().unwrap();
+    let err = format!("{:#}", tls::from_config(&missing).err().unwrap());
     assert!(err.contains("--tls-cert /nope/a.pem"), "{err}");
+}
+
+#[tokio::test]
+async fn a_handshake_that_never_comes_is_closed_after_the_header_timeout() {
+    use tokio::io::AsyncReadExt;
+    let mut config = Config::parse_from(["fanout-proxy", "--origin", "demo", "--header-timeout-ms", "300"]);
+    config.dist = common::test_dist();
+    let base = serve_tls(config, tls::self_signed().unwrap()).await;
+    let addr = base.replace("https://localhost", "127.0.0.1");
+    let mut silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), silent.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0) | Err(_))),
+        "the server closed it: {read:?}"
+    );
 }

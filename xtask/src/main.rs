@@ -3,6 +3,7 @@
 //! never download anything from outside the package registries.
 
 mod cli;
+mod precompress;
 mod steps;
 mod tools;
 
@@ -57,7 +58,8 @@ fn build_page(tools: &Tools) -> Result<(), String> {
     timed("building the page (trunk build --release)", || {
         let mut trunk = tools.trunk();
         trunk.args(["build", "--release", "--offline"]);
-        run(&mut trunk)
+        run(&mut trunk)?;
+        precompress::precompress(&root().join("dist")).map(|_| ())
     })
 }
 

@@ -103,7 +103,8 @@ impl DemoOrigin {
 
     pub fn image(&self, file: &str) -> Fetched {
         match comic_of_image(file).and_then(demo_comic) {
-            Some(comic) if comic.img.ends_with(file) => Fetched {
+            // The exact name only: any other spelling would be one more cache entry to fill.
+            Some(comic) if comic.img.strip_prefix(XKCD_IMAGE_PREFIX) == Some(file) => Fetched {
                 status: 200,
                 content_type: Some("image/png".into()),
                 body: Bytes::from(demo_image::render(comic.num, &comic.safe_title)),
@@ -257,5 +258,20 @@ mod tests {
     fn unknown_image_names_are_missing() {
         assert_eq!(DemoOrigin.image("nope_12.png").status, 404);
         assert_eq!(DemoOrigin.image("x.png").status, 404);
+    }
+
+    #[test]
+    fn only_the_exact_image_name_answers() {
+        let comic = demo_comic(614).unwrap();
+        let file = comic.img.strip_prefix(XKCD_IMAGE_PREFIX).unwrap();
+        assert_eq!(DemoOrigin.image(file).status, 200);
+        for alias in [
+            &file[1..],
+            &file[file.len() - 7..],
+            "614.png",
+            &format!("x{file}"),
+        ] {
+            assert_eq!(DemoOrigin.image(alias).status, 404, "{alias}");
+        }
     }
 }

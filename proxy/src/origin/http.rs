@@ -23,7 +23,7 @@ impl HttpOrigin {
         imgs_url: &str,
         timeout: Duration,
         max_concurrency: usize,
-    ) -> Result<Self, String> {
+    ) -> anyhow::Result<Self> {
         let client = Client::builder()
             .user_agent(concat!("fanout-proxy/", env!("CARGO_PKG_VERSION")))
             // A redirect could lead anywhere; xkcd's API does not need one.
@@ -33,11 +33,11 @@ impl HttpOrigin {
             .timeout(timeout)
             .pool_idle_timeout(Duration::from_secs(90))
             .build()
-            .map_err(|err| format!("cannot build the HTTP client: {err}"))?;
+            .map_err(|err| anyhow::anyhow!("cannot build the HTTP client: {err}"))?;
         Ok(HttpOrigin {
             client,
-            xkcd_url: base_url(xkcd_url, "--xkcd-url")?,
-            imgs_url: base_url(imgs_url, "--imgs-url")?,
+            xkcd_url: base_url(xkcd_url, "--xkcd-url").map_err(anyhow::Error::msg)?,
+            imgs_url: base_url(imgs_url, "--imgs-url").map_err(anyhow::Error::msg)?,
             timeout,
             permits: Arc::new(Semaphore::new(max_concurrency)),
         })

@@ -77,7 +77,13 @@ impl Origin {
     pub async fn image(&self, file: &str) -> Result<Fetched, FetchError> {
         match self {
             Origin::Xkcd(http) => http.image(file).await,
-            Origin::Demo(demo) => Ok(demo.image(file)),
+            // Rendering a PNG takes milliseconds of CPU: not on the async workers.
+            Origin::Demo(demo) => {
+                let (demo, file) = (*demo, file.to_owned());
+                tokio::task::spawn_blocking(move || demo.image(&file))
+                    .await
+                    .map_err(|_| FetchError::Transport("the demo image could not be drawn".into()))
+            }
         }
     }
 }

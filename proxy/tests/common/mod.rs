@@ -212,7 +212,7 @@ pub async fn start_proxy(config: Config) -> String {
     let proxy = Proxy::build(&config).await.expect("proxy builds");
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(proxy.serve(listener, std::future::pending()));
+    tokio::spawn(proxy.serve(listener, None, std::future::pending()));
     format!("http://{addr}")
 }
 
@@ -233,8 +233,23 @@ fn write_test_dist() -> PathBuf {
     )
     .unwrap();
     std::fs::write(dist.join("app-0123456789abcdef.js"), "export {}").unwrap();
+    // As `cargo xtask` leaves it: a precompressed variant beside an asset. Its bytes say
+    // where they came from.
+    std::fs::write(dist.join("app-fedcba9876543210.js"), "export {} // plain").unwrap();
+    std::fs::write(
+        dist.join("app-fedcba9876543210.js.gz"),
+        gzip(b"export {} // from the .gz"),
+    )
+    .unwrap();
     std::fs::write(dist.join("robots.txt"), "User-agent: *").unwrap();
     dist
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
 }
 
 pub async fn error_code(response: reqwest::Response) -> (u16, String) {

@@ -1,0 +1,386 @@
+//! The connection level, through real sockets on loopback: caps, the header timeout, the
+//! shutdown deadline, and the proxy in a child process under a 1024 open-file limit while
+//! one address holds 1,200 sockets. Any 127.x.y.z is loopback, so "another client" is a
+//! socket bound to 127.0.0.2.
+
+mod common;
+
+use std::{
+    io::{BufRead, BufReader},
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use common::{demo_proxy, error_code};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+    time::{Instant, timeout},
+};
+
+const OTHER_CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+
+fn address(base: &str) -> SocketAddr {
+    base.trim_start_matches("http://").parse().unwrap()
+}
+
+/// Waits until the server closes `stream` (end of file or a reset); false if it is still
+/// open after `within`. Anything the server sends first is read and ignored.
+async fn closed_by_server(stream: &mut TcpStream, within: Duration) -> bool {
+    let mut buf = [0u8; 1024];
+    timeout(within, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+fn client_from(ip: IpAddr) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(ip)
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn one_client_gets_no_more_than_its_share_of_connections() {
+    let proxy = demo_proxy(|c| c.max_connections_per_client = 3).await;
+    let addr = address(&proxy.base);
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(TcpStream::connect(addr).await.unwrap());
+    }
+    let mut fourth = TcpStream::connect(addr).await.unwrap();
+    assert!(
+        closed_by_server(&mut fourth, Duration::from_secs(5)).await,
+        "a fourth connection from the same address is closed"
+    );
+    // Another address is not disturbed.
+    let other = client_from(OTHER_CLIENT)
+        .get(format!("{}/api/health", proxy.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 200);
+    // Nor are the held connections: each still serves a request.
+    let mut first = held.remove(0);
+    first
+        .write_all(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = [0u8; 12];
+    first.read_exact(&mut answer).await.unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 200");
+    // A closed connection frees its place.
+    drop(first);
+    drop(fourth);
+    let mut again = None;
+    for _ in 0..50 {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = [0u8; 12];
+        if stream.read_exact(&mut answer).await.is_ok() {
+            again = Some(answer);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(&again.expect("a place frees up"), b"HTTP/1.1 200");
+}
+
+#[tokio::test]
+async fn silent_trickling_and_idle_connections_are_closed() {
+    let proxy = demo_proxy(|c| {
+        c.header_timeout_ms = 300;
+        c.idle_timeout_ms = 300;
+    })
+    .await;
+    let addr = address(&proxy.base);
+    let mut silent = TcpStream::connect(addr).await.unwrap();
+    let mut trickling = TcpStream::connect(addr).await.unwrap();
+    trickling
+        .write_all(b"GET /api/health HTTP/1.1\r\nHo")
+        .await
+        .unwrap();
+    let trickle = tokio::spawn(async move {
+        for _ in 0..100 {
+            if trickling.write_all(b"x").await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        closed_by_server(&mut trickling, Duration::from_secs(5)).await
+    });
+    // An HTTP/2 connection (prior knowledge) that asks for nothing.
+    let mut h2 = TcpStream::connect(addr).await.unwrap();
+    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.unwrap();
+    // A kept-alive HTTP/1.1 connection after its one request.
+    let mut kept = TcpStream::connect(addr).await.unwrap();
+    kept.write_all(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = [0u8; 12];
+    kept.read_exact(&mut answer).await.unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 200");
+
+    assert!(
+        closed_by_server(&mut silent, Duration::from_secs(5)).await,
+        "silent"
+    );
+    assert!(trickle.await.unwrap(), "trickling");
+    assert!(closed_by_server(&mut h2, Duration::from_secs(5)).await, "h2 idle");
+    assert!(
+        closed_by_server(&mut kept, Duration::from_secs(5)).await,
+        "kept alive"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_closes_what_is_still_busy_after_the_deadline() {
+    let mut config = fanout_proxy::Config::for_tests();
+    config.dist = common::test_dist();
+    config.shutdown_timeout_ms = 200;
+    config.upstream_timeout_ms = 20_000;
+    config.max_simulated_waits = 1;
+    let proxy = fanout_proxy::Proxy::build(&config).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(proxy.serve(listener, None, async {
+        let _ = stopped.await;
+    }));
+    // Waits 10 s (the longest delay) and then the 20 s upstream timeout.
+    let slow = tokio::spawn(reqwest::get(format!(
+        "http://{addr}/api/comics/3?latency_ms=10000&jitter_ms=0&timeout_rate=1"
+    )));
+    // The slow request is in the proxy once it holds the one simulated-wait permit, which
+    // another delayed request then finds taken.
+    loop {
+        let probe = reqwest::get(format!("http://{addr}/api/comics/4?latency_ms=1&jitter_ms=0"))
+            .await
+            .unwrap();
+        if probe.status() == 503 {
+            assert!(probe.headers().contains_key("retry-after"));
+            assert_eq!(error_code(probe).await.1, "overloaded");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop.send(()).unwrap();
+    timeout(Duration::from_secs(10), server)
+        .await
+        .expect("serve returns soon after the deadline, not after the slow request")
+        .unwrap()
+        .unwrap();
+    let slow = timeout(Duration::from_secs(10), slow).await.unwrap().unwrap();
+    assert!(slow.is_err(), "the slow request was cut off: {slow:?}");
+}
+
+#[tokio::test]
+async fn only_named_hosts_are_served() {
+    let proxy = demo_proxy(|c| c.allowed_hosts = vec!["fanout.example".into()]).await;
+    let port = address(&proxy.base).port();
+    for (host, status) in [
+        (format!("127.0.0.1:{port}"), 200),
+        (format!("localhost:{port}"), 200),
+        (format!("fanout.example:{port}"), 200),
+        (format!("evil.example:{port}"), 421),
+        ("127.0.0.2".to_owned(), 421),
+    ] {
+        let response = proxy
+            .client
+            .get(format!("{}/api/health", proxy.base))
+            .header("host", &host)
+            .send()
+            .await
+            .unwrap();
+        if status == 200 {
+            assert_eq!(response.status(), 200, "{host}");
+        } else {
+            assert_eq!(
+                error_code(response).await,
+                (421, "misdirected_request".into()),
+                "{host}"
+            );
+        }
+    }
+    // The page too: a rebinding page must not read it either.
+    let page = proxy
+        .client
+        .get(format!("{}/", proxy.base))
+        .header("host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 421);
+}
+
+/// Stops the child proxy when the test ends, however it ends.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The binary, started the way a person starts it but with its open-file limit (soft and
+/// hard) lowered to 1024; returns it, its address and everything it prints.
+fn start_limited_proxy(args: &[&str]) -> (Killed, SocketAddr, Arc<Mutex<Vec<String>>>) {
+    use std::os::unix::process::CommandExt;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fanout-proxy"));
+    command
+        .args(["--listen", "127.0.0.1:0", "--origin", "demo", "--dist"])
+        .arg(common::test_dist())
+        .args(args)
+        .env("RUST_LOG", "info,fanout_proxy::access=off")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: setrlimit is a single system call, safe between fork and exec.
+    unsafe {
+        command.pre_exec(|| rlimit::setrlimit(rlimit::Resource::NOFILE, 1024, 1024));
+    }
+    let mut child = command.spawn().expect("the proxy starts");
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let (found, addr) = std::sync::mpsc::channel();
+    for output in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let lines = lines.clone();
+        let found = found.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(output).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("fanout-proxy listening on http://") {
+                    let addr: SocketAddr = rest.split('/').next().unwrap().parse().unwrap();
+                    let _ = found.send(addr);
+                }
+                lines.lock().unwrap().push(line);
+            }
+        });
+    }
+    let child = Killed(child);
+    let addr = addr
+        .recv_timeout(Duration::from_secs(20))
+        .unwrap_or_else(|_| panic!("no address printed: {:?}", lines.lock().unwrap()));
+    (child, addr, lines)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_held_sockets_from_one_address_starve_no_one_under_a_1024_file_limit() {
+    const IDLE: usize = 600;
+    const HALF_SENT: usize = 600;
+    let header_timeout = Duration::from_secs(2);
+    // This process holds the 1,200 sockets itself.
+    let (soft, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
+    let wanted = 4096.min(hard);
+    if soft < wanted {
+        rlimit::setrlimit(rlimit::Resource::NOFILE, wanted, hard).unwrap();
+    }
+    assert!(
+        wanted >= 2048,
+        "the test needs 2048 open files for itself; the hard limit is {hard}"
+    );
+
+    let (proxy, addr, log) = start_limited_proxy(&["--header-timeout-ms", "2000"]);
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", proxy.0.id())).unwrap();
+    let files = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .split_whitespace()
+        .skip(3)
+        .take(2)
+        .collect::<Vec<_>>();
+    assert_eq!(files, ["1024", "1024"], "{limits}");
+
+    // One address opens 1,200 sockets: half say nothing, half send part of a request head
+    // and then a byte of a header value every half second, never finishing it.
+    let mut hostile = Vec::new();
+    let started = Instant::now();
+    for i in 0..IDLE + HALF_SENT {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let opened = Instant::now();
+        let half_sent = i % 2 == 1;
+        if half_sent {
+            // The server may already have closed it (over the cap); that is fine.
+            let _ = stream
+                .write_all(b"GET /api/comics/1 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+                .await;
+        }
+        hostile.push(tokio::spawn(async move {
+            let mut buf = [0u8; 256];
+            let mut trickle = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                tokio::select! {
+                    read = stream.read(&mut buf) => match read {
+                        Ok(0) | Err(_) => return Some(opened.elapsed()),
+                        Ok(_) => {}
+                    },
+                    _ = trickle.tick(), if half_sent => {
+                        if stream.write_all(b"z").await.is_err() {
+                            return Some(opened.elapsed());
+                        }
+                    }
+                    () = tokio::time::sleep(Duration::from_secs(30)) => return None,
+                }
+            }
+        }));
+    }
+
+    // Meanwhile another address asks for comics, each on a fresh connection, for longer
+    // than the header timeout: every request succeeds.
+    let other = client_from(OTHER_CLIENT);
+    let mut served = 0;
+    let mut n = 1;
+    // At least twenty requests, and for as long as the held sockets last.
+    while served < 20 || started.elapsed() < header_timeout * 2 {
+        let response = other
+            .get(format!("http://{addr}/api/comics/{n}?latency_ms=0&jitter_ms=0"))
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("request {n} from another address failed: {err}"));
+        assert_eq!(response.status(), 200, "comic {n}");
+        response.bytes().await.unwrap();
+        served += 1;
+        n += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Every held socket is closed by the server: over the per-client cap at once, the
+    // rest when the header timeout runs out.
+    let mut closed_after = Vec::new();
+    for task in hostile {
+        closed_after.push(task.await.unwrap().expect("the server closed the socket"));
+    }
+    // Held ones go when the header timeout runs out, counted from accept; the others at
+    // once, so anything near the timeout was held.
+    let held = closed_after
+        .iter()
+        .filter(|t| **t >= header_timeout * 9 / 10)
+        .count();
+    assert!(
+        held > 0 && held <= 256,
+        "up to the per-client cap (256) were held until the header timeout: {held}"
+    );
+    let log = log.lock().unwrap();
+    assert!(!log.iter().any(|l| l.contains("Too many open files")), "{log:?}");
+    assert!(
+        log.iter()
+            .any(|l| l.contains("open-file limit: soft 1024, hard 1024")),
+        "{log:?}"
+    );
+}
