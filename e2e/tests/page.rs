@@ -130,8 +130,12 @@ async fn tiles_appear_progressively(page: Page, protocol: &str) {
 /// request and each image request was sent.
 async fn request_order(priority: &str) -> (Vec<f64>, Vec<f64>) {
     let page = Page::start().await;
+    // Comics 1 to 30 all have images (a random pick may draw an interactive one, which has
+    // no image to request).
+    let comics: Vec<String> = (1..=30).map(|c| c.to_string()).collect();
     page.open(&format!(
-        "n=30&mode=concurrent&latency_ms=300&jitter_ms=0&priority={priority}&run=1"
+        "comics={}&mode=concurrent&latency_ms=300&jitter_ms=0&priority={priority}&run=1",
+        comics.join(",")
     ))
     .await;
     page.wait_for_state("done", Duration::from_secs(30)).await;
