@@ -6,9 +6,9 @@ use gloo_events::EventListener;
 use gloo_net::http::{Request, Response};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortSignal, HtmlImageElement, RequestCache};
+use web_sys::{AbortSignal, HtmlImageElement, RequestCache, RequestInit};
 
-use crate::stats::RequestTiming;
+use crate::{run_config::Priority, stats::RequestTiming};
 
 /// Why one comic failed, in words for its error tile.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,17 +29,19 @@ pub struct Fetcher {
     /// Added to image URLs when the cache is off (images load through `<img>`, which has no
     /// per-request cache mode): a value no earlier run used.
     cache_buster: Option<String>,
+    priority: Priority,
     signal: AbortSignal,
 }
 
 impl Fetcher {
-    pub fn new(sim: NetSim, use_cache: bool, signal: AbortSignal) -> Self {
+    pub fn new(sim: NetSim, use_cache: bool, priority: Priority, signal: AbortSignal) -> Self {
         let cache_buster =
             (!use_cache).then(|| format!("{:08x}", (js_sys::Math::random() * f64::from(u32::MAX)) as u32));
         Fetcher {
             sim,
             use_cache,
             cache_buster,
+            priority,
             signal,
         }
     }
@@ -49,18 +51,29 @@ impl Fetcher {
         format!("{path}?{}", self.sim.to_query())
     }
 
-    fn get(&self, path: &str) -> gloo_net::http::RequestBuilder {
-        let url = self.url(path);
-        let cache = if self.use_cache {
+    /// A GET for `path`. gloo-net's builder has no way to set the request's priority, so the
+    /// request is built from a `RequestInit` of our own and handed to gloo-net to send.
+    fn get(&self, path: &str) -> Result<Request, Failure> {
+        let init = RequestInit::new();
+        init.set_cache(if self.use_cache {
             RequestCache::Default
         } else {
             RequestCache::NoStore
-        };
-        Request::get(&url).cache(cache).abort_signal(Some(&self.signal))
+        });
+        init.set_signal(Some(&self.signal));
+        if self.priority == Priority::ImagesFirst {
+            // Metadata steps aside for images: LOWEST and delayable, like a script-made
+            // `<img>` without hints. web-sys has no setter for `priority` yet.
+            js_sys::Reflect::set(&init, &"priority".into(), &"low".into())
+                .map_err(|_| self.failure("cannot set the request's priority".into()))?;
+        }
+        web_sys::Request::new_with_str_and_init(&self.url(path), &init)
+            .map(Request::from)
+            .map_err(|_| self.failure(format!("cannot make a request for {path}")))
     }
 
     async fn send(&self, path: &str) -> Result<Response, Failure> {
-        let response = self.get(path).send().await.map_err(|err| {
+        let response = self.get(path)?.send().await.map_err(|err| {
             if self.signal.aborted() {
                 Failure::Aborted
             } else {
@@ -110,6 +123,12 @@ impl Fetcher {
                 let _ = img.remove_attribute("src");
             }
         });
+        if self.priority == Priority::ImagesFirst {
+            // Before `src`, which starts the request: an image whose metadata has arrived
+            // takes the next free connection ahead of queued metadata (MEDIUM, not LOWEST).
+            img.set_attribute("fetchpriority", "high")
+                .map_err(|_| self.failure("cannot set the image's priority".into()))?;
+        }
         img.set_src(&url);
         match JsFuture::from(img.decode()).await {
             Ok(_) => Ok(url),

@@ -1,9 +1,11 @@
 //! Fanout: see what concurrent requests buy you in a browser.
 //!
-//! The plain-Rust parts (what a run is, scheduling, timing arithmetic, picking comics) know
+//! The plain-Rust parts (what a run is, scheduling, timing arithmetic, chart geometry, picking
+//! comics) know
 //! nothing of the DOM and are tested natively; the components render them with Leptos.
 
 pub mod pick;
+pub mod plot;
 pub mod run_config;
 pub mod schedule;
 pub mod stats;

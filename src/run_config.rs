@@ -28,6 +28,49 @@ impl Mode {
     }
 }
 
+/// Which of a comic's two requests the browser should serve first when they compete for a
+/// connection. Chromium runs `fetch()` at MEDIUM and a script-made `<img>` at LOWEST, so
+/// without hints every metadata request queues ahead of every image over HTTP/1.1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Priority {
+    /// Metadata `fetch` with `priority: "low"`, the image with `fetchpriority="high"`: a free
+    /// connection goes to an image whose metadata has arrived (depth-first).
+    ImagesFirst,
+    /// No hints: the browser's own order (breadth-first: all metadata, then the images).
+    NoHints,
+}
+
+impl Priority {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::ImagesFirst => "images",
+            Priority::NoHints => "none",
+        }
+    }
+
+    /// The other setting, for comparing the two.
+    pub fn other(self) -> Priority {
+        match self {
+            Priority::ImagesFirst => Priority::NoHints,
+            Priority::NoHints => Priority::ImagesFirst,
+        }
+    }
+}
+
+/// How a run is named in history and on charts, in the controls' own words:
+/// "all at once", "at most 6 at a time, no hints".
+pub fn strategy_label(mode: Mode, limit: u32, priority: Priority) -> String {
+    let how = match mode {
+        Mode::Sequential => "one after another".to_string(),
+        Mode::Limited => format!("at most {limit} at a time"),
+        Mode::Concurrent => "all at once".to_string(),
+    };
+    match priority {
+        Priority::ImagesFirst => how,
+        Priority::NoHints => format!("{how}, no hints"),
+    }
+}
+
 /// Where a finished tile goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TileOrder {
@@ -59,6 +102,7 @@ pub struct RunConfig {
     pub order: TileOrder,
     /// Let the browser's HTTP cache answer repeats (off: every request goes to the network).
     pub use_cache: bool,
+    pub priority: Priority,
     /// Start the run as soon as the page loads.
     pub run_on_load: bool,
 }
@@ -73,6 +117,7 @@ impl Default for RunConfig {
             sim: NetSim::default(),
             order: TileOrder::Completion,
             use_cache: false,
+            priority: Priority::ImagesFirst,
             run_on_load: false,
         }
     }
@@ -105,6 +150,13 @@ impl RunConfig {
                     "completion" => TileOrder::Completion,
                     "grid" => TileOrder::Grid,
                     _ => return Err(format!("order must be completion or grid, not {value:?}")),
+                }
+            }
+            "priority" => {
+                self.priority = match value {
+                    "images" => Priority::ImagesFirst,
+                    "none" => Priority::NoHints,
+                    _ => return Err(format!("priority must be images or none, not {value:?}")),
                 }
             }
             "cache" => self.use_cache = parse_flag(key, value)?,
@@ -141,6 +193,9 @@ impl RunConfig {
         }
         if self.use_cache {
             query.push_str("&cache=1");
+        }
+        if self.priority != Priority::ImagesFirst {
+            query.push_str(&format!("&priority={}", self.priority.as_str()));
         }
         query
     }
@@ -224,27 +279,43 @@ mod tests {
 
     #[test]
     fn bad_values_are_reported_and_defaulted() {
-        let (config, problems) =
-            parse("n=0&mode=fast&limit=x&latency_ms=99999&comics=1,-2&order=up&cache=maybe&fail_rate=2");
-        assert_eq!(problems.len(), 8, "{problems:?}");
+        let (config, problems) = parse(
+            "n=0&mode=fast&limit=x&latency_ms=99999&comics=1,-2&order=up&cache=maybe&fail_rate=2&priority=img",
+        );
+        assert_eq!(problems.len(), 9, "{problems:?}");
         let defaults = RunConfig::default();
         assert_eq!(config.n, defaults.n);
         assert_eq!(config.mode, defaults.mode);
         assert_eq!(config.limit, defaults.limit);
         assert_eq!(config.sim, defaults.sim);
         assert_eq!(config.comics, None);
+        assert_eq!(config.priority, Priority::ImagesFirst);
         assert!(problems.iter().any(|p| p.contains("mode")));
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("priority must be images or none"))
+        );
         assert_eq!(parse("n=101").1.len(), 1);
     }
 
     #[test]
     fn round_trips() {
         let (config, _) = parse(
-            "n=7&mode=limited&limit=3&comics=5,6&latency_ms=250&jitter_ms=40&seed=3&fail_rate=0.2&order=grid&cache=1",
+            "n=7&mode=limited&limit=3&comics=5,6&latency_ms=250&jitter_ms=40&seed=3&fail_rate=0.2&order=grid&cache=1&priority=none",
         );
+        assert_eq!(config.priority, Priority::NoHints);
         let (again, problems) = parse(&config.to_query());
         assert!(problems.is_empty());
         assert_eq!(again, config);
+        // The default, images first, stays out of the address.
+        let (defaults, _) = parse("n=3&priority=images");
+        assert_eq!(defaults.priority, Priority::ImagesFirst);
+        assert!(
+            !defaults.to_query().contains("priority"),
+            "{}",
+            defaults.to_query()
+        );
     }
 
     #[test]
@@ -260,6 +331,28 @@ mod tests {
         config.limit = 6;
         assert_eq!(config.max_in_flight(20), 6);
         assert_eq!(config.max_in_flight(3), 3);
+    }
+
+    #[test]
+    fn strategies_are_named_as_the_controls_name_them() {
+        assert_eq!(
+            strategy_label(Mode::Concurrent, 6, Priority::ImagesFirst),
+            "all at once"
+        );
+        assert_eq!(
+            strategy_label(Mode::Concurrent, 6, Priority::NoHints),
+            "all at once, no hints"
+        );
+        assert_eq!(
+            strategy_label(Mode::Limited, 4, Priority::ImagesFirst),
+            "at most 4 at a time"
+        );
+        assert_eq!(
+            strategy_label(Mode::Sequential, 6, Priority::NoHints),
+            "one after another, no hints"
+        );
+        assert_eq!(Priority::ImagesFirst.other(), Priority::NoHints);
+        assert_eq!(Priority::NoHints.other(), Priority::ImagesFirst);
     }
 
     #[test]

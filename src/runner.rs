@@ -9,7 +9,7 @@ use web_sys::AbortController;
 
 use crate::{
     api_client::{self, Failure, Fetcher},
-    run_config::{Mode, RunConfig},
+    run_config::{Mode, Priority, RunConfig},
     schedule::run_bounded,
     state::{AppState, HISTORY_LEN, HistoryRow, RunStatus, RunView, Tile, TileState},
     stats::ChainTiming,
@@ -44,8 +44,9 @@ pub fn stop(state: AppState) {
     }
 }
 
-/// Runs `comics` once per mode in `modes`, one run after another (one mode: a plain run).
-pub fn start(state: AppState, comics: Vec<u32>, modes: Vec<Mode>) {
+/// Runs `comics` once per strategy in `strategies`, one run after another (one strategy: a
+/// plain run).
+pub fn start(state: AppState, comics: Vec<u32>, strategies: Vec<(Mode, Priority)>) {
     stop(state);
     let Ok(requests) = AbortController::new() else {
         state.problems.set(vec![
@@ -58,11 +59,16 @@ pub fn start(state: AppState, comics: Vec<u32>, modes: Vec<Mode>) {
     CURRENT.with(|c| *c.borrow_mut() = Some(Control { requests, futures }));
     let base = state.config.get_untracked();
     crate::url_state::write(&base);
+    let batch_id = state.run.get_untracked().id + 1;
     spawn_local(async move {
         let batch = async {
-            for mode in modes {
-                let config = RunConfig { mode, ..base.clone() };
-                run_once(state, &config, comics.clone(), signal.clone()).await;
+            for (mode, priority) in strategies {
+                let config = RunConfig {
+                    mode,
+                    priority,
+                    ..base.clone()
+                };
+                run_once(state, &config, batch_id, comics.clone(), signal.clone()).await;
             }
         };
         if Abortable::new(batch, registration).await.is_ok() {
@@ -71,7 +77,13 @@ pub fn start(state: AppState, comics: Vec<u32>, modes: Vec<Mode>) {
     });
 }
 
-async fn run_once(state: AppState, config: &RunConfig, comics: Vec<u32>, signal: web_sys::AbortSignal) {
+async fn run_once(
+    state: AppState,
+    config: &RunConfig,
+    batch: u64,
+    comics: Vec<u32>,
+    signal: web_sys::AbortSignal,
+) {
     let id = state.run.get_untracked().id + 1;
     state.problems.set(Vec::new());
     state.requests.set(Vec::new());
@@ -86,13 +98,15 @@ async fn run_once(state: AppState, config: &RunConfig, comics: Vec<u32>, signal:
     let started = api_client::now();
     state.run.set(RunView {
         id,
+        batch,
         status: RunStatus::Running,
         mode: config.mode,
         limit: config.limit,
+        priority: config.priority,
         comics: comics.clone(),
         started_at: started,
     });
-    let fetcher = Fetcher::new(config.sim, config.use_cache, signal);
+    let fetcher = Fetcher::new(config.sim, config.use_cache, config.priority, signal);
     let in_flight = config.max_in_flight(comics.len());
     let jobs: Vec<(usize, u32)> = comics.into_iter().enumerate().collect();
     run_bounded(jobs, in_flight, |(slot, num)| {
@@ -218,7 +232,8 @@ pub fn retry(state: AppState, slot: usize) {
     };
     let mut config = state.config.get_untracked();
     config.sim.attempt = tile.attempt + 1;
-    let fetcher = Fetcher::new(config.sim, config.use_cache, requests.signal());
+    // The retry asks the way its run asked, whatever the controls say now.
+    let fetcher = Fetcher::new(config.sim, config.use_cache, run.priority, requests.signal());
     state.tiles.update(|tiles| {
         if let Some(t) = tiles.get_mut(slot) {
             t.state = TileState::Pending;
@@ -251,15 +266,19 @@ fn record_history(state: AppState) {
         return;
     }
     let summary = state.summary();
+    let settle_times = state.settle_times();
     state.history.update(|history| {
         history.insert(
             0,
             HistoryRow {
                 id: run.id,
+                batch: run.batch,
                 mode: run.mode,
                 limit: run.limit,
+                priority: run.priority,
                 comics: run.comics.clone(),
                 summary,
+                settle_times,
                 status: run.status,
             },
         );

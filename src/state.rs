@@ -4,7 +4,7 @@ use fanout_api::{Comic, Health};
 use leptos::prelude::*;
 
 use crate::{
-    run_config::{Mode, RunConfig},
+    run_config::{Mode, Priority, RunConfig},
     stats::{ChainTiming, RequestTiming, Summary},
 };
 
@@ -68,9 +68,12 @@ impl Tile {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunView {
     pub id: u64,
+    /// The id of the first run started by the same press of Run or Compare.
+    pub batch: u64,
     pub status: RunStatus,
     pub mode: Mode,
     pub limit: u32,
+    pub priority: Priority,
     pub comics: Vec<u32>,
     /// `performance.now()` when it started; every timing of the run is relative to it.
     pub started_at: f64,
@@ -80,9 +83,11 @@ impl Default for RunView {
     fn default() -> Self {
         RunView {
             id: 0,
+            batch: 0,
             status: RunStatus::Idle,
             mode: Mode::Concurrent,
             limit: 6,
+            priority: Priority::ImagesFirst,
             comics: Vec::new(),
             started_at: 0.0,
         }
@@ -93,10 +98,14 @@ impl Default for RunView {
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistoryRow {
     pub id: u64,
+    pub batch: u64,
     pub mode: Mode,
     pub limit: u32,
+    pub priority: Priority,
     pub comics: Vec<u32>,
     pub summary: Summary,
+    /// When each comic settled, in ms from Run: the run's progress curve.
+    pub settle_times: Vec<f64>,
     pub status: RunStatus,
 }
 
@@ -141,5 +150,11 @@ impl AppState {
                 .collect();
             Summary::of(&settled)
         })
+    }
+
+    /// When each settled comic of the current run settled, in ms from Run.
+    pub fn settle_times(&self) -> Vec<f64> {
+        self.tiles
+            .with(|tiles| tiles.iter().filter_map(|t| Some(t.timing?.finished)).collect())
     }
 }

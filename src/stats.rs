@@ -34,6 +34,9 @@ pub struct Summary {
     pub wall_ms: f64,
     /// From pressing Run to the first comic settling.
     pub first_ms: f64,
+    /// The mean, over settled comics (failed ones at the time they failed), of the time from
+    /// pressing Run to the comic settling: how long a comic keeps the user waiting.
+    pub mean_ms: f64,
     /// The sum of every chain's own latency: what one-after-another would have cost.
     pub sum_ms: f64,
     /// The slowest single chain's own latency: no schedule can beat it.
@@ -54,6 +57,7 @@ impl Summary {
             .iter()
             .map(|(t, _)| t.finished)
             .fold(f64::INFINITY, f64::min);
+        summary.mean_ms = settled.iter().map(|(t, _)| t.finished).sum::<f64>() / settled.len() as f64;
         summary.sum_ms = settled.iter().map(|(t, _)| t.own()).sum();
         summary.ideal_ms = settled.iter().map(|(t, _)| t.own()).fold(0.0, f64::max);
         summary.loaded = settled.iter().filter(|(_, ok)| *ok).count();
@@ -142,11 +146,23 @@ mod tests {
         let s = Summary::of(&settled);
         assert_eq!(s.wall_ms, 600.0);
         assert_eq!(s.first_ms, 101.0);
+        // The failed comic counts at the time it failed.
+        assert_eq!(s.mean_ms, (600.0 + 450.0 + 101.0) / 3.0);
         assert_eq!(s.sum_ms, 600.0 + 450.0 + 100.0);
         assert_eq!(s.ideal_ms, 600.0);
         assert_eq!((s.loaded, s.failed), (2, 1));
         assert!((s.speedup() - 1150.0 / 600.0).abs() < 1e-9);
         assert_eq!(s.fanout_ratio(), 1.0);
+    }
+
+    #[test]
+    fn mean_time_to_tile_rewards_early_tiles() {
+        // The same wall time, but depth-first puts tiles on screen earlier.
+        let breadth_first = [(chain(0.0, 300.0, 900.0), true), (chain(0.0, 300.0, 900.0), true)];
+        let depth_first = [(chain(0.0, 300.0, 600.0), true), (chain(0.0, 300.0, 900.0), true)];
+        let (b, d) = (Summary::of(&breadth_first), Summary::of(&depth_first));
+        assert_eq!(b.wall_ms, d.wall_ms);
+        assert_eq!((b.mean_ms, d.mean_ms), (900.0, 750.0));
     }
 
     #[test]

@@ -73,10 +73,39 @@ async fn starts_idle_with_the_url_settings() {
 }
 
 #[wasm_bindgen_test]
+async fn images_first_is_on_unless_the_url_turns_it_off() {
+    let checked = |app: &HtmlElement| {
+        let input: HtmlInputElement = app
+            .query_selector("input[name=priority]")
+            .unwrap()
+            .unwrap()
+            .unchecked_into();
+        input.checked()
+    };
+    let app = mount_at("n=3");
+    settle().await;
+    assert!(checked(&app), "priority hints are on by default");
+    let label = app
+        .query_selector("input[name=priority]")
+        .unwrap()
+        .unwrap()
+        .parent_element()
+        .unwrap()
+        .text_content()
+        .unwrap();
+    assert!(label.contains("Images first (priority hints)"), "{label}");
+    let off = mount_at("n=3&priority=none");
+    settle().await;
+    assert!(!checked(&off), "priority=none turns them off");
+    assert!(off.query_selector("[data-testid=problems]").unwrap().is_none());
+}
+
+#[wasm_bindgen_test]
 async fn invalid_url_values_are_reported_not_fatal() {
-    let app = mount_at("n=0&mode=fast&latency_ms=99999");
+    let app = mount_at("n=0&mode=fast&latency_ms=99999&priority=high");
     let problems = wait_for(&app, "[data-testid=problems]").await;
     let text = problems.text_content().unwrap();
+    assert!(text.contains("priority must be images or none"), "{text}");
     assert!(text.contains("n must be"), "{text}");
     assert!(text.contains("mode must be"), "{text}");
     assert!(text.contains("latency_ms must be at most"), "{text}");

@@ -1,6 +1,10 @@
 //! `cargo xtask bench [--quick]`: measures Fanout in one run on one machine and writes the
 //! results, with the exact commands, machine facts and date, to BENCHMARKS.md.
 //!
+//! `cargo xtask bench --concurrent-only 20,100 [--repeats K]` runs only the all-at-once
+//! fan-out rows for those N (page and bare script, hints on and off, both protocols), each
+//! the median of K runs, and prints their table without touching BENCHMARKS.md.
+//!
 //! Everything runs on loopback ports picked here and is stopped at the end; nothing needs
 //! the internet. `cargo xtask bench` builds what this needs and sets the variables below.
 
@@ -18,6 +22,10 @@ use report::Report;
 
 pub struct Setup {
     pub quick: bool,
+    /// Only the all-at-once fan-out rows for these N (empty: everything).
+    pub concurrent_only: Vec<u32>,
+    /// Runs per fan-out row, each row their median (None: five over h2, one otherwise).
+    pub repeats: Option<usize>,
     pub root: PathBuf,
     pub proxy_bin: PathBuf,
     pub dist: PathBuf,
@@ -27,6 +35,13 @@ pub struct Setup {
 }
 
 impl Setup {
+    /// Runs per fan-out row: as asked, or else five over h2 (those runs take about a
+    /// second and vary by ±10 % here) and one otherwise; a quick look runs everything once.
+    pub fn repeats_for(&self, h2: bool) -> usize {
+        self.repeats
+            .unwrap_or(if h2 && !self.quick { H2_REPEATS } else { 1 })
+    }
+
     /// Prints which step is running and roughly how long is left.
     pub fn progress(&self, step: &str, done: usize, total: usize, left: Duration) {
         eprintln!(
@@ -122,15 +137,41 @@ fn env_path(name: &str) -> PathBuf {
     )
 }
 
+/// The value after `flag` on the command line, if any.
+fn flag_value(args: &[String], flag: &str) -> Option<String> {
+    let at = args.iter().position(|a| a == flag)?;
+    Some(
+        args.get(at + 1)
+            .unwrap_or_else(|| panic!("{flag} needs a value"))
+            .clone(),
+    )
+}
+
 #[tokio::main]
 async fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let concurrent_only: Vec<u32> = flag_value(&args, "--concurrent-only")
+        .map(|list| {
+            list.split(',')
+                .map(|n| n.trim().parse().expect("--concurrent-only takes N,N,…"))
+                .collect()
+        })
+        .unwrap_or_default();
+    let repeats = flag_value(&args, "--repeats").map(|k| {
+        k.parse::<usize>()
+            .ok()
+            .filter(|k| *k > 0)
+            .expect("--repeats takes a whole number above 0")
+    });
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()
         .to_path_buf();
     let setup = Setup {
         quick,
+        concurrent_only,
+        repeats,
         proxy_bin: env_path("FANOUT_PROXY_BIN"),
         dist: env_path("FANOUT_DIST"),
         latency_ms: if quick { 100 } else { 300 },
@@ -145,6 +186,10 @@ async fn main() {
     wait_for(&format!("{tls_base}/api/health"), Duration::from_secs(10)).await;
     fanout_in_browser(&setup, &base, &tls_base, &mut report).await;
     drop(tls_proxy);
+    if !setup.concurrent_only.is_empty() {
+        println!("{}", report.render_fanout());
+        return;
+    }
     load::flask_peer(&setup, &base, &mut report).await;
     shipped_bytes(&setup, &base, &mut report).await;
     drop(proxy);
@@ -160,9 +205,12 @@ async fn main() {
 }
 
 /// Section 1: the real page in headless Chromium: every N and strategy over HTTP/1.1, and
-/// concurrent over HTTP/2.
+/// all at once with and without priority hints over both protocols, each next to a bare
+/// script doing the same.
 async fn fanout_in_browser(setup: &Setup, base: &str, tls_base: &str, report: &mut Report) {
-    let sizes: &[u32] = if setup.quick {
+    let sizes: &[u32] = if !setup.concurrent_only.is_empty() {
+        &setup.concurrent_only
+    } else if setup.quick {
         &[1, 5, 20, 100]
     } else {
         &[1, 5, 20, 50, 100]
@@ -178,16 +226,19 @@ async fn fanout_in_browser(setup: &Setup, base: &str, tls_base: &str, report: &m
         .flat_map(|&n| modes.iter().map(move |&(mode, h2)| (n, mode, h2)))
         // A quick look skips the long sequential runs.
         .filter(|&(n, mode, _)| !(setup.quick && mode == "sequential" && n > 20))
+        .filter(|&(_, mode, _)| setup.concurrent_only.is_empty() || mode == "concurrent")
         .collect();
     let http1 = Page::attach(base).await;
     let http2 = Page::attach(tls_base).await;
     let chain = 2.0 * f64::from(setup.latency_ms);
-    let estimate = |&(n, mode, _): &(u32, &str, bool)| {
+    let estimate = |&(n, mode, h2): &(u32, &str, bool)| {
         chain
-            * if mode == "sequential" {
-                f64::from(n)
-            } else {
-                f64::from(n).sqrt()
+            * setup.repeats_for(h2) as f64
+            * match mode {
+                "sequential" => f64::from(n),
+                // Page and bare script, with and without hints.
+                "concurrent" => 4.0 * f64::from(n).sqrt(),
+                _ => f64::from(n).sqrt(),
             }
     };
     for (done, run) in runs.iter().enumerate() {
@@ -201,28 +252,43 @@ async fn fanout_in_browser(setup: &Setup, base: &str, tls_base: &str, report: &m
             runs.len(),
             Duration::from_millis(left as u64),
         );
-        // Runs over h2 take about a second and vary by ±10 % here: the median of five.
-        let repeats = if h2 && !setup.quick { H2_REPEATS } else { 1 };
-        let mut page_runs = Vec::new();
-        let mut bare_runs = Vec::new();
+        let repeats = setup.repeats_for(h2);
+        // All at once runs with hints on (the page's default) and off; each is followed by
+        // a bare script doing the same, and the four interleave so that drift on the
+        // machine falls on all of them alike.
+        let variants: &[(&str, Hints, &str)] = if mode == "concurrent" {
+            &[
+                ("concurrent", Hints::On, "bare script"),
+                ("concurrent, no hints", Hints::Off, "bare script, no hints"),
+            ]
+        } else {
+            &[(mode, Hints::On, "")]
+        };
+        let mut measured: Vec<(Vec<Measured>, Vec<Measured>)> =
+            variants.iter().map(|_| (Vec::new(), Vec::new())).collect();
         for _ in 0..repeats {
-            page_runs.push(page_run(page, n, mode, setup.latency_ms).await);
-            if mode == "concurrent" {
-                bare_runs.push(bare_script_floor(page, n, setup.latency_ms).await);
+            for (&(_, hints, bare_label), (page_runs, bare_runs)) in variants.iter().zip(&mut measured) {
+                page_runs.push(page_run(page, n, mode, hints, setup.latency_ms).await);
+                if !bare_label.is_empty() {
+                    bare_runs.push(bare_script_floor(page, n, hints, setup.latency_ms).await);
+                }
             }
         }
-        for (runs, label) in [(page_runs, mode), (bare_runs, "bare script")] {
-            if let Some(run) = median_by(runs, |r| r.wall) {
-                report.fanout_row(&report::FanoutRow {
-                    n,
-                    mode: label,
-                    protocol: &run.protocol,
-                    wall: run.wall,
-                    first: run.first,
-                    external: run.external,
-                    ideal: chain,
-                    failed: run.failed,
-                });
+        for (&(label, _, bare_label), (page_runs, bare_runs)) in variants.iter().zip(measured) {
+            for (runs, label) in [(page_runs, label), (bare_runs, bare_label)] {
+                if let Some(run) = median_by(runs, |r| r.wall) {
+                    report.fanout_row(&report::FanoutRow {
+                        n,
+                        mode: label,
+                        protocol: &run.protocol,
+                        wall: run.wall,
+                        first: run.first,
+                        mean: run.mean,
+                        external: run.external,
+                        ideal: chain,
+                        failed: run.failed,
+                    });
+                }
             }
         }
     }
@@ -232,11 +298,19 @@ async fn fanout_in_browser(setup: &Setup, base: &str, tls_base: &str, report: &m
 
 const H2_REPEATS: usize = 5;
 
+/// The page's priority hints: metadata `fetch` at low priority, images `fetchpriority=high`.
+#[derive(Clone, Copy, PartialEq)]
+enum Hints {
+    On,
+    Off,
+}
+
 /// One measured run: the page's (or the bare script's) numbers and the browser's.
 struct Measured {
     protocol: String,
     wall: f64,
     first: f64,
+    mean: f64,
     external: f64,
     failed: u32,
 }
@@ -254,10 +328,14 @@ const BROWSER_WALL: &str = "const e = performance.getEntriesByType('resource').f
   return Math.max(...e.map(x => x.responseEnd)) - Math.min(...e.map(x => x.startTime));";
 
 /// The page runs comics 1..=n with `mode`, driven through its URL.
-async fn page_run(page: &Page, n: u32, mode: &str, latency_ms: u32) -> Measured {
+async fn page_run(page: &Page, n: u32, mode: &str, hints: Hints, latency_ms: u32) -> Measured {
     let comics: Vec<String> = (1..=n).map(|c| c.to_string()).collect();
+    let priority = match hints {
+        Hints::On => "images",
+        Hints::Off => "none",
+    };
     page.open(&format!(
-        "comics={}&mode={mode}&limit=6&latency_ms={latency_ms}&jitter_ms=0&seed=1&run=1",
+        "comics={}&mode={mode}&limit=6&latency_ms={latency_ms}&jitter_ms=0&seed=1&priority={priority}&run=1",
         comics.join(",")
     ))
     .await;
@@ -274,15 +352,17 @@ async fn page_run(page: &Page, n: u32, mode: &str, latency_ms: u32) -> Measured 
         protocol: page.text("[data-testid=protocols]").await,
         wall: number("totalMs"),
         first: number("firstMs"),
+        mean: number("meanMs"),
         external: page.eval(BROWSER_WALL).await.as_f64().unwrap_or(f64::NAN),
         failed: number("failed") as u32,
     }
 }
 
 /// The same work as the page's concurrent run (each comic's metadata, then its image
-/// through an `<img>`, decoded) done by a few lines of plain JavaScript in the same browser
-/// and origin: how close this machine lets any page get to the ideal.
-async fn bare_script_floor(page: &Page, n: u32, latency_ms: u32) -> Measured {
+/// through an `<img>`, decoded, with the page's priority hints when `hints` is on) done by
+/// a few lines of plain JavaScript in the same browser and origin: how close this machine
+/// lets any page get to the ideal.
+async fn bare_script_floor(page: &Page, n: u32, hints: Hints, latency_ms: u32) -> Measured {
     page.open("").await;
     // The app's own start-up requests are over before the script starts.
     page.wait_until(
@@ -290,6 +370,7 @@ async fn bare_script_floor(page: &Page, n: u32, latency_ms: u32) -> Measured {
         Duration::from_secs(20),
     )
     .await;
+    let hints = hints == Hints::On;
     let script = format!(
         "const done = arguments[arguments.length - 1];
          (async () => {{
@@ -297,17 +378,24 @@ async fn bare_script_floor(page: &Page, n: u32, latency_ms: u32) -> Measured {
            performance.setResourceTimingBufferSize(2000);
            const sim = 'latency_ms={latency_ms}&jitter_ms=0&seed=1';
            const fresh = 'fresh=floor' + Math.random();
+           const hints = {hints};
            const started = performance.now();
-           await Promise.all(Array.from({{ length: {n} }}, async (_, i) => {{
-             const comic = await (await fetch(`/api/comics/${{i + 1}}?${{sim}}`, {{ cache: 'no-store' }})).json();
+           const settled = await Promise.all(Array.from({{ length: {n} }}, async (_, i) => {{
+             const init = {{ cache: 'no-store' }};
+             if (hints) init.priority = 'low';
+             const comic = await (await fetch(`/api/comics/${{i + 1}}?${{sim}}`, init)).json();
              const img = new Image();
+             if (hints) img.setAttribute('fetchpriority', 'high');
              img.src = `${{comic.img}}?${{sim}}&${{fresh}}`;
              await img.decode();
+             return performance.now() - started;
            }}));
-           done(performance.now() - started);
+           done([Math.max(...settled), Math.min(...settled), settled.reduce((a, b) => a + b, 0) / settled.length]);
          }})().catch(() => done(null));"
     );
-    let wall = page.eval_async(&script).await.as_f64().unwrap_or(f64::NAN);
+    let times: Option<(f64, f64, f64)> =
+        serde_json::from_value(page.eval_async(&script).await).unwrap_or(None);
+    let (wall, first, mean) = times.unwrap_or((f64::NAN, f64::NAN, f64::NAN));
     let protocol = page
         .eval(
             "const p = performance.getEntriesByType('resource').filter(e => e.name.includes('/api/img/'))
@@ -318,9 +406,10 @@ async fn bare_script_floor(page: &Page, n: u32, latency_ms: u32) -> Measured {
     Measured {
         protocol: protocol.as_str().unwrap_or("unknown").to_owned(),
         wall,
-        first: f64::NAN,
+        first,
+        mean,
         external: page.eval(BROWSER_WALL).await.as_f64().unwrap_or(f64::NAN),
-        failed: 0,
+        failed: u32::from(times.is_none()),
     }
 }
 

@@ -11,6 +11,8 @@ pub struct FanoutRow<'a> {
     pub protocol: &'a str,
     pub wall: f64,
     pub first: f64,
+    /// Mean time to tile: from Run to each comic settling, averaged over the comics.
+    pub mean: f64,
     pub external: f64,
     pub ideal: f64,
     pub failed: u32,
@@ -31,6 +33,8 @@ pub struct Report {
     header: String,
     quick: bool,
     latency_ms: u32,
+    /// Runs per fan-out row, when the command line set it.
+    repeats: Option<usize>,
     fanout: Vec<String>,
     flask: Vec<String>,
     load: Vec<String>,
@@ -101,6 +105,7 @@ impl Report {
             header,
             quick: setup.quick,
             latency_ms: setup.latency_ms,
+            repeats: setup.repeats,
             fanout: Vec::new(),
             flask: Vec::new(),
             load: Vec::new(),
@@ -119,16 +124,15 @@ impl Report {
         } else {
             r.mode
         };
-        let first = if r.first.is_nan() {
-            "–".to_owned()
-        } else {
-            format!("{:.0}", r.first)
-        };
+        let or_dash = |v: f64, text: String| if v.is_nan() { "–".to_owned() } else { text };
         self.fanout.push(format!(
-            "| {} | {mode} | {} | {:.0} | {first} | {:.2} | {:.0} | {:.2} | {} |",
+            "| {} | {mode} | {} | {:.0} | {} | {} | {} | {:.2} | {:.0} | {:.2} | {} |",
             r.n,
             r.protocol,
             r.wall,
+            or_dash(r.first, format!("{:.0}", r.first)),
+            or_dash(r.mean, format!("{:.0}", r.mean)),
+            or_dash(r.mean, format!("{:.2}", r.mean / r.ideal)),
             r.wall / r.ideal,
             r.external,
             r.external / r.ideal,
@@ -157,39 +161,58 @@ impl Report {
         self.bytes.push((name.to_owned(), raw, gzip, brotli));
     }
 
-    pub fn render(&self) -> String {
+    /// Section 1 alone: the fan-out table and what it means.
+    pub fn render_fanout(&self) -> String {
         let l = self.latency_ms;
-        let mut out = self.header.clone();
+        let mut out = String::new();
         let _ = write!(
             out,
             "\n## 1. Fan-out in headless Chromium\n\n\
              The release page served by `fanout-proxy` (demo origin, {l} ms per request, jitter 0), \
-             driven through its URL (`?comics=1,…,N&mode=…&limit=6&latency_ms={l}&jitter_ms=0&run=1`) and its \
+             driven through its URL (`?comics=1,…,N&mode=…&limit=6&latency_ms={l}&jitter_ms=0&priority=…&run=1`) and its \
              `data-testid` hooks. The ideal is the slowest single chain, metadata then image: {} ms. \
-             Fan-out ratio = wall time ÷ ideal; 1.00 is the physical limit. \"Browser\" is the browser's own \
-             account (Resource Timing: first request start to last response end), read through the driver, \
-             as a check on the page's numbers. Each concurrent row is followed by a \"bare script\" row: the same \
-             work (every comic's metadata, then its image through an `<img>`, decoded, all at once) done by a \
-             few lines of plain JavaScript in the same browser and origin, with none of the page around it. \
-             It is the floor this machine and browser set for any page.\n\n\
-             | N | strategy | protocol | wall (ms) | first tile (ms) | fan-out ratio | browser wall (ms) | browser ratio | failed |\n\
-             | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n{}\n",
+             Fan-out ratio = wall time ÷ ideal; 1.00 is the physical limit. \"First tile\" is the time from Run \
+             to the first comic on screen; \"mean to tile\" is the mean, over the comics, of the time from Run \
+             to each one settling, and \"mean ÷ ideal\" its ratio to the ideal: how long a comic keeps the user \
+             waiting. \"Browser\" is the browser's own account (Resource Timing: first request start to last \
+             response end), read through the driver, as a check on the page's numbers. Every strategy runs with \
+             the page's priority hints (`priority=images`, the default: metadata `fetch` at low priority, images \
+             `fetchpriority=\"high\"`); all at once also runs without them (`priority=none`). Each all-at-once \
+             row is followed by a \"bare script\" row: the same work (every comic's metadata, then its image \
+             through an `<img>`, decoded, all at once, with the same hints or none) done by a few lines of plain \
+             JavaScript in the same browser and origin, with none of the page around it. It is the floor this \
+             machine and browser set for any page.\n\n\
+             | N | strategy | protocol | wall (ms) | first tile (ms) | mean to tile (ms) | mean ÷ ideal | fan-out ratio | browser wall (ms) | browser ratio | failed |\n\
+             | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n{}\n",
             2 * l,
             self.fanout.join("\n")
         );
         let _ = write!(
             out,
             "\nOver HTTP/1.1 the browser opens at most six connections to the proxy, so \"concurrent\" \
-             moves in waves of six and its ratio grows with N; \"limited (k=6)\" matches that limit. Over \
+             moves in waves of six and its ratio grows with N; \"limited (k=6)\" matches that limit. Without \
+             hints, every metadata `fetch()` (net priority MEDIUM) queues ahead of every image (a script-made \
+             `<img>`, LOWEST), so the first tile waits for nearly all the metadata; with them the run goes \
+             depth-first and tiles arrive from the first wave on, for the same wall time. Over \
              h2 (`fanout-proxy --tls-self-signed`, HTTPS with HTTP/2 by ALPN) every request shares one \
              connection and concurrent goes out in one wave.{}\n",
-            if self.quick {
-                " The quick run skips sequential above N = 20 and runs everything once."
-            } else {
-                " Rows over h2 take about a second and vary by ±10 % from run to run here, so each is \
-                 the median (by wall time) of five runs; the others are single runs."
+            match self.repeats {
+                Some(k) => format!(" Every row is the median (by wall time) of {k} runs, interleaved."),
+                None if self.quick =>
+                    " The quick run skips sequential above N = 20 and runs everything once.".to_owned(),
+                None =>
+                    " Rows over h2 take about a second and vary by ±10 % from run to run here, so each is \
+                     the median (by wall time) of five runs; the others are single runs."
+                        .to_owned(),
             }
         );
+        out
+    }
+
+    pub fn render(&self) -> String {
+        let l = self.latency_ms;
+        let mut out = self.header.clone();
+        out.push_str(&self.render_fanout());
         let _ = write!(
             out,
             "\n## 2. The same job done server-side: the Flask 2.0 async tutorial\n\n\
@@ -266,7 +289,8 @@ impl Report {
         let _ = write!(
             out,
             "\n## How to reproduce\n\n```sh\ncargo xtask bench          # the full run (several minutes)\n\
-             cargo xtask bench --quick  # a quick look, under three minutes\n```\n"
+             cargo xtask bench --quick  # a quick look, under three minutes\n\
+             cargo xtask bench --concurrent-only 20,100 --repeats 3  # only the all-at-once rows, printed\n```\n"
         );
         out
     }

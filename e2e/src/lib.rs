@@ -90,6 +90,20 @@ impl Page {
         .unwrap_or(0)
     }
 
+    /// When the browser sent each of the run's requests (Resource Timing `requestStart`, in
+    /// ms): the comics' metadata, then their images, each in time order.
+    pub async fn request_starts(&self) -> (Vec<f64>, Vec<f64>) {
+        let value = self
+            .eval(
+                "const starts = (part) => performance.getEntriesByType('resource')
+                   .filter(e => e.name.includes(part) && !e.name.includes('/latest'))
+                   .map(e => e.requestStart).sort((a, b) => a - b);
+                 return [starts('/api/comics/'), starts('/api/img/')];",
+            )
+            .await;
+        serde_json::from_value(value).unwrap()
+    }
+
     /// A proxy with the demo origin and a fresh headless Chromium.
     pub async fn start() -> Page {
         let mut config = Config::for_tests();

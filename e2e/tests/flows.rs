@@ -210,21 +210,34 @@ async fn stop_cancels_an_image_download_in_flight() {
 #[tokio::test]
 async fn the_url_holds_the_run() {
     let page = Page::start().await;
-    page.open("n=4&mode=limited&limit=2&latency_ms=0&jitter_ms=0&seed=3&run=1")
+    page.open("n=4&mode=limited&limit=2&latency_ms=0&jitter_ms=0&seed=3&priority=none&run=1")
         .await;
     page.wait_for_state("done", SECS).await;
     assert_eq!(page.tiles().await.len(), 4);
     let url = page.client.current_url().await.unwrap().to_string();
-    for part in ["n=4", "mode=limited", "limit=2", "latency_ms=0", "seed=3"] {
+    for part in [
+        "n=4",
+        "mode=limited",
+        "limit=2",
+        "latency_ms=0",
+        "seed=3",
+        "priority=none",
+    ] {
         assert!(url.contains(part), "{part} in {url}");
     }
 
-    page.open("n=500&mode=warp&latency_ms=-1").await;
+    let row = page
+        .eval("return document.querySelector('[data-testid=history-row]').dataset.priority;")
+        .await;
+    assert_eq!(row, "none", "the run's priority setting is on record");
+
+    page.open("n=500&mode=warp&latency_ms=-1&priority=fast").await;
     let problems = page.text("[data-testid=problems]").await;
     assert!(
         problems.contains("n must be")
             && problems.contains("mode must be")
-            && problems.contains("latency_ms"),
+            && problems.contains("latency_ms")
+            && problems.contains("priority must be images or none"),
         "{problems}"
     );
     assert_eq!(
@@ -236,31 +249,55 @@ async fn the_url_holds_the_run() {
 }
 
 #[tokio::test]
-async fn compare_runs_the_same_comics_three_ways() {
+async fn compare_runs_the_same_comics_three_ways_and_once_without_hints() {
     let page = Page::start().await;
     page.open("comics=2,3,4,5&latency_ms=150&jitter_ms=0").await;
     page.wait_until("document.querySelector('[data-testid=origin]')", SECS)
         .await;
     page.click("compare").await;
     page.wait_until(
-        "document.querySelectorAll('[data-testid=history-row]').length === 3",
+        "document.querySelectorAll('[data-testid=history-row]').length === 4",
         SECS,
     )
     .await;
     page.wait_for_state("done", SECS).await;
     let rows = page
-        .eval("return [...document.querySelectorAll('[data-testid=history-row]')].map(r => [r.dataset.mode, Number(r.dataset.totalMs)]);")
+        .eval("return [...document.querySelectorAll('[data-testid=history-row]')].map(r => [r.dataset.mode, r.dataset.priority, Number(r.dataset.totalMs), Number(r.dataset.meanMs)]);")
         .await;
-    let rows: Vec<(String, f64)> = serde_json::from_value(rows).unwrap();
-    let wall = |mode: &str| rows.iter().find(|(m, _)| m == mode).unwrap().1;
-    // Newest first: concurrent ran last.
+    let rows: Vec<(String, String, f64, f64)> = serde_json::from_value(rows).unwrap();
+    let wall = |mode: &str| rows.iter().find(|r| r.0 == mode).unwrap().2;
+    // Newest first: all at once without hints ran last.
     assert_eq!(
-        rows.iter().map(|(m, _)| m.as_str()).collect::<Vec<_>>(),
-        ["concurrent", "limited", "sequential"]
+        rows.iter()
+            .map(|r| (r.0.as_str(), r.1.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("concurrent", "none"),
+            ("concurrent", "images"),
+            ("limited", "images"),
+            ("sequential", "images")
+        ]
     );
     // Four chains of 300 ms: one after another costs about four times as much as all at once.
     assert!(wall("sequential") >= 1200.0, "{rows:?}");
     assert!(wall("concurrent") < wall("sequential") / 2.0, "{rows:?}");
+    assert!(rows.iter().all(|r| r.3 > 0.0 && r.3 <= r.2), "{rows:?}");
+    // The summary's progress curve overlays the whole batch; so does the history's.
+    let lines = |scope: &str| {
+        format!(
+            "return [...document.querySelectorAll('[data-testid={scope}] [data-testid=curve-line]')].map(l => Number(l.dataset.settled));"
+        )
+    };
+    assert_eq!(
+        page.eval(&lines("run-summary")).await,
+        serde_json::json!([4, 4, 4, 4])
+    );
+    assert_eq!(
+        page.eval(&lines("history")).await,
+        serde_json::json!([4, 4, 4, 4])
+    );
+    let legend = page.text("[data-testid=history] .legend").await;
+    assert!(legend.contains("all at once, no hints"), "{legend}");
     page.close().await;
 }
 

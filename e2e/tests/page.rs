@@ -115,7 +115,62 @@ async fn tiles_appear_progressively(page: Page, protocol: &str) {
     );
     let used = page.text("[data-testid=protocols]").await;
     assert_eq!(used, protocol);
+    // The mean time to tile lies between the first tile and the last, and the progress
+    // curve has the run's one line with every comic on it.
+    let mean: f64 = summary["meanMs"].as_str().unwrap().parse().unwrap();
+    assert!(first <= mean && mean <= total, "{summary}");
+    let curve = page
+        .eval("return [...document.querySelectorAll('[data-testid=run-summary] [data-testid=curve-line]')].map(l => Number(l.dataset.settled));")
+        .await;
+    assert_eq!(curve, serde_json::json!([8]), "one line, eight comics settled");
     page.close().await;
+}
+
+/// Runs 30 comics all at once over HTTP/1.1 with `priority` and returns when each metadata
+/// request and each image request was sent.
+async fn request_order(priority: &str) -> (Vec<f64>, Vec<f64>) {
+    let page = Page::start().await;
+    // Comics 1 to 30 all have images (a random pick may draw an interactive one, which has
+    // no image to request).
+    let comics: Vec<String> = (1..=30).map(|c| c.to_string()).collect();
+    page.open(&format!(
+        "comics={}&mode=concurrent&latency_ms=300&jitter_ms=0&priority={priority}&run=1",
+        comics.join(",")
+    ))
+    .await;
+    page.wait_for_state("done", Duration::from_secs(30)).await;
+    assert_eq!(page.summary().await["loaded"], "30");
+    assert_eq!(page.text("[data-testid=protocols]").await, "http/1.1");
+    let order = page
+        .eval("return document.querySelector('[data-testid=order]').dataset.priority;")
+        .await;
+    assert_eq!(order, priority, "the waterfall says which order was in effect");
+    let (metadata, images) = page.request_starts().await;
+    assert_eq!((metadata.len(), images.len()), (30, 30));
+    page.close().await;
+    (metadata, images)
+}
+
+#[tokio::test]
+async fn with_priority_hints_images_go_out_while_metadata_still_queues() {
+    let (metadata, images) = request_order("images").await;
+    let last_metadata = metadata.last().unwrap();
+    let first_image = images.first().unwrap();
+    assert!(
+        first_image < last_metadata,
+        "an image was sent ({first_image:.0} ms) before the last metadata request ({last_metadata:.0} ms)"
+    );
+}
+
+#[tokio::test]
+async fn without_hints_every_metadata_request_goes_out_before_any_image() {
+    let (metadata, images) = request_order("none").await;
+    let last_metadata = metadata.last().unwrap();
+    let first_image = images.first().unwrap();
+    assert!(
+        first_image >= last_metadata,
+        "the first image ({first_image:.0} ms) waited for the last metadata request ({last_metadata:.0} ms)"
+    );
 }
 
 #[tokio::test]
@@ -164,6 +219,11 @@ async fn the_waterfall_shows_the_connection_limit_stall() {
     );
     let protocols = page.text("[data-testid=protocols]").await;
     assert_eq!(protocols, "http/1.1");
+    let lift = page.text("[data-testid=lift-cap]").await;
+    assert!(
+        lift.contains("HTTP/2") && lift.contains("cargo xtask serve --tls-self-signed"),
+        "under the waterfall: how to lift the six-connection cap: {lift}"
+    );
     // Over HTTP/1.1 at most six requests run at once; the rest wait in the queue, visibly.
     let queued = page
         .eval(
@@ -176,7 +236,10 @@ async fn the_waterfall_shows_the_connection_limit_stall() {
         "requests beyond the sixth stall: {queued}"
     );
 
-    // The README's picture of a finished run, tall enough to show the waterfall.
+    // The README's picture of a finished run, tall enough to show the waterfall (its table
+    // closed again, so that the history shows too).
+    page.eval("document.querySelector('[data-testid=waterfall] details').open = false; return null;")
+        .await;
     page.client.set_window_size(1280, 2700).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let png = page.client.screenshot().await.unwrap();
@@ -203,5 +266,10 @@ async fn over_http2_the_connection_limit_is_gone() {
     );
     let explain = page.text("[data-testid=waterfall] .explain").await;
     assert!(explain.contains("HTTP/2"), "{explain}");
+    assert_eq!(
+        page.count("[data-testid=lift-cap]").await,
+        0,
+        "no advice to switch to HTTP/2 when it is in use"
+    );
     page.close().await;
 }

@@ -53,7 +53,7 @@ pub fn App() -> impl IntoView {
 }
 
 /// Picks the run's comics (the explicit list, or `n` random ones) and starts it; with
-/// `compare`, the same comics run once per strategy.
+/// `compare`, the same comics run once per strategy, and all at once with and without hints.
 pub fn start_run(state: AppState, compare: bool) {
     let config = state.config.get_untracked();
     let previous = state.run.get_untracked().comics;
@@ -69,12 +69,19 @@ pub fn start_run(state: AppState, compare: bool) {
             crate::pick::random_comics(config.n, latest, js_sys::Math::random)
         }
     };
-    let modes = if compare {
-        Mode::ALL.to_vec()
+    let strategies = if compare {
+        // Every strategy as set, then all at once in the other order: the hints' effect
+        // shows on the same comics.
+        let mut all: Vec<_> = Mode::ALL
+            .into_iter()
+            .map(|mode| (mode, config.priority))
+            .collect();
+        all.push((Mode::Concurrent, config.priority.other()));
+        all
     } else {
-        vec![config.mode]
+        vec![(config.mode, config.priority)]
     };
-    runner::start(state, comics, modes);
+    runner::start(state, comics, strategies);
 }
 
 #[component]

@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 
 const WIDTH: f64 = 600.0;
-const LABEL: f64 = 190.0;
+const LABEL: f64 = 240.0;
 const ROW: f64 = 22.0;
 
 /// A horizontal bar chart in SVG, with its numbers as text for screen readers.

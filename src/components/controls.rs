@@ -3,7 +3,7 @@ use leptos::prelude::*;
 
 use super::app::start_run;
 use crate::{
-    run_config::{MAX_COMICS, Mode, TileOrder, parse_comic_list},
+    run_config::{MAX_COMICS, Mode, Priority, TileOrder, parse_comic_list},
     runner,
     state::{AppState, RunStatus},
 };
@@ -89,6 +89,15 @@ pub fn Controls() -> impl IntoView {
                         on:change=move |ev| config.update(|c| c.use_cache = event_target_checked(&ev))/>
                     <span>"let the browser cache answer repeats"</span>
                 </label>
+                <label class="check" title="Each comic's image asks for high priority and its metadata for low, so over HTTP/1.1 a free connection goes to an image before the next comic's metadata">
+                    <input type="checkbox" name="priority"
+                        prop:checked=move || config.with(|c| c.priority == Priority::ImagesFirst)
+                        on:change=move |ev| {
+                            let priority = if event_target_checked(&ev) { Priority::ImagesFirst } else { Priority::NoHints };
+                            config.update(|c| c.priority = priority);
+                        }/>
+                    <span>"Images first (priority hints)"</span>
+                </label>
             </fieldset>
             <NetworkControls/>
             <div class="actions">
@@ -96,7 +105,7 @@ pub fn Controls() -> impl IntoView {
                 <button type="button" data-testid="stop" disabled=move || !running()
                     on:click=move |_| runner::stop(state)>"Stop"</button>
                 <button type="button" data-testid="compare"
-                    title="Run the same comics sequentially, limited and concurrently, one after another"
+                    title="Run the same comics one after another, at most k at a time and all at once, then all at once with the other priority setting"
                     on:click=move |_| start_run(state, true)>"Compare strategies"</button>
             </div>
         </form>

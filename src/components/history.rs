@@ -1,7 +1,14 @@
 use leptos::prelude::*;
 
-use super::{chart::BarChart, ms};
-use crate::state::AppState;
+use super::{
+    chart::BarChart,
+    ms,
+    progress_curve::{CurveLine, ProgressCurve},
+};
+use crate::{run_config::strategy_label, state::AppState};
+
+/// More lines than this on one progress curve stop being readable.
+const CURVES: usize = 6;
 
 /// The last runs, so that strategies can be compared on the same comics.
 #[component]
@@ -14,37 +21,64 @@ pub fn History() -> impl IntoView {
                 .rev()
                 .map(|row| {
                     (
-                        format!("#{} {}", row.id, label(row.mode, row.limit)),
+                        format!(
+                            "#{} {}",
+                            row.id,
+                            strategy_label(row.mode, row.limit, row.priority)
+                        ),
                         row.summary.wall_ms,
                     )
                 })
                 .collect::<Vec<_>>()
         })
     });
+    let lines = Memo::new(move |_| {
+        rows.with(|rows| {
+            rows.iter()
+                .take(CURVES)
+                .rev()
+                .map(|row| CurveLine {
+                    run_id: row.id,
+                    label: strategy_label(row.mode, row.limit, row.priority),
+                    settle_times: row.settle_times.clone(),
+                    total: row.comics.len(),
+                    mean_ms: row.summary.mean_ms,
+                })
+                .collect::<Vec<_>>()
+        })
+    });
+    let any = Memo::new(move |_| rows.with(|r| !r.is_empty()));
     view! {
         <section class="history" aria-labelledby="history-title" data-testid="history">
             <h2 id="history-title">"History"</h2>
             {move || rows.with(|r| r.is_empty()).then(|| view! {
-                <p class="empty">"Finished runs appear here. “Compare strategies” runs the same comics three ways."</p>
+                <p class="empty">"Finished runs appear here. “Compare strategies” runs the same comics three ways, then all at once in the other priority order."</p>
             })}
             <BarChart bars unit="ms" label="Wall time per run"/>
+            <Show when=move || any.get()>
+                <ProgressCurve lines=lines.into() label="Comics settled over time, the last six runs"/>
+            </Show>
             <table class="numbers">
                 <thead><tr>
                     <th>"run"</th><th>"strategy"</th><th>"comics"</th><th>"same set as"</th><th>"wall"</th>
-                    <th>"first tile"</th><th>"speedup"</th><th>"vs. ideal"</th><th>"failed"</th><th>"state"</th>
+                    <th>"first tile"</th><th>"mean to tile"</th><th>"speedup"</th><th>"vs. ideal"</th><th>"failed"</th><th>"state"</th>
                 </tr></thead>
                 <tbody>
                     {move || rows.get().into_iter().map(|row| {
                         let same_as = rows.with_untracked(|all| {
                             all.iter().filter(|o| o.id != row.id && o.comics == row.comics).map(|o| format!("#{}", o.id)).collect::<Vec<_>>().join(" ")
                         });
-                        view! { <tr data-testid="history-row" data-mode=row.mode.as_str() data-total-ms=row.summary.wall_ms.round().to_string()>
+                        view! { <tr data-testid="history-row" data-mode=row.mode.as_str() data-priority=row.priority.as_str()
+                            data-total-ms=row.summary.wall_ms.round().to_string()
+                            data-first-ms=row.summary.first_ms.round().to_string()
+                            data-mean-ms=row.summary.mean_ms.round().to_string()>
                             <td>{format!("#{}", row.id)}</td>
-                            <td>{label(row.mode, row.limit)}</td>
+                            <td>{strategy_label(row.mode, row.limit, row.priority)}</td>
                             <td>{row.comics.len()}</td>
                             <td>{same_as}</td>
                             <td>{ms(row.summary.wall_ms)}</td>
                             <td>{ms(row.summary.first_ms)}</td>
+                            <td>{ms(row.summary.mean_ms)}</td>
                             <td>{format!("{:.1}×", row.summary.speedup())}</td>
                             <td>{format!("{:.2}×", row.summary.fanout_ratio())}</td>
                             <td>{row.summary.failed}</td>
@@ -54,12 +88,5 @@ pub fn History() -> impl IntoView {
                 </tbody>
             </table>
         </section>
-    }
-}
-
-fn label(mode: crate::run_config::Mode, limit: u32) -> String {
-    match mode {
-        crate::run_config::Mode::Limited => format!("limited (k={limit})"),
-        other => other.as_str().to_string(),
     }
 }

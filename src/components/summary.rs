@@ -1,7 +1,13 @@
 use leptos::prelude::*;
 
-use super::ms;
-use crate::state::{AppState, RunStatus};
+use super::{
+    ms,
+    progress_curve::{CurveLine, ProgressCurve},
+};
+use crate::{
+    run_config::strategy_label,
+    state::{AppState, RunStatus},
+};
 
 /// The run's numbers, with stable `data-*` hooks for outside tools.
 #[component]
@@ -18,6 +24,7 @@ pub fn RunSummary() -> impl IntoView {
             data-state=move || status().as_str()
             data-total-ms=move || summary.with(|s| s.wall_ms.round().to_string())
             data-first-ms=move || summary.with(|s| s.first_ms.round().to_string())
+            data-mean-ms=move || summary.with(|s| s.mean_ms.round().to_string())
             data-loaded=move || summary.with(|s| s.loaded.to_string())
             data-failed=move || summary.with(|s| s.failed.to_string())>
             <h2 id="summary-title" class="visually-hidden">"Run summary"</h2>
@@ -35,6 +42,8 @@ pub fn RunSummary() -> impl IntoView {
                     hint="from Run to the last comic"/>
                 <Figure term="first tile" value=Signal::derive(move || summary.with(|s| ms(s.first_ms)))
                     hint="from Run to the first comic on screen"/>
+                <Figure term="mean time to tile" value=Signal::derive(move || summary.with(|s| ms(s.mean_ms)))
+                    hint="how long a comic keeps you waiting, on average: from Run to its tile (failed ones when they failed)"/>
                 <Figure term="sum of latencies" value=Signal::derive(move || summary.with(|s| ms(s.sum_ms)))
                     hint="what one after another would have cost"/>
                 <Figure term="speedup" value=Signal::derive(move || summary.with(|s| format!("{:.1}×", s.speedup())))
@@ -44,7 +53,47 @@ pub fn RunSummary() -> impl IntoView {
                 <Figure term="loaded / failed" value=Signal::derive(move || summary.with(|s| format!("{} / {}", s.loaded, s.failed)))
                     hint="comics on screen and error tiles"/>
             </dl>
+            <BatchCurve summary/>
         </section>
+    }
+}
+
+/// The current run's progress curve, over the runs before it in the same Compare.
+#[component]
+fn BatchCurve(summary: Memo<crate::stats::Summary>) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let lines = Memo::new(move |_| {
+        let run = state.run.get();
+        if run.id == 0 {
+            return Vec::new();
+        }
+        let mut lines: Vec<CurveLine> = state.history.with(|rows| {
+            rows.iter()
+                .rev()
+                .filter(|row| row.batch == run.batch && row.id != run.id)
+                .map(|row| CurveLine {
+                    run_id: row.id,
+                    label: strategy_label(row.mode, row.limit, row.priority),
+                    settle_times: row.settle_times.clone(),
+                    total: row.comics.len(),
+                    mean_ms: row.summary.mean_ms,
+                })
+                .collect()
+        });
+        lines.push(CurveLine {
+            run_id: run.id,
+            label: strategy_label(run.mode, run.limit, run.priority),
+            settle_times: state.settle_times(),
+            total: run.comics.len(),
+            mean_ms: summary.with(|s| s.mean_ms),
+        });
+        lines
+    });
+    let started = Memo::new(move |_| state.run.with(|r| r.id != 0));
+    view! {
+        <Show when=move || started.get()>
+            <ProgressCurve lines=lines.into() label="Comics settled over time"/>
+        </Show>
     }
 }
 

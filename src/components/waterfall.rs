@@ -2,7 +2,7 @@ use leptos::prelude::*;
 use web_sys::HtmlDetailsElement;
 
 use super::ms;
-use crate::state::AppState;
+use crate::{plot::axis_ticks, run_config::Priority, state::AppState};
 
 const WIDTH: f64 = 1000.0;
 const LABEL: f64 = 150.0;
@@ -30,6 +30,8 @@ pub fn Waterfall() -> impl IntoView {
             }
         })
     };
+    let over_http1 = move || protocols().contains("http/1.1");
+    let priority = move || state.run.with(|r| r.priority);
     let height = move || requests.with(|r| r.len() as f64 * ROW + 24.0);
     let table_open = RwSignal::new(false);
     let x = move |t: f64| LABEL + t / end.get() * (WIDTH - LABEL - 10.0);
@@ -49,6 +51,15 @@ pub fn Waterfall() -> impl IntoView {
                 } else {
                     "Over HTTP/1.1 a browser opens at most six connections to one host, so from the seventh concurrent request on, requests queue until one frees up: that is the staircase."
                 }}
+                " "
+                <span data-testid="order" data-priority=move || priority().as_str()>{move || match priority() {
+                    Priority::ImagesFirst => "Images first: each comic's metadata asks for low priority and its image for high, \
+                        so a free connection goes to an image whose metadata has arrived before the next comic's metadata. \
+                        Comics finish one by one from the first wave on, and the gallery fills while the queue drains.",
+                    Priority::NoHints => "No priority hints: the browser serves fetch() (the metadata) ahead of images it \
+                        considers less urgent, so over HTTP/1.1 every metadata request queues ahead of every image \
+                        and the gallery stays empty until nearly all the metadata is in.",
+                }}</span>
             </p>
             <p class="protocols">"Protocol used: " <span data-testid="protocols">{protocols}</span></p>
             {move || requests.with(|r| r.is_empty()).then(|| view! { <p class="empty">"No requests yet."</p> })}
@@ -93,6 +104,12 @@ pub fn Waterfall() -> impl IntoView {
                     </tbody>
                 </table>
             </details>
+            {move || over_http1().then(|| view! {
+                <p class="lift-cap" data-testid="lift-cap">
+                    "HTTP/2 removes the six-connection queue: every request shares one connection. To get it, serve the page over HTTPS with "
+                    <code>"cargo xtask serve --tls-self-signed"</code>" and open its https:// address."
+                </p>
+            })}
         </section>
     }
 }
@@ -111,16 +128,4 @@ fn short_name(url: &str) -> String {
     } else {
         path.to_string()
     }
-}
-
-/// Round tick positions: 4 to 10 of them across `0..end`.
-fn axis_ticks(end: f64) -> Vec<f64> {
-    let raw = end / 6.0;
-    let magnitude = 10f64.powf(raw.max(1.0).log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0]
-        .iter()
-        .map(|m| m * magnitude)
-        .find(|s| *s >= raw)
-        .unwrap_or(magnitude * 10.0);
-    (1..).map(|i| i as f64 * step).take_while(|t| *t < end).collect()
 }

@@ -1,0 +1,98 @@
+use leptos::prelude::*;
+
+use super::ms;
+use crate::plot::{Area, Scale, axis_ticks, staircase};
+
+const WIDTH: f64 = 600.0;
+const HEIGHT: f64 = 150.0;
+const AREA: Area = Area {
+    left: 34.0,
+    top: 6.0,
+    width: WIDTH - 34.0 - 14.0,
+    height: HEIGHT - 6.0 - 20.0,
+};
+/// Distinct line colours; a run keeps its colour (picked by its id) on every chart.
+const COLOURS: u64 = 6;
+
+/// One run's line on a progress curve.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CurveLine {
+    pub run_id: u64,
+    pub label: String,
+    /// When each comic settled, in ms from Run.
+    pub settle_times: Vec<f64>,
+    /// How many comics the run has, settled or not.
+    pub total: usize,
+    pub mean_ms: f64,
+}
+
+/// Comics settled against time, one staircase per run on shared axes: the earlier a line
+/// climbs, the sooner the gallery fills, whatever the wall time.
+#[component]
+pub fn ProgressCurve(lines: Signal<Vec<CurveLine>>, label: &'static str) -> impl IntoView {
+    let scale = Memo::new(move |_| {
+        lines.with(|lines| Scale::fitting(lines.iter().map(|l| (l.settle_times.as_slice(), l.total)), AREA))
+    });
+    let description = move || {
+        lines.with(|lines| {
+            let parts: Vec<String> = lines
+                .iter()
+                .map(|l| {
+                    let last = l.settle_times.iter().copied().fold(0.0, f64::max);
+                    format!(
+                        "#{} {}: {} of {} settled, the last at {}, mean time to tile {}",
+                        l.run_id,
+                        l.label,
+                        l.settle_times.len(),
+                        l.total,
+                        ms(last),
+                        ms(l.mean_ms)
+                    )
+                })
+                .collect();
+            format!("{label}. {}", parts.join("; "))
+        })
+    };
+    let colour = |run_id: u64| format!("colour-{}", run_id % COLOURS);
+    let bottom = AREA.top + AREA.height;
+    view! {
+        <figure class="curve" data-testid="progress-curve">
+            <svg class="chart curve-chart" role="img" aria-label=description
+                viewBox=format!("0 0 {WIDTH} {HEIGHT}")>
+                {move || {
+                    let s = scale.get();
+                    view! {
+                        {axis_ticks(s.end_ms).into_iter().map(|t| view! {
+                            <line class="tick" x1=s.x(t) x2=s.x(t) y1=AREA.top y2=bottom/>
+                            <text class="tick-label" x=s.x(t) y=HEIGHT - 6.0>{ms(t)}</text>
+                        }).collect_view()}
+                        <line class="axis" x1=AREA.left x2=AREA.left + AREA.width y1=bottom y2=bottom/>
+                        <line class="axis" x1=AREA.left x2=AREA.left y1=AREA.top y2=bottom/>
+                        <text class="row-label" x=AREA.left - 4.0 y=AREA.top + 8.0>{s.most}</text>
+                        <text class="row-label" x=AREA.left - 4.0 y=bottom>"0"</text>
+                    }
+                }}
+                {move || {
+                    let s = scale.get();
+                    lines.get().into_iter().map(|line| view! {
+                        <path class=format!("curve-line {}", colour(line.run_id))
+                            d=staircase(&line.settle_times, &s)
+                            data-testid="curve-line" data-run=line.run_id
+                            data-settled=line.settle_times.len()/>
+                    }).collect_view()
+                }}
+            </svg>
+            <figcaption>
+                <span class="curve-title">{label}</span>
+                <ul class="legend">
+                    {move || lines.get().into_iter().map(|line| view! {
+                        <li>
+                            <span class=format!("swatch {}", colour(line.run_id)) aria-hidden="true"></span>
+                            {format!("#{} {}: mean {}", line.run_id, line.label, ms(line.mean_ms))}
+                        </li>
+                    }).collect_view()}
+                </ul>
+            </figcaption>
+        </figure>
+    }
+}
