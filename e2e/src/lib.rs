@@ -1,6 +1,8 @@
 //! A harness for end-to-end tests: a real `fanout-proxy` on loopback (demo origin) serving
 //! the release build from `FANOUT_DIST`, and headless Chromium driven through chromedriver.
 
+pub mod audit;
+
 use std::{
     net::SocketAddr,
     path::PathBuf,
