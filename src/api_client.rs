@@ -84,9 +84,10 @@ impl Fetcher {
             return Ok(response);
         }
         let status = response.status();
-        let message = match response.json::<ErrorBody>().await {
+        let status_text = response.status_text();
+        let message = match json::<ErrorBody>(response).await {
             Ok(body) => body.error.message,
-            Err(_) => response.status_text(),
+            Err(_) => status_text,
         };
         let reason = format!("HTTP {status}: {message}");
         Err(if matches!(status, 400 | 404) {
@@ -100,8 +101,7 @@ impl Fetcher {
         let response = self
             .send(&routes::comic(fanout_api::ComicId::Number(num)))
             .await?;
-        response
-            .json::<Comic>()
+        json::<Comic>(response)
             .await
             .map_err(|err| self.failure(format!("unreadable comic: {err}")))
     }
@@ -171,7 +171,7 @@ pub async fn health() -> Result<Health, String> {
         .send()
         .await
         .map_err(|err| err.to_string())?;
-    response.json::<Health>().await.map_err(|err| err.to_string())
+    json::<Health>(response).await
 }
 
 /// The newest comic number, asked of the proxy without any simulated delay.
@@ -184,7 +184,22 @@ pub async fn latest() -> Result<u32, String> {
     if !response.ok() {
         return Err(format!("HTTP {}", response.status()));
     }
-    Ok(response.json::<Comic>().await.map_err(|err| err.to_string())?.num)
+    Ok(json::<Comic>(response).await?.num)
+}
+
+/// A JSON body decoded by the browser's own parser (`Response.json()`) and read into `T`
+/// with serde-wasm-bindgen, so that no JSON parser is compiled into the page.
+async fn json<T: serde::de::DeserializeOwned>(response: Response) -> Result<T, String> {
+    let parsed = web_sys::Response::from(response)
+        .json()
+        .map_err(|_| "the body was already read".to_string())?;
+    let value = JsFuture::from(parsed).await.map_err(|err| {
+        js_sys::Reflect::get(&err, &"message".into())
+            .ok()
+            .and_then(|message| message.as_string())
+            .unwrap_or_else(|| "the body is not JSON".into())
+    })?;
+    serde_wasm_bindgen::from_value(value).map_err(|err| err.to_string())
 }
 
 /// The HTTP status the browser recorded for `absolute_url` (0 and missing entries: none).

@@ -46,6 +46,18 @@ pub enum OriginKind {
     Demo,
 }
 
+impl OriginKind {
+    /// The name on the wire (`"xkcd"`, `"demo"`). The page uses this rather than
+    /// lowercasing the `Debug` text: `str::to_lowercase` brings Unicode's case tables, 11 KB,
+    /// into the page's wasm.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OriginKind::Xkcd => "xkcd",
+            OriginKind::Demo => "demo",
+        }
+    }
+}
+
 /// `GET /api/health`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {
@@ -60,6 +72,13 @@ pub struct Health {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn origin_names_are_the_wire_names() {
+        for origin in [OriginKind::Xkcd, OriginKind::Demo] {
+            assert_eq!(serde_json::to_value(origin).unwrap(), origin.as_str());
+        }
+    }
 
     #[test]
     fn date_is_zero_padded_iso() {

@@ -10,7 +10,7 @@ mod validate;
 
 pub use comic::{Comic, Health, OriginKind};
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
-pub use netsim::{MAX_DELAY_MS, NetSim, NetSimError};
+pub use netsim::{MAX_DELAY_MS, NetSim, NetSimError, parse_decimal};
 pub use validate::{
     ComicId, InvalidInput, MAX_COMIC_NUMBER, MAX_IMAGE_NAME_LEN, XKCD_IMAGE_PREFIX, image_name_from_xkcd_url,
     parse_comic_number, validate_image_name,

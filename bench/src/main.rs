@@ -8,6 +8,7 @@
 //! Everything runs on loopback ports picked here and is stopped at the end; nothing needs
 //! the internet. `cargo xtask bench` builds what this needs and sets the variables below.
 
+mod lighthouse;
 mod load;
 mod report;
 
@@ -192,6 +193,7 @@ async fn main() {
     }
     load::flask_peer(&setup, &base, &mut report).await;
     shipped_bytes(&setup, &base, &mut report).await;
+    lighthouse::audit_page(&setup, &base, &mut report);
     drop(proxy);
     load::proxy_under_load(&setup, &mut report).await;
 
@@ -413,7 +415,8 @@ async fn bare_script_floor(page: &Page, n: u32, hints: Hints, latency_ms: u32) -
     }
 }
 
-/// Section 4: what a first visit downloads, and how soon the page is interactive.
+/// Section 4: what a first visit downloads (index.html, JS, wasm, CSS), and how soon the
+/// page is interactive.
 async fn shipped_bytes(setup: &Setup, base: &str, report: &mut Report) {
     setup.progress(
         "shipped bytes and time to interactive",
@@ -425,6 +428,11 @@ async fn shipped_bytes(setup: &Setup, base: &str, report: &mut Report) {
         .unwrap()
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_file())
+        // A first visit: the page, its script, module and style (not robots.txt).
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|ext| ["html", "js", "wasm", "css"].iter().any(|e| ext == *e))
+        })
         .collect();
     files.sort();
     for file in files {

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::{Setup, command_output, load::WrkResult};
+use crate::{Setup, command_output, lighthouse::Audit, load::WrkResult};
 
 /// One run of the page: its own numbers and the browser's.
 pub struct FanoutRow<'a> {
@@ -39,6 +39,9 @@ pub struct Report {
     flask: Vec<String>,
     load: Vec<String>,
     bytes: Vec<(String, usize, usize, usize)>,
+    lighthouse: Vec<String>,
+    lighthouse_flags: Vec<String>,
+    lighthouse_runs: usize,
     pub interactive_ms: f64,
     pub proxy_peak_rss_mib: f64,
     pub proxy_burst_rss_mib: f64,
@@ -110,6 +113,9 @@ impl Report {
             flask: Vec::new(),
             load: Vec::new(),
             bytes: Vec::new(),
+            lighthouse: Vec::new(),
+            lighthouse_flags: Vec::new(),
+            lighthouse_runs: 0,
             interactive_ms: f64::NAN,
             proxy_peak_rss_mib: f64::NAN,
             proxy_burst_rss_mib: f64::NAN,
@@ -159,6 +165,25 @@ impl Report {
 
     pub fn bytes_row(&mut self, name: &str, raw: usize, gzip: usize, brotli: usize) {
         self.bytes.push((name.to_owned(), raw, gzip, brotli));
+    }
+
+    /// The median run of one form factor; `runs`: how many it is the median of.
+    pub fn lighthouse_row(&mut self, audit: Audit, runs: usize) {
+        self.lighthouse_runs = runs;
+        self.lighthouse.push(format!(
+            "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.3} |",
+            audit.form,
+            audit.performance,
+            audit.accessibility,
+            audit.best_practices,
+            audit.seo,
+            audit.lcp_ms,
+            audit.tbt_ms,
+            audit.cls
+        ));
+        for flag in audit.flagged {
+            self.lighthouse_flags.push(format!("- {}: {flag}", audit.form));
+        }
     }
 
     /// Section 1 alone: the fan-out table and what it means.
@@ -285,6 +310,33 @@ impl Report {
             total(|b| b.2),
             total(|b| b.3),
             self.interactive_ms
+        );
+        let _ = write!(
+            out,
+            "\n### What the auditors say\n\n\
+             Lighthouse 12.2.3 (npm, pinned by `cargo xtask bench`) on the idle page served by `fanout-proxy` \
+             over plain HTTP on loopback, with this machine's Chromium, each run a fresh headless browser: \
+             the mobile form (Lighthouse's default: simulated slow 4G and a 4× slower CPU) and `--preset=desktop`. \
+             {} LCP and TBT in ms. The reports are in `target/bench/lighthouse/`.\n\n\
+             | form | performance | accessibility | best practices | SEO | LCP (ms) | TBT (ms) | CLS |\n\
+             | --- | --- | --- | --- | --- | --- | --- | --- |\n{}\n\n{}\n",
+            if self.lighthouse_runs > 1 {
+                format!(
+                    "Each row is the median run (by performance score) of {}.",
+                    self.lighthouse_runs
+                )
+            } else {
+                "Each row is a single run.".to_owned()
+            },
+            self.lighthouse.join("\n"),
+            if self.lighthouse_flags.is_empty() {
+                "In those runs Lighthouse flags nothing that counts toward a score.".to_owned()
+            } else {
+                format!(
+                    "What those runs flag (scored audits that did not pass):\n\n{}",
+                    self.lighthouse_flags.join("\n")
+                )
+            }
         );
         let _ = write!(
             out,

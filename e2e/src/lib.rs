@@ -1,8 +1,11 @@
 //! A harness for end-to-end tests: a real `fanout-proxy` on loopback (demo origin) serving
 //! the release build from `FANOUT_DIST`, and headless Chromium driven through chromedriver.
 
+pub mod audit;
+
 use std::{
     net::SocketAddr,
+    os::unix::process::CommandExt,
     path::PathBuf,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -124,6 +127,9 @@ impl Page {
         let chromedriver = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
         let driver = Command::new(&chromedriver)
             .arg(format!("--port={port}"))
+            // Its own process group, so that Chromium, which it starts, goes down with it even
+            // when a test panics before closing the session (see `stop`).
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -255,6 +261,12 @@ impl Page {
     }
 
     fn stop(&mut self) {
+        // The whole group: chromedriver and the Chromium it started. Killing chromedriver
+        // alone left a panicked test's browser running.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.driver.id())])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
         if let Some(stop) = self.stop_proxy.take() {

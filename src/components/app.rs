@@ -87,11 +87,10 @@ pub fn start_run(state: AppState, compare: bool) {
 #[component]
 fn OriginBadge() -> impl IntoView {
     let state = expect_context::<AppState>();
-    move || {
-        match state.health.get() {
+    move || match state.health.get() {
         None => view! { <span class="badge">"connecting…"</span> }.into_any(),
         Some(Ok(health)) => view! {
-            <span class="badge" data-testid="origin" data-origin=format!("{:?}", health.origin).to_lowercase()>
+            <span class="badge" data-testid="origin" data-origin=health.origin.as_str()>
                 {health.description}
             </span>
         }
@@ -100,7 +99,6 @@ fn OriginBadge() -> impl IntoView {
             <span class="badge badge-error" data-testid="origin">{format!("proxy unreachable: {err}")}</span>
         }
         .into_any(),
-    }
     }
 }
 

@@ -199,7 +199,7 @@ fn RateField(
     set: impl Fn(f64) + Send + Sync + Copy + 'static,
 ) -> impl IntoView {
     let on_input = move |ev| {
-        if let Ok(pct) = event_target_value(&ev).parse::<f64>()
+        if let Some(pct) = fanout_api::parse_decimal(&event_target_value(&ev))
             && (0.0..=100.0).contains(&pct)
         {
             set(pct / 100.0);

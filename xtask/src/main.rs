@@ -137,9 +137,9 @@ fn test() -> Result<(), String> {
     // fmt, clippy and the native tests need none of the other tools: they run while those
     // install.
     tools::ensure_wasm_target()?;
-    let tools = std::thread::spawn(|| Tools::ensure(true));
+    let tools = std::thread::spawn(|| Ok::<_, String>((Tools::ensure(true)?, tools::ensure_axe_core()?)));
     let native = native_checks();
-    let tools = tools
+    let (tools, axe_core) = tools
         .join()
         .unwrap_or_else(|_| Err("installing the tools panicked".into()))?;
     native?;
@@ -174,6 +174,7 @@ fn test() -> Result<(), String> {
                     "--test-threads=1",
                 ])
                 .env("FANOUT_DIST", root().join("dist"))
+                .env("FANOUT_AXE", &axe_core)
                 .env("CHROMEDRIVER", &chromedriver)
                 .env("CHROMIUM", tools.chromium()?))
         },
@@ -215,6 +216,7 @@ fn bench(quick: bool) -> Result<(), String> {
     )?;
     let tools = Tools::ensure(true)?;
     tools::ensure_bench_tools()?;
+    let lighthouse = tools::ensure_lighthouse()?;
     build_page(&tools)?;
     release_build.wait()?;
     timed("benchmarking", || {
@@ -223,6 +225,7 @@ fn bench(quick: bool) -> Result<(), String> {
             .args(quick.then_some("--quick"))
             .env("FANOUT_PROXY_BIN", root().join("target/release/fanout-proxy"))
             .env("FANOUT_DIST", root().join("dist"))
+            .env("LIGHTHOUSE", lighthouse)
             .env("CHROMEDRIVER", tools.chromedriver()?)
             .env("CHROMIUM", tools.chromium()?))
     })

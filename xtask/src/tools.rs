@@ -13,7 +13,29 @@ use crate::{
 /// The trunk line that builds with our Rust (0.22 needs a newer rustc).
 const TRUNK_LINE: &str = "0.21";
 /// binaryen from npm: Debian's version 108 produces modules today's browsers reject.
-const BINARYEN: &str = "binaryen@132";
+const BINARYEN: NpmTool = NpmTool {
+    name: "binaryen",
+    version: "132.0.0",
+    what: "wasm-opt",
+};
+/// Minifies wasm-bindgen's JS glue in release builds (the post-build hook in Trunk.toml).
+const TERSER: NpmTool = NpmTool {
+    name: "terser",
+    version: "5.51.2",
+    what: "terser",
+};
+/// The accessibility rules the end-to-end suite injects into the page.
+const AXE_CORE: NpmTool = NpmTool {
+    name: "axe-core",
+    version: "4.14.1",
+    what: "axe-core",
+};
+/// Lighthouse for the benchmark: 12.2.3 runs on Node 20, 13 needs Node 22.
+const LIGHTHOUSE: NpmTool = NpmTool {
+    name: "lighthouse",
+    version: "12.2.3",
+    what: "Lighthouse",
+};
 
 pub struct Tools {
     /// Put first on PATH so that Trunk finds our wasm-opt instead of downloading one.
@@ -31,6 +53,7 @@ impl Tools {
             let trunk = scope.spawn(ensure_trunk);
             let bindgen = scope.spawn(|| ensure_wasm_bindgen(&wasm_bindgen));
             let wasm_opt_dir = ensure_wasm_opt();
+            let terser = TERSER.ensure();
             let browser = if browser { ensure_chromium() } else { Ok(()) };
             let trunk = trunk
                 .join()
@@ -40,6 +63,7 @@ impl Tools {
                 .unwrap_or_else(|_| Err("installing wasm-bindgen-cli panicked".into()));
             trunk?;
             bindgen?;
+            terser?;
             browser?;
             Ok(Tools {
                 wasm_opt_dir: wasm_opt_dir?,
@@ -177,27 +201,63 @@ pub fn locked_version(package: &str) -> Result<String, String> {
 }
 
 fn ensure_wasm_opt() -> Result<PathBuf, String> {
-    let prefix = root().join("target/tools/binaryen");
-    let bin = prefix.join("node_modules/.bin");
-    if bin.join("wasm-opt").is_file() {
-        return Ok(bin);
+    Ok(BINARYEN.ensure()?.join(".bin"))
+}
+
+/// axe-core's browser bundle, injected into the page by the end-to-end tests.
+pub fn ensure_axe_core() -> Result<PathBuf, String> {
+    Ok(AXE_CORE.ensure()?.join("axe-core/axe.min.js"))
+}
+
+/// Lighthouse's command-line entry point (run with `node`).
+pub fn ensure_lighthouse() -> Result<PathBuf, String> {
+    Ok(LIGHTHOUSE.ensure()?.join("lighthouse/cli/index.js"))
+}
+
+/// A package from the npm registry at an exact version, in its own `target/tools/<name>`.
+struct NpmTool {
+    name: &'static str,
+    version: &'static str,
+    /// What it is called in progress lines.
+    what: &'static str,
+}
+
+impl NpmTool {
+    /// Installs the package unless that exact version is there; returns its `node_modules`.
+    fn ensure(&self) -> Result<PathBuf, String> {
+        let prefix = root().join("target/tools").join(self.name);
+        let modules = prefix.join("node_modules");
+        if self.installed_version(&modules).as_deref() == Some(self.version) {
+            return Ok(modules);
+        }
+        if which("npm").is_none() {
+            return Err(format!(
+                "npm is missing (it installs {} from the npm registry): run `apt-get install npm`",
+                self.what
+            ));
+        }
+        std::fs::create_dir_all(&prefix)
+            .map_err(|err| format!("cannot create {}: {err}", prefix.display()))?;
+        let spec = format!("{}@{}", self.name, self.version);
+        timed(
+            &format!("installing {} ({spec} from npm) into target/tools", self.what),
+            || {
+                run(Command::new("npm")
+                    .args(["install", "--no-audit", "--no-fund", "--save-exact", "--prefix"])
+                    .arg(&prefix)
+                    .arg(&spec))
+            },
+        )?;
+        Ok(modules)
     }
-    if which("npm").is_none() {
-        return Err(
-            "npm is missing (it installs wasm-opt from the npm registry): run `apt-get install npm`".into(),
-        );
+
+    /// The `"version"` in the installed package's `package.json`.
+    fn installed_version(&self, modules: &Path) -> Option<String> {
+        let manifest = std::fs::read_to_string(modules.join(self.name).join("package.json")).ok()?;
+        let after_key = &manifest[manifest.find("\"version\"")? + "\"version\"".len()..];
+        let value = after_key.split('"').nth(1)?;
+        Some(value.to_owned())
     }
-    std::fs::create_dir_all(&prefix).map_err(|err| format!("cannot create {}: {err}", prefix.display()))?;
-    timed(
-        &format!("installing wasm-opt ({BINARYEN} from npm) into target/tools"),
-        || {
-            run(Command::new("npm")
-                .args(["install", "--no-audit", "--no-fund", "--prefix"])
-                .arg(&prefix)
-                .arg(BINARYEN))
-        },
-    )?;
-    Ok(bin)
 }
 
 fn ensure_chromium() -> Result<(), String> {

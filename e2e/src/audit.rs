@@ -1,0 +1,136 @@
+//! Accessibility audits of the live page with axe-core (the version `cargo xtask test`
+//! installs, named by `FANOUT_AXE`), and the colour scheme switched through the DevTools
+//! protocol, so that one browser session audits the light and the dark theme.
+
+use std::path::PathBuf;
+
+use fantoccini::wd::WebDriverCompatibleCommand;
+use serde_json::{Value, json};
+
+use crate::Page;
+
+/// axe-core's browser bundle; `cargo xtask test` installs it and sets the variable.
+fn axe_source() -> String {
+    let path = PathBuf::from(std::env::var("FANOUT_AXE").expect(
+        "FANOUT_AXE is not set: run the end-to-end tests through `cargo xtask test`, \
+         which installs axe-core into target/tools",
+    ));
+    std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display()))
+}
+
+/// The light or dark theme, as `prefers-color-scheme` reports it to the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Light,
+    Dark,
+}
+
+impl Scheme {
+    pub const BOTH: [Scheme; 2] = [Scheme::Light, Scheme::Dark];
+
+    fn name(self) -> &'static str {
+        match self {
+            Scheme::Light => "light",
+            Scheme::Dark => "dark",
+        }
+    }
+}
+
+/// Chromedriver's pass-through to the DevTools protocol (`POST /session/{id}/goog/cdp/execute`).
+#[derive(Debug)]
+struct Cdp {
+    method: &'static str,
+    params: Value,
+}
+
+impl WebDriverCompatibleCommand for Cdp {
+    fn endpoint(&self, base_url: &url::Url, session_id: Option<&str>) -> Result<url::Url, url::ParseError> {
+        let session = session_id.expect("a WebDriver session is open");
+        base_url.join(&format!("session/{session}/goog/cdp/execute"))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
+        let body = json!({ "cmd": self.method, "params": self.params });
+        (http::Method::POST, Some(body.to_string()))
+    }
+}
+
+impl Page {
+    /// Emulates `prefers-color-scheme` for the open page and checks that the page sees it.
+    pub async fn set_color_scheme(&self, scheme: Scheme) {
+        self.client
+            .issue_cmd(Cdp {
+                method: "Emulation.setEmulatedMedia",
+                params: json!({ "features": [{ "name": "prefers-color-scheme", "value": scheme.name() }] }),
+            })
+            .await
+            .unwrap_or_else(|err| panic!("cannot emulate the {} scheme: {err}", scheme.name()));
+        let seen = self
+            .eval(&format!(
+                "return matchMedia('(prefers-color-scheme: {})').matches;",
+                scheme.name()
+            ))
+            .await;
+        assert_eq!(
+            seen,
+            Value::Bool(true),
+            "the page does not see the {} scheme",
+            scheme.name()
+        );
+    }
+
+    /// Runs every axe-core rule on the page as it is now; panics naming each violated rule
+    /// and the elements that break it. `state` says which state of the page this is.
+    pub async fn assert_accessible(&self, state: &str) {
+        // Injected through the driver, so the page's Content-Security-Policy does not apply.
+        let injected = self
+            .eval(&format!("{}\n;return typeof window.axe;", axe_source()))
+            .await;
+        assert_eq!(injected, "object", "axe-core did not load into the page");
+        let violations = self
+            .eval_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, { resultTypes: ['violations'] })
+                   .then(r => done(r.violations.map(v => ({
+                       rule: v.id, impact: v.impact, help: v.help,
+                       nodes: v.nodes.map(n => ({ target: n.target.join(' '), html: n.html, why: n.failureSummary })),
+                   }))))
+                   .catch(e => done({ error: String(e) }));",
+            )
+            .await;
+        if let Some(error) = violations.get("error") {
+            panic!("axe-core failed on {state}: {error}");
+        }
+        let violations = violations.as_array().cloned().unwrap_or_default();
+        if violations.is_empty() {
+            return;
+        }
+        let mut report = format!("axe-core {} violation(s) on {state}:", violations.len());
+        for violation in &violations {
+            report.push_str(&format!(
+                "\n- {} ({}): {}",
+                violation["rule"].as_str().unwrap_or("?"),
+                violation["impact"].as_str().unwrap_or("?"),
+                violation["help"].as_str().unwrap_or("")
+            ));
+            for node in violation["nodes"].as_array().into_iter().flatten() {
+                report.push_str(&format!(
+                    "\n    at `{}`: {}\n      {}",
+                    node["target"].as_str().unwrap_or("?"),
+                    node["html"].as_str().unwrap_or(""),
+                    node["why"].as_str().unwrap_or("").replace('\n', "\n      ")
+                ));
+            }
+        }
+        panic!("{report}");
+    }
+
+    /// [`Page::assert_accessible`] in the light and then the dark scheme.
+    pub async fn assert_accessible_in_both_schemes(&self, state: &str) {
+        for scheme in Scheme::BOTH {
+            self.set_color_scheme(scheme).await;
+            self.assert_accessible(&format!("{state}, {} scheme", scheme.name()))
+                .await;
+        }
+    }
+}

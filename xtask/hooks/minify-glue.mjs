@@ -1,0 +1,53 @@
+// Trunk post-build hook: minifies wasm-bindgen's JS glue in release builds.
+//
+// Trunk's own JS minifier (minify-js 0.5) cannot parse the glue's `export default` and ships
+// it untouched (trunk-rs/trunk#1044), so terser (npm, pinned and installed into target/tools
+// by `cargo xtask`) minifies it here, and the glue's integrity hash in index.html follows.
+import { createHash } from "node:crypto";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join, resolve } from "node:path";
+
+if (process.env.TRUNK_PROFILE !== "release") process.exit(0);
+
+const staging = process.env.TRUNK_STAGING_DIR;
+const terserDir = resolve("target/tools/terser/node_modules/terser");
+let minify;
+try {
+  ({ minify } = createRequire(join(terserDir, "package.json"))(terserDir));
+} catch {
+  console.error(
+    `minify-glue: terser is missing from ${terserDir}; \`cargo xtask serve|test|bench\` installs it`,
+  );
+  process.exit(1);
+}
+
+const sri = (bytes) => "sha384-" + createHash("sha384").update(bytes).digest("base64");
+const indexPath = join(staging, "index.html");
+let index = readFileSync(indexPath, "utf8");
+const glue = readdirSync(staging).filter((f) => f.endsWith(".js"));
+if (glue.length === 0) {
+  console.error(`minify-glue: no .js file in ${staging}`);
+  process.exit(1);
+}
+for (const name of glue) {
+  const path = join(staging, name);
+  const source = readFileSync(path);
+  const result = await minify(source.toString("utf8"), {
+    module: true,
+    ecma: 2020,
+    compress: { passes: 2 },
+    mangle: true,
+    format: { comments: false },
+  });
+  const before = sri(source);
+  const after = sri(result.code);
+  if (!index.includes(before)) {
+    console.error(`minify-glue: index.html has no integrity ${before} for ${name}`);
+    process.exit(1);
+  }
+  writeFileSync(path, result.code);
+  index = index.split(before).join(after);
+  console.log(`minify-glue: ${name} ${source.length} -> ${Buffer.byteLength(result.code)} bytes`);
+}
+writeFileSync(indexPath, index);
