@@ -39,11 +39,40 @@ pub enum Task {
     Test,
     /// Measure the fan-out, the Flask peer, the proxy under load and the shipped bytes into
     /// BENCHMARKS.md
-    Bench {
-        /// A quick look, under three minutes
-        #[arg(long)]
-        quick: bool,
-    },
+    Bench(BenchArgs),
+}
+
+/// What `cargo xtask bench` measures; passed on to the bench binary as they are.
+#[derive(Debug, Default, PartialEq, Eq, clap::Args)]
+pub struct BenchArgs {
+    /// A quick look, under three minutes
+    #[arg(long)]
+    pub quick: bool,
+    /// Only the all-at-once rows at these sizes, printed rather than written to BENCHMARKS.md
+    #[arg(long, value_name = "N,N", value_delimiter = ',', num_args = 1,
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub concurrent_only: Vec<u32>,
+    /// How many runs each of those rows is the median of
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub repeats: Option<u32>,
+}
+
+impl BenchArgs {
+    /// The same flags, for the bench binary.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if self.quick {
+            args.push("--quick".to_owned());
+        }
+        if !self.concurrent_only.is_empty() {
+            let sizes: Vec<String> = self.concurrent_only.iter().map(u32::to_string).collect();
+            args.extend(["--concurrent-only".to_owned(), sizes.join(",")]);
+        }
+        if let Some(k) = self.repeats {
+            args.extend(["--repeats".to_owned(), k.to_string()]);
+        }
+        args
+    }
 }
 
 #[cfg(test)]
@@ -68,8 +97,12 @@ mod tests {
     fn commands_parse() {
         assert_eq!(parse(&["test"]), Ok(Task::Test));
         assert_eq!(parse(&["dev"]), Ok(Task::Dev));
-        assert_eq!(parse(&["bench"]), Ok(Task::Bench { quick: false }));
-        assert_eq!(parse(&["bench", "--quick"]), Ok(Task::Bench { quick: true }));
+        assert_eq!(parse(&["bench"]), Ok(Task::Bench(BenchArgs::default())));
+        let quick = BenchArgs {
+            quick: true,
+            ..BenchArgs::default()
+        };
+        assert_eq!(parse(&["bench", "--quick"]), Ok(Task::Bench(quick)));
         assert_eq!(parse(&["serve"]), Ok(proxy_flags(&[])));
     }
 
@@ -83,6 +116,27 @@ mod tests {
         assert_eq!(
             parse(&["serve", "--", flags[0], flags[1], flags[2]]),
             Ok(proxy_flags(&flags))
+        );
+    }
+
+    #[test]
+    fn bench_flags_are_checked_and_passed_on() {
+        let Ok(Task::Bench(args)) = parse(&["bench", "--concurrent-only", "20,100", "--repeats", "3"]) else {
+            panic!("bench flags parse");
+        };
+        assert_eq!(args.concurrent_only, [20, 100]);
+        assert_eq!(args.to_args(), ["--concurrent-only", "20,100", "--repeats", "3"]);
+        assert_eq!(
+            parse(&["bench", "--concurrent-only", "20,x"]),
+            Err(ErrorKind::ValueValidation)
+        );
+        assert_eq!(
+            parse(&["bench", "--concurrent-only", "0"]),
+            Err(ErrorKind::ValueValidation)
+        );
+        assert_eq!(
+            parse(&["bench", "--repeats", "0"]),
+            Err(ErrorKind::ValueValidation)
         );
     }
 

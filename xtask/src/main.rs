@@ -13,7 +13,7 @@ use std::{
 };
 
 use clap::Parser;
-use cli::{Cli, Task};
+use cli::{BenchArgs, Cli, Task};
 use steps::{Job, run, timed};
 use tools::Tools;
 
@@ -25,7 +25,7 @@ fn main() -> ExitCode {
         Task::Serve { proxy_args } => serve(&proxy_args),
         Task::Dev => dev(),
         Task::Test => test(),
-        Task::Bench { quick } => bench(quick),
+        Task::Bench(args) => bench(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -209,7 +209,7 @@ fn native_checks() -> Result<(), String> {
     })
 }
 
-fn bench(quick: bool) -> Result<(), String> {
+fn bench(args: &BenchArgs) -> Result<(), String> {
     let release_build = start_release_build(
         "building fanout-proxy and the bench (release)",
         &["fanout-proxy", "fanout-bench"],
@@ -222,7 +222,7 @@ fn bench(quick: bool) -> Result<(), String> {
     timed("benchmarking", || {
         run(Command::new(root().join("target/release/fanout-bench"))
             .current_dir(root())
-            .args(quick.then_some("--quick"))
+            .args(args.to_args())
             .env("FANOUT_PROXY_BIN", root().join("target/release/fanout-proxy"))
             .env("FANOUT_DIST", root().join("dist"))
             .env("LIGHTHOUSE", lighthouse)
