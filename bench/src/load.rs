@@ -274,8 +274,8 @@ async fn hostile_connect(target: SocketAddr, half_sent: bool) -> std::io::Result
 pub async fn proxy_under_load(setup: &Setup, report: &mut Report) {
     let seconds = if setup.quick { 5 } else { 10 };
     // wrk makes its 10,000 burst connections from one address, and every one of them waits
-    // out a simulated delay: both above the per-client defaults (256 connections, 10,000
-    // waits), so this proxy gets room for them. The hostile row's 1,000 sockets are then
+    // out a simulated delay: both above the per-client defaults (256 connections, an eighth
+    // of 10,000 waits), so this proxy gets room for them. The hostile row's 1,000 sockets are then
     // all held, not closed at once over the cap: the harder case.
     let (proxy, base) = start_proxy(
         setup,
@@ -284,7 +284,7 @@ pub async fn proxy_under_load(setup: &Setup, report: &mut Report) {
             "--max-connections-per-client",
             "12000",
             "--max-simulated-waits",
-            "20000",
+            "90000",
         ],
     );
     wait_for(&format!("{base}/api/health"), Duration::from_secs(10)).await;

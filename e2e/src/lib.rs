@@ -261,12 +261,20 @@ impl Page {
     }
 
     fn stop(&mut self) {
+        // Once only: after the wait below the group's id is free for another process.
+        if matches!(self.driver.try_wait(), Ok(Some(_))) {
+            if let Some(stop) = self.stop_proxy.take() {
+                let _ = stop.send(());
+            }
+            return;
+        }
         // The whole group: chromedriver and the Chromium it started. Killing chromedriver
-        // alone left a panicked test's browser running.
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", self.driver.id())])
-            .stderr(Stdio::null())
-            .status();
+        // alone left a panicked test's browser running. The group is still ours: its leader
+        // has not been reaped.
+        if let Ok(group) = i32::try_from(self.driver.id()) {
+            // SAFETY: killpg takes plain integers and touches no memory of ours.
+            unsafe { libc::killpg(group, libc::SIGKILL) };
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
         if let Some(stop) = self.stop_proxy.take() {

@@ -86,8 +86,12 @@ async fn a_finished_run_with_errors_and_the_table_open_has_no_violations() {
         SECS,
     )
     .await;
-    // Past the tiles' 220 ms entrance, so that colours are measured at full opacity.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Past the tiles' entrance, so that colours are measured at full opacity.
+    page.wait_until(
+        "document.getAnimations().every(a => a.playState === 'finished')",
+        SECS,
+    )
+    .await;
     page.assert_accessible_in_both_schemes("a finished run with error tiles and the table open")
         .await;
 

@@ -110,7 +110,8 @@ pub struct Config {
     pub allowed_hosts: Vec<String>,
 
     /// Simulated waits (demo origin delays and timeouts) in flight at most, over all
-    /// clients; beyond it requests get 503 with Retry-After.
+    /// clients, of which one client may hold an eighth; beyond it requests get 503 with
+    /// Retry-After.
     #[arg(long, env = "FANOUT_MAX_SIMULATED_WAITS", default_value_t = 10_000,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_simulated_waits: u32,

@@ -11,6 +11,7 @@ mod routes;
 mod server;
 mod spa;
 pub mod tls;
+mod waits;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
@@ -31,8 +32,8 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 pub struct AppState {
     store: cache::Store,
     upstream_timeout: Duration,
-    /// Permits for simulated waits in flight (`--max-simulated-waits`).
-    simulated_waits: Arc<tokio::sync::Semaphore>,
+    /// Places for simulated waits in flight (`--max-simulated-waits`, a share per client).
+    simulated_waits: Arc<waits::WaitPool>,
 }
 
 /// A proxy ready to serve: its router and what it decided at start-up.
@@ -52,7 +53,7 @@ impl Proxy {
         let state = Arc::new(AppState {
             store: cache::Store::new(origin, config.image_cache_mb * 1024 * 1024),
             upstream_timeout: config.upstream_timeout(),
-            simulated_waits: Arc::new(tokio::sync::Semaphore::new(config.max_simulated_waits as usize)),
+            simulated_waits: waits::WaitPool::new(config.max_simulated_waits),
         });
         let mut api = routes::router(state);
         if let Some(limiter) = guard::ClientLimiter::new(config.rate_limit) {

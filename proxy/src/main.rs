@@ -16,7 +16,14 @@ async fn main() {
         .init();
     let config = Config::parse();
     if config.check {
-        println!("fanout-proxy: the flags are valid");
+        // `cargo xtask serve` looks for this line; a usage error exits 2, as clap's do.
+        match tls::check(&config) {
+            Ok(()) => println!("fanout-proxy: the flags are valid"),
+            Err(err) => {
+                eprintln!("fanout-proxy: {err:#}");
+                std::process::exit(2);
+            }
+        }
         return;
     }
     if let Err(err) = run(config).await {

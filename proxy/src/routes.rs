@@ -1,10 +1,13 @@
 //! The /api router and its handlers.
 
-use std::sync::Arc;
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+};
 
 use axum::{
     Json, Router,
-    extract::{FromRequestParts, Path, RawQuery, Request, State},
+    extract::{ConnectInfo, FromRequestParts, Path, RawQuery, Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
     routing::{any, get},
@@ -80,6 +83,7 @@ async fn health(State(app): State<Arc<AppState>>) -> Json<Health> {
 
 async fn comic(
     State(app): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiPath(segment): ApiPath<String>,
     RawQuery(query): RawQuery,
     request: Request,
@@ -87,7 +91,7 @@ async fn comic(
     let headers = request.headers();
     let id = ComicId::parse(&segment).map_err(|err| ApiError::BadRequest(err.0))?;
     if let Some(fault) = app
-        .simulate_network(&fanout_api::routes::comic(id), query, false)
+        .simulate_network(peer.ip(), &fanout_api::routes::comic(id), query, false)
         .await?
     {
         return Err(match fault {
@@ -106,6 +110,7 @@ async fn comic(
 
 async fn image(
     State(app): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiPath(file): ApiPath<String>,
     RawQuery(query): RawQuery,
     request: Request,
@@ -113,7 +118,7 @@ async fn image(
     let headers = request.headers();
     let file = validate_image_name(&file).map_err(|err| ApiError::BadRequest(err.0))?;
     if let Some(fault) = app
-        .simulate_network(&fanout_api::routes::image(file), query, true)
+        .simulate_network(peer.ip(), &fanout_api::routes::image(file), query, true)
         .await?
     {
         let status = match fault {
@@ -137,11 +142,13 @@ async fn image(
 impl AppState {
     /// On the demo origin, waits out the simulated network and says whether this request
     /// fails; a simulated timeout is waited out too (as long as the real upstream would
-    /// take) and answered here. Waits hold a permit from a global pool, so that parameters
-    /// asking for long waits cannot pile up requests without bound; with none left the
-    /// request is shed at once. The real origin ignores the parameters: its network is real.
+    /// take) and answered here. Waits hold a place in a global pool, of which each client may
+    /// take only a share, so that parameters asking for long waits cannot pile up requests
+    /// without bound or crowd out other clients; with no place left the request is shed at
+    /// once. The real origin ignores the parameters: its network is real.
     async fn simulate_network(
         &self,
+        peer: IpAddr,
         what: &str,
         query: Option<String>,
         is_image: bool,
@@ -158,9 +165,8 @@ impl AppState {
         }
         let _permit = self
             .simulated_waits
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| ApiError::Overloaded {
+            .try_acquire(peer)
+            .ok_or(ApiError::Overloaded {
                 retry_after_secs: SHED_RETRY_AFTER_SECS,
             })?;
         tokio::time::sleep(plan.delay).await;

@@ -90,6 +90,17 @@ async fn page_headers(State(spa): State<Arc<Spa>>, request: Request, next: Next)
         let policy = if hashed { IMMUTABLE } else { SHORT };
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
     }
+    // The same path answers brotli, gzip or plain bytes by the request's Accept-Encoding, so
+    // a shared cache must key on it. The compression layer says so only for what it
+    // compresses itself, not for the precompressed files or a plain answer.
+    if success
+        && !headers
+            .get_all(header::VARY)
+            .iter()
+            .any(|v| v.as_bytes().eq_ignore_ascii_case(b"accept-encoding"))
+    {
+        headers.append(header::VARY, HeaderValue::from_static("accept-encoding"));
+    }
     response
 }
 

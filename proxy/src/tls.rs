@@ -50,6 +50,16 @@ pub fn from_config(config: &Config) -> anyhow::Result<Option<TlsMaterial>> {
     }
 }
 
+/// What `--check` can verify without side effects: the PEM files named are readable
+/// (clap has already refused the combinations that make no sense).
+pub fn check(config: &Config) -> anyhow::Result<()> {
+    if let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) {
+        read(cert, "--tls-cert")?;
+        read(key, "--tls-key")?;
+    }
+    Ok(())
+}
+
 fn read(path: &Path, flag: &str) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("{flag} {}", path.display()))
 }

@@ -258,24 +258,39 @@ async fn only_the_exact_image_name_is_served() {
 }
 
 #[tokio::test]
-async fn simulated_waits_beyond_the_cap_are_shed_with_retry_after() {
-    let proxy = demo_proxy(|c| c.max_simulated_waits = 2).await;
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .build()
-        .unwrap();
-    let slow = |n: u32| {
-        let client = client.clone();
-        let url = format!("{}/api/comics/{n}?latency_ms=1500&jitter_ms=0", proxy.base);
-        async move { client.get(url).send().await.unwrap() }
+async fn simulated_waits_beyond_a_clients_share_are_shed_and_others_still_wait() {
+    // A pool of 16 gives each client a share of 2.
+    let proxy = demo_proxy(|c| c.max_simulated_waits = 16).await;
+    let client_from = |ip: &str| {
+        reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+            .build()
+            .unwrap()
     };
-    let responses = futures::future::join_all((1..=6).map(slow)).await;
-    let ok = responses.iter().filter(|r| r.status() == 200).count();
-    assert_eq!(ok, 2, "two waits at once");
-    for response in responses.into_iter().filter(|r| r.status() != 200) {
+    let (greedy, other) = (client_from("127.0.0.1"), client_from("127.0.0.2"));
+    let slow = |client: &reqwest::Client, n: u32| {
+        let request = client.get(format!(
+            "{}/api/comics/{n}?latency_ms=1500&jitter_ms=0",
+            proxy.base
+        ));
+        async move { request.send().await.unwrap() }
+    };
+    let (greedy, other) = futures::future::join(
+        futures::future::join_all((1..=6).map(|n| slow(&greedy, n))),
+        futures::future::join_all((7..=8).map(|n| slow(&other, n))),
+    )
+    .await;
+    let ok = greedy.iter().filter(|r| r.status() == 200).count();
+    assert_eq!(ok, 2, "one client, two waits at once");
+    for response in greedy.into_iter().filter(|r| r.status() != 200) {
         assert!(response.headers().contains_key("retry-after"));
         assert_eq!(error_code(response).await, (503, "overloaded".into()));
     }
+    assert!(
+        other.iter().all(|r| r.status() == 200),
+        "another client still gets its share"
+    );
     // Requests with no simulated wait are never shed.
     assert_eq!(proxy.get("/api/comics/7?latency_ms=0").await.status(), 200);
 }

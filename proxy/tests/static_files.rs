@@ -55,6 +55,11 @@ async fn precompressed_variants_are_served_as_they_are() {
     assert_eq!(gz.status(), 200);
     assert_eq!(gz.headers()["content-encoding"], "gzip");
     assert_eq!(
+        gz.headers()["vary"],
+        "accept-encoding",
+        "a shared cache must not hand these bytes to a client that cannot decode them"
+    );
+    assert_eq!(
         gz.headers()["cache-control"],
         "public, max-age=31536000, immutable"
     );
@@ -80,6 +85,7 @@ async fn precompressed_variants_are_served_as_they_are() {
         .await
         .unwrap();
     assert!(plain.headers().get("content-encoding").is_none());
+    assert_eq!(plain.headers()["vary"], "accept-encoding");
     assert_eq!(plain.text().await.unwrap(), "export {} // plain");
 }
 

@@ -37,13 +37,7 @@ pub fn History() -> impl IntoView {
             rows.iter()
                 .take(CURVES)
                 .rev()
-                .map(|row| CurveLine {
-                    run_id: row.id,
-                    label: strategy_label(row.mode, row.limit, row.priority),
-                    settle_times: row.settle_times.clone(),
-                    total: row.comics.len(),
-                    mean_ms: row.summary.mean_ms,
-                })
+                .map(CurveLine::of)
                 .collect::<Vec<_>>()
         })
     });

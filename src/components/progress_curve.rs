@@ -1,7 +1,11 @@
 use leptos::prelude::*;
 
 use super::ms;
-use crate::plot::{Area, Scale, axis_ticks, staircase};
+use crate::{
+    plot::{Area, Scale, axis_ticks, staircase},
+    run_config::strategy_label,
+    state::HistoryRow,
+};
 
 const WIDTH: f64 = 600.0;
 const HEIGHT: f64 = 150.0;
@@ -24,6 +28,19 @@ pub struct CurveLine {
     /// How many comics the run has, settled or not.
     pub total: usize,
     pub mean_ms: f64,
+}
+
+impl CurveLine {
+    /// A finished run's line, as history and Compare draw it.
+    pub fn of(row: &HistoryRow) -> Self {
+        CurveLine {
+            run_id: row.id,
+            label: strategy_label(row.mode, row.limit, row.priority),
+            settle_times: row.settle_times.clone(),
+            total: row.comics.len(),
+            mean_ms: row.summary.mean_ms,
+        }
+    }
 }
 
 /// Comics settled against time, one staircase per run on shared axes: the earlier a line

@@ -71,13 +71,7 @@ fn BatchCurve(summary: Memo<crate::stats::Summary>) -> impl IntoView {
             rows.iter()
                 .rev()
                 .filter(|row| row.batch == run.batch && row.id != run.id)
-                .map(|row| CurveLine {
-                    run_id: row.id,
-                    label: strategy_label(row.mode, row.limit, row.priority),
-                    settle_times: row.settle_times.clone(),
-                    total: row.comics.len(),
-                    mean_ms: row.summary.mean_ms,
-                })
+                .map(CurveLine::of)
                 .collect()
         });
         lines.push(CurveLine {

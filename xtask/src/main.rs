@@ -23,16 +23,32 @@ fn main() -> ExitCode {
     steps::start_clock();
     let result = match cli.task {
         Task::Serve { proxy_args } => serve(&proxy_args),
-        Task::Dev => dev(),
-        Task::Test => test(),
-        Task::Bench(args) => bench(&args),
+        Task::Dev => dev().map_err(Failure::from),
+        Task::Test => test().map_err(Failure::from),
+        Task::Bench(args) => bench(&args).map_err(Failure::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
+        Err(Failure::Usage(err)) => {
+            eprintln!("xtask: {err}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Failed(err)) => {
             eprintln!("xtask: {err}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Why a command stopped; a usage error exits 2, as clap's own do.
+enum Failure {
+    Usage(String),
+    Failed(String),
+}
+
+impl From<String> for Failure {
+    fn from(err: String) -> Self {
+        Failure::Failed(err)
     }
 }
 
@@ -74,13 +90,19 @@ fn start_release_build(what: &str, packages: &[&str]) -> Result<Job, String> {
     Job::start(what, &mut cmd, log_file("release-build.log"))
 }
 
-fn serve(proxy_args: &[String]) -> Result<(), String> {
+fn serve(proxy_args: &[String]) -> Result<(), Failure> {
     let proxy_build = start_release_build("building fanout-proxy (release)", &["fanout-proxy"])?;
-    let tools = Tools::ensure(false)?;
+    let tools = std::thread::spawn(|| Tools::ensure(false));
     proxy_build.wait()?;
     let proxy_bin = root().join("target/release/fanout-proxy");
-    // A mistyped flag is caught now, not after the page has built.
-    check_proxy_args(&proxy_bin, proxy_args)?;
+    // A mistyped flag is caught as soon as the proxy is built, before the page is.
+    match check_proxy_args(&proxy_bin, proxy_args)? {
+        ProxyArgs::Valid => {}
+        ProxyArgs::Answered => return Ok(()),
+    }
+    let tools = tools
+        .join()
+        .unwrap_or_else(|_| Err("installing the tools panicked".into()))?;
     build_page(&tools)?;
     eprintln!("\n==> starting fanout-proxy (Ctrl-C stops it)");
     let mut proxy = Command::new(proxy_bin);
@@ -89,25 +111,40 @@ fn serve(proxy_args: &[String]) -> Result<(), String> {
         .arg("--dist")
         .arg(root().join("dist"))
         .args(proxy_args);
-    run(&mut proxy)
+    Ok(run(&mut proxy)?)
+}
+
+enum ProxyArgs {
+    /// Start the proxy with them.
+    Valid,
+    /// They asked for the proxy's help or version, which it has printed.
+    Answered,
 }
 
 /// Asks fanout-proxy whether it accepts these flags, without starting it.
-fn check_proxy_args(proxy_bin: &Path, proxy_args: &[String]) -> Result<(), String> {
+fn check_proxy_args(proxy_bin: &Path, proxy_args: &[String]) -> Result<ProxyArgs, Failure> {
     let checked = Command::new(proxy_bin)
         .args(proxy_args)
         .arg("--check")
         .output()
         .map_err(|err| format!("cannot run {}: {err}", proxy_bin.display()))?;
-    if checked.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
+    let stdout = String::from_utf8_lossy(&checked.stdout);
+    if !checked.status.success() {
+        return Err(Failure::Usage(format!(
             "fanout-proxy does not accept these flags:\n{}",
             String::from_utf8_lossy(&checked.stderr).trim_end()
-        ))
+        )));
+    }
+    if stdout.contains(PROXY_FLAGS_VALID) {
+        Ok(ProxyArgs::Valid)
+    } else {
+        print!("{stdout}");
+        Ok(ProxyArgs::Answered)
     }
 }
+
+/// What `fanout-proxy --check` prints when the flags are valid.
+const PROXY_FLAGS_VALID: &str = "fanout-proxy: the flags are valid";
 
 fn dev() -> Result<(), String> {
     let proxy_build = Job::start(
