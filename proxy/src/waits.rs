@@ -86,14 +86,22 @@ mod tests {
         assert!(pool.try_acquire(ip("127.0.0.2")).is_some(), "another client");
         drop(mine);
         assert!(pool.try_acquire(ip("127.0.0.1")).is_some(), "places come back");
-        assert!(pool.held_by_client.lock().unwrap().is_empty(), "nothing left behind");
+        assert!(
+            pool.held_by_client.lock().unwrap().is_empty(),
+            "nothing left behind"
+        );
     }
 
     #[test]
     fn the_pool_caps_every_client_together() {
         let pool = WaitPool::new(16);
         let held: Vec<_> = (1..=8)
-            .flat_map(|n| [pool.try_acquire(ip(&format!("127.0.0.{n}"))), pool.try_acquire(ip(&format!("127.0.0.{n}")))])
+            .flat_map(|n| {
+                [
+                    pool.try_acquire(ip(&format!("127.0.0.{n}"))),
+                    pool.try_acquire(ip(&format!("127.0.0.{n}"))),
+                ]
+            })
             .collect();
         assert!(held.iter().all(Option::is_some));
         assert!(pool.try_acquire(ip("127.0.0.9")).is_none(), "the pool is full");
