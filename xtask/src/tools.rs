@@ -180,7 +180,15 @@ fn cargo_install(krate: &str, version: &str, profile: Profile) -> Result<(), Str
         Job::start(&format!("installing {krate} {version} (once)"), &mut cmd, log)?.wait()
     };
     install(true).or_else(|err| {
-        eprintln!("xtask: {err}\nxtask: trying {krate} {version} again, unlocked");
+        // Expected when the registry lags behind the tool's own lock file: say so in one
+        // line; the full reason is in the log, and surfaces if the second try fails too.
+        let reason = err
+            .lines()
+            .find(|line| line.starts_with("error:"))
+            .unwrap_or("see its log")
+            .trim_start_matches("error: ")
+            .to_owned();
+        eprintln!("    the locked install of {krate} failed ({reason}); trying the same version unlocked");
         install(false)
     })
 }
