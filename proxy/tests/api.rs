@@ -301,13 +301,7 @@ async fn upstream_concurrency_is_capped() {
 async fn shutdown_lets_in_flight_requests_finish() {
     let mut config = fanout_proxy::Config::for_tests();
     config.dist = common::test_dist();
-    let proxy = fanout_proxy::Proxy::build(&config).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(proxy.serve(listener, None, async {
-        let _ = stopped.await;
-    }));
+    let common::Stoppable { addr, stop, server } = common::start_stoppable(config, None).await;
     let request = tokio::spawn(reqwest::get(format!(
         "http://{addr}/api/comics/3?latency_ms=400&jitter_ms=0"
     )));

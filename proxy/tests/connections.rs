@@ -154,13 +154,7 @@ async fn shutdown_closes_what_is_still_busy_after_the_deadline() {
     config.shutdown_timeout_ms = 200;
     config.upstream_timeout_ms = 20_000;
     config.max_simulated_waits = 1;
-    let proxy = fanout_proxy::Proxy::build(&config).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(proxy.serve(listener, None, async {
-        let _ = stopped.await;
-    }));
+    let common::Stoppable { addr, stop, server } = common::start_stoppable(config, None).await;
     // Waits 10 s (the longest delay) and then the 20 s upstream timeout.
     let slow = tokio::spawn(reqwest::get(format!(
         "http://{addr}/api/comics/3?latency_ms=10000&jitter_ms=0&timeout_rate=1"

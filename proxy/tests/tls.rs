@@ -73,13 +73,8 @@ async fn a_generated_certificate_is_saved_for_trusting_and_removed_after_serving
     assert_eq!(std::fs::read(&path).unwrap(), material.cert_pem);
     assert!(tls::trust_hint(&path, "https://127.0.0.1:8080/").contains("--cacert"));
 
-    let proxy = Proxy::build(&config).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(proxy.serve(listener, Some(material), async {
-        let _ = stopped.await;
-    }));
+    let common::Stoppable { addr, stop, server } = common::start_stoppable(config, Some(material)).await;
+    let port = addr.port();
     let root = reqwest::Certificate::from_pem(&std::fs::read(&path).unwrap()).unwrap();
     let client = reqwest::Client::builder()
         .add_root_certificate(root)

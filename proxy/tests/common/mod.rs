@@ -208,6 +208,24 @@ pub async fn demo_proxy(tweak: impl FnOnce(&mut Config)) -> TestProxy {
     }
 }
 
+/// A proxy serving until `stop` is sent; `server` resolves when it has shut down.
+pub struct Stoppable {
+    pub addr: SocketAddr,
+    pub stop: tokio::sync::oneshot::Sender<()>,
+    pub server: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+pub async fn start_stoppable(config: Config, tls: Option<fanout_proxy::tls::TlsMaterial>) -> Stoppable {
+    let proxy = Proxy::build(&config).await.expect("proxy builds");
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(proxy.serve(listener, tls, async {
+        let _ = stopped.await;
+    }));
+    Stoppable { addr, stop, server }
+}
+
 pub async fn start_proxy(config: Config) -> String {
     let proxy = Proxy::build(&config).await.expect("proxy builds");
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
