@@ -84,7 +84,7 @@ impl NetSim {
             ("missing_rate", self.missing_rate),
         ] {
             if rate > 0.0 {
-                query.push_str(&format!("&{key}={rate}"));
+                query.push_str(&format!("&{key}={}", rate_text(rate)));
             }
         }
         if self.attempt > 0 {
@@ -92,6 +92,13 @@ impl NetSim {
         }
         query
     }
+}
+
+/// A rate as [`parse_decimal`] reads it back: at most ten decimals, so at most 12 characters.
+/// `{rate}` alone would write 33.3 % as `0.33299999999999996`, which the proxy refuses.
+fn rate_text(rate: f64) -> String {
+    let text = format!("{rate:.10}");
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
 fn parse_int<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, NetSimError> {
@@ -176,6 +183,27 @@ mod tests {
             attempt: 2,
         };
         assert_eq!(NetSim::from_query(&sim.to_query()), Ok(sim));
+    }
+
+    #[test]
+    fn every_percentage_a_person_can_type_goes_through_the_query() {
+        // 0 %, 0.1 %, ..., 100 %: the rate fields divide what is typed by 100.
+        for tenths in 0..=1000u32 {
+            let rate = f64::from(tenths) / 10.0 / 100.0;
+            let sim = NetSim {
+                fail_rate: rate,
+                ..NetSim::default()
+            };
+            let back = NetSim::from_query(&sim.to_query()).unwrap_or_else(|err| panic!("{rate}: {}", err.0));
+            assert!(
+                (back.fail_rate - rate).abs() < 1e-12,
+                "{rate} came back as {}",
+                back.fail_rate
+            );
+        }
+        assert_eq!(rate_text(33.3 / 100.0), "0.333");
+        assert_eq!(rate_text(1.0), "1");
+        assert_eq!(rate_text(0.25), "0.25");
     }
 
     #[test]
