@@ -58,10 +58,9 @@ impl OriginKind {
     }
 }
 
-/// `GET /api/health`.
+/// `GET /api/health`: answered at all means the proxy is up; the body says what it serves.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {
-    pub status: String,
     pub origin: OriginKind,
     /// A short human description, e.g. "demo origin: offline catalogue".
     pub description: String,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use fanout_api::{Comic, NetSim};
 use fanout_e2e::Page;
-use fanout_proxy::netsim::{Fault, plan};
+use fanout_proxy::demo_network::{Fault, plan};
 
 const SECS: Duration = Duration::from_secs(30);
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use fanout_api::{Comic, NetSim};
 use fanout_e2e::Page;
-use fanout_proxy::netsim::plan;
+use fanout_proxy::demo_network::plan;
 
 /// Each comic's simulated chain (metadata delay + image delay) for `sim`, in ms.
 async fn chain_delays(page: &Page, comics: &[u32], sim: &NetSim) -> Vec<u128> {

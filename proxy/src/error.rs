@@ -28,6 +28,15 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// Upstream answered with a status we do not pass on.
+    pub fn upstream_status(status: u16) -> Self {
+        ApiError::Upstream(format!("upstream answered HTTP {status}"))
+    }
+
+    pub fn missing_image(file: &str) -> Self {
+        ApiError::NotFound(format!("image {file} is missing upstream"))
+    }
+
     pub fn code(&self) -> ErrorCode {
         match self {
             ApiError::BadRequest(_) => ErrorCode::BadRequest,

@@ -3,9 +3,9 @@
 
 pub mod cache;
 pub mod config;
+pub mod demo_network;
 pub mod error;
 mod guard;
-pub mod netsim;
 pub mod origin;
 mod routes;
 mod server;
@@ -29,7 +29,7 @@ pub const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 /// How long `--origin auto` waits for xkcd at start-up.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
-pub struct AppState {
+pub struct ApiState {
     store: cache::Store,
     upstream_timeout: Duration,
     /// Places for simulated waits in flight (`--max-simulated-waits`, a share per client).
@@ -50,7 +50,7 @@ impl Proxy {
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         let origin = choose_origin(config).await.context("choosing the origin")?;
         let origin_description = origin.description();
-        let state = Arc::new(AppState {
+        let state = Arc::new(ApiState {
             store: cache::Store::new(origin, config.image_cache_mb * 1024 * 1024),
             upstream_timeout: config.upstream_timeout(),
             simulated_waits: waits::WaitPool::new(config.max_simulated_waits),

@@ -7,20 +7,19 @@ use std::{
 
 use axum::{
     Json, Router,
-    extract::{ConnectInfo, FromRequestParts, Path, RawQuery, Request, State},
+    extract::{ConnectInfo, FromRequestParts, Path, RawQuery, State},
     http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
     routing::{any, get},
 };
-use bytes::Bytes;
-use fanout_api::{ComicId, Health, NetSim, OriginKind, validate_image_name};
+use fanout_api::{ComicId, Health, NetSim, OriginKind, Route, routes, validate_image_name};
 
 use crate::{
-    AppState,
+    ApiState,
     cache::{CacheStatus, Cached},
+    demo_network::{self, Fault},
     error::ApiError,
-    netsim::{self, Fault},
-    origin::{DEMO_LATEST, Fetched, interpret_comic, interpret_image},
+    origin::DEMO_LATEST,
 };
 
 /// Comics never change once published, but an origin switch must not stick for long.
@@ -32,16 +31,16 @@ const SHED_RETRY_AFTER_SECS: u64 = 1;
 /// Images are served as inert documents: never sniffed, never scripted.
 const IMAGE_CSP: &str = "default-src 'none'; img-src 'self'; sandbox";
 
-pub fn router(state: Arc<AppState>) -> Router {
+pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
-        .route("/api/health", get(health))
-        .route("/api/comics/{id}", get(comic))
-        .route("/api/img/{file}", get(image))
+        .route(routes::HEALTH, get(health))
+        .route(routes::COMIC, get(comic))
+        .route(routes::IMAGE, get(image))
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         // Unknown /api paths are API errors, never the page.
-        .route("/api", any(no_such_route))
-        .route("/api/", any(no_such_route))
-        .route("/api/{*rest}", any(no_such_route))
+        .route(routes::API_ROOT, any(no_such_route))
+        .route(&format!("{}/", routes::API_ROOT), any(no_such_route))
+        .route(routes::API_ANY, any(no_such_route))
         .with_state(state)
 }
 
@@ -71,10 +70,9 @@ async fn no_such_route() -> ApiError {
     ApiError::NotFound("no such API route".into())
 }
 
-async fn health(State(app): State<Arc<AppState>>) -> Json<Health> {
+async fn health(State(app): State<Arc<ApiState>>) -> Json<Health> {
     let origin = app.store.origin();
     Json(Health {
-        status: "ok".into(),
         origin: origin.kind(),
         description: origin.description().into(),
         latest: (origin.kind() == OriginKind::Demo).then_some(DEMO_LATEST),
@@ -82,56 +80,38 @@ async fn health(State(app): State<Arc<AppState>>) -> Json<Health> {
 }
 
 async fn comic(
-    State(app): State<Arc<AppState>>,
+    State(app): State<Arc<ApiState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiPath(segment): ApiPath<String>,
     RawQuery(query): RawQuery,
-    request: Request,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let headers = request.headers();
     let id = ComicId::parse(&segment).map_err(|err| ApiError::BadRequest(err.0))?;
-    if let Some(fault) = app
-        .simulate_network(peer.ip(), &fanout_api::routes::comic(id), query, false)
-        .await?
-    {
-        return Err(match fault {
-            // Waited out in `simulate_network`, which answers timeouts itself.
-            Fault::Timeout => ApiError::UpstreamTimeout,
-            _ => interpret_comic(id, upstream_failure(500)).expect_err("a 500 is an error"),
-        });
+    if let Some(sim) = app.demo_network(query.as_deref())? {
+        app.simulate(peer.ip(), &sim, &Route::Comic(id)).await?;
     }
     let (cached, status) = app.store.comic(id).await?;
     let cache_control = match id {
         ComicId::Latest => LATEST_CACHE_CONTROL,
         ComicId::Number(_) => COMIC_CACHE_CONTROL,
     };
-    Ok(respond(&cached, status, cache_control, headers))
+    Ok(respond(&cached, status, cache_control, &headers))
 }
 
 async fn image(
-    State(app): State<Arc<AppState>>,
+    State(app): State<Arc<ApiState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiPath(file): ApiPath<String>,
     RawQuery(query): RawQuery,
-    request: Request,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let headers = request.headers();
     let file = validate_image_name(&file).map_err(|err| ApiError::BadRequest(err.0))?;
-    if let Some(fault) = app
-        .simulate_network(peer.ip(), &fanout_api::routes::image(file), query, true)
-        .await?
-    {
-        let status = match fault {
-            Fault::Timeout => return Err(ApiError::UpstreamTimeout),
-            Fault::ServerError => 500,
-            Fault::MissingImage => 404,
-        };
-        return Err(
-            interpret_image(file, &upstream_failure(status)).expect_err("a failure status is an error")
-        );
+    if let Some(sim) = app.demo_network(query.as_deref())? {
+        app.simulate(peer.ip(), &sim, &Route::Image(file.to_owned()))
+            .await?;
     }
     let (cached, status) = app.store.image(file).await?;
-    let mut response = respond(&cached, status, IMAGE_CACHE_CONTROL, headers);
+    let mut response = respond(&cached, status, IMAGE_CACHE_CONTROL, &headers);
     response.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(IMAGE_CSP),
@@ -139,51 +119,56 @@ async fn image(
     Ok(response)
 }
 
-impl AppState {
-    /// On the demo origin, waits out the simulated network and says whether this request
-    /// fails; a simulated timeout is waited out too (as long as the real upstream would
-    /// take) and answered here. Waits hold a place in a global pool, of which each client may
-    /// take only a share, so that parameters asking for long waits cannot pile up requests
-    /// without bound or crowd out other clients; with no place left the request is shed at
-    /// once. The real origin ignores the parameters: its network is real.
-    async fn simulate_network(
-        &self,
-        peer: IpAddr,
-        what: &str,
-        query: Option<String>,
-        is_image: bool,
-    ) -> Result<Option<Fault>, ApiError> {
+impl ApiState {
+    /// The simulated network a request asks for, on the demo origin only: the real origin
+    /// ignores the parameters, since its network is real.
+    fn demo_network(&self, query: Option<&str>) -> Result<Option<NetSim>, ApiError> {
         if self.store.origin().kind() != OriginKind::Demo {
             return Ok(None);
         }
-        let sim =
-            NetSim::from_query(query.as_deref().unwrap_or("")).map_err(|err| ApiError::BadRequest(err.0))?;
-        let plan = netsim::plan(&sim, what, is_image);
+        NetSim::from_query(query.unwrap_or(""))
+            .map(Some)
+            .map_err(|err| ApiError::BadRequest(err.0))
+    }
+
+    /// Waits out the simulated network for one request and fails it as drawn; a simulated
+    /// timeout is waited out too (as long as the real upstream would take). Waits hold a
+    /// place in a global pool, of which each client may take only a share, so that
+    /// parameters asking for long waits cannot pile up requests without bound or crowd out
+    /// other clients; with no place left the request is shed at once.
+    async fn simulate(&self, peer: IpAddr, sim: &NetSim, route: &Route) -> Result<(), ApiError> {
+        let (what, is_image) = match route {
+            Route::Comic(id) => (routes::comic(*id), false),
+            Route::Image(file) => (routes::image(file), true),
+            Route::Health | Route::Comics => return Ok(()),
+        };
+        let plan = demo_network::plan(sim, &what, is_image);
         let times_out = plan.fault == Some(Fault::Timeout);
-        if plan.delay.is_zero() && !times_out {
-            return Ok(plan.fault);
+        if !plan.delay.is_zero() || times_out {
+            let _permit = self
+                .simulated_waits
+                .try_acquire(peer)
+                .ok_or(ApiError::Overloaded {
+                    retry_after_secs: SHED_RETRY_AFTER_SECS,
+                })?;
+            tokio::time::sleep(plan.delay).await;
+            if times_out {
+                tokio::time::sleep(self.upstream_timeout).await;
+            }
         }
-        let _permit = self
-            .simulated_waits
-            .try_acquire(peer)
-            .ok_or(ApiError::Overloaded {
-                retry_after_secs: SHED_RETRY_AFTER_SECS,
-            })?;
-        tokio::time::sleep(plan.delay).await;
-        if times_out {
-            tokio::time::sleep(self.upstream_timeout).await;
-            return Err(ApiError::UpstreamTimeout);
+        match plan.fault {
+            None => Ok(()),
+            Some(fault) => Err(fault_error(fault, route)),
         }
-        Ok(plan.fault)
     }
 }
 
-/// What a failing upstream sends: a status and an HTML error page.
-fn upstream_failure(status: u16) -> Fetched {
-    Fetched {
-        status,
-        content_type: Some("text/html".into()),
-        body: Bytes::from_static(b"<html><body>error</body></html>"),
+/// The error a simulated fault answers with: the same one a real upstream failure gives.
+fn fault_error(fault: Fault, route: &Route) -> ApiError {
+    match (fault, route) {
+        (Fault::Timeout, _) => ApiError::UpstreamTimeout,
+        (Fault::MissingImage, Route::Image(file)) => ApiError::missing_image(file),
+        _ => ApiError::upstream_status(500),
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::{demo_proxy, error_code, start_proxy, start_upstream};
 use fanout_api::{Comic, Health, NetSim, OriginKind};
-use fanout_proxy::{Config, OriginChoice, netsim::plan};
+use fanout_proxy::{Config, OriginChoice, demo_network::plan};
 
 #[tokio::test]
 async fn looks_like_xkcd() {

@@ -236,7 +236,7 @@ mod tests {
             assert_eq!(comic.num, num);
             match comic.img {
                 Some(path) => {
-                    let file = path.strip_prefix("/api/img/").unwrap();
+                    let file = path.strip_prefix(fanout_api::routes::IMAGE_PREFIX).unwrap();
                     assert_eq!(comic_of_image(file), Some(num), "{file}");
                 }
                 None => assert!(INTERACTIVE.contains(&num)),

@@ -93,7 +93,7 @@ pub fn interpret_comic(id: ComicId, fetched: Fetched) -> Result<Comic, ApiError>
     match fetched.status {
         200 => {}
         404 => return Err(ApiError::NotFound(format!("there is no comic {id}"))),
-        status => return Err(ApiError::Upstream(format!("upstream answered HTTP {status}"))),
+        status => return Err(ApiError::upstream_status(status)),
     }
     let is_json = fetched.content_type.as_deref().is_some_and(|ct| {
         ct.split(';')
@@ -132,8 +132,8 @@ const IMAGE_TYPES: [(&str, &[u8]); 3] = [
 pub fn interpret_image(file: &str, fetched: &Fetched) -> Result<&'static str, ApiError> {
     match fetched.status {
         200 => {}
-        404 => return Err(ApiError::NotFound(format!("image {file} is missing upstream"))),
-        status => return Err(ApiError::Upstream(format!("upstream answered HTTP {status}"))),
+        404 => return Err(ApiError::missing_image(file)),
+        status => return Err(ApiError::upstream_status(status)),
     }
     let claimed = fetched
         .content_type
