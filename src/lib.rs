@@ -1,9 +1,10 @@
 //! Fanout: see what concurrent requests buy you in a browser.
 //!
 //! The plain-Rust parts (what a run is, scheduling, timing arithmetic, chart geometry, picking
-//! comics) know
-//! nothing of the DOM and are tested natively; the components render them with Leptos.
+//! comics, splitting a streamed body into lines) know nothing of the DOM and are tested
+//! natively; the components render them with Leptos.
 
+pub mod ndjson;
 pub mod pick;
 pub mod plot;
 pub mod run_config;
