@@ -3,12 +3,16 @@
 //! Both sides depend on this crate, so they cannot disagree about routes, JSON shapes,
 //! or what counts as a valid comic number or image name.
 
+mod batch;
 mod comic;
 mod error;
 mod netsim;
 pub mod routes;
 mod validate;
 
+pub use batch::{
+    BatchLine, BatchOutcome, BatchRequest, MAX_BATCH_IDS, MAX_BATCH_QUERY_LEN, NDJSON, parse_batch_query,
+};
 pub use comic::{Comic, Health, OriginKind};
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use netsim::{MAX_DELAY_MS, NetSim, NetSimError, parse_decimal};

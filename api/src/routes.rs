@@ -2,6 +2,7 @@
 //! builds its URLs with the functions here, and both read a URL back with [`Route::parse`],
 //! so no other crate spells an `/api` path.
 
+pub use crate::batch::{MAX_BATCH_IDS, MAX_BATCH_QUERY_LEN};
 use crate::{ComicId, validate_image_name};
 
 /// Everything under this prefix is the API; anything else is the page.
@@ -25,6 +26,22 @@ pub const CACHE_BUSTER: &str = "fresh";
 /// `/api/comics/latest` or `/api/comics/{n}`.
 pub fn comic(id: ComicId) -> String {
     format!("{COMIC_PREFIX}{id}")
+}
+
+/// `/api/comics?ids=1,614,latest`, with `&wait=all` for one array after the slowest comic.
+/// Demo-network keys and a cache buster may follow (`&latency_ms=…`).
+pub fn comics(ids: &[ComicId], wait_all: bool) -> String {
+    let mut url = format!("{COMICS}?ids=");
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            url.push(',');
+        }
+        url.push_str(&id.to_string());
+    }
+    if wait_all {
+        url.push_str("&wait=all");
+    }
+    url
 }
 
 /// `/api/img/{file}` for an already validated file name.

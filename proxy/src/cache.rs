@@ -40,7 +40,7 @@ pub struct Cached {
 }
 
 impl Cached {
-    fn new(body: Bytes, content_type: &'static str) -> Arc<Self> {
+    pub(crate) fn new(body: Bytes, content_type: &'static str) -> Arc<Self> {
         let digest = Sha256::digest(&body);
         let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
         Arc::new(Cached {

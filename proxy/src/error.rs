@@ -3,7 +3,7 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use fanout_api::{ErrorBody, ErrorCode};
+use fanout_api::{ErrorBody, ErrorCode, ErrorDetail};
 
 /// Every way an /api request can fail; each becomes `{"error": {"code", "message"}}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +52,14 @@ impl ApiError {
         }
     }
 
+    /// The code and message, as a batch line carries them for one comic.
+    pub fn detail(&self) -> ErrorDetail {
+        ErrorDetail {
+            code: self.code(),
+            message: self.message(),
+        }
+    }
+
     pub fn message(&self) -> String {
         match self {
             ApiError::BadRequest(m) | ApiError::NotFound(m) => m.clone(),
@@ -83,7 +91,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code = self.code();
         let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::BAD_GATEWAY);
-        let mut response = (status, Json(ErrorBody::new(code, self.message()))).into_response();
+        let mut response = (status, Json(ErrorBody { error: self.detail() })).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         match self {

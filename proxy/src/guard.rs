@@ -10,11 +10,13 @@ use std::{
 
 use axum::{
     extract::{ConnectInfo, Request, State},
-    http::{HeaderMap, HeaderName, HeaderValue, header},
+    http::{HeaderMap, HeaderName, HeaderValue, Uri, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock};
+
+use fanout_api::{parse_batch_query, routes};
 
 use crate::{X_CACHE, error::ApiError};
 
@@ -157,13 +159,19 @@ impl ClientLimiter {
         }
     }
 
-    /// Lets a request from `ip` through, or says in how many whole seconds the limiter
-    /// would (its real wait, rounded up).
-    fn check(&self, ip: IpAddr) -> Result<(), u64> {
-        self.limiter.check_key(&client_key(ip)).map_err(|not_until| {
-            let wait = not_until.wait_time_from(self.limiter.clock().now());
-            wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
-        })
+    /// Lets `cost` requests from `ip` through at once, or says in how many whole seconds the
+    /// limiter would (its real wait, rounded up). A cost above the burst can never pass.
+    fn check(&self, ip: IpAddr, cost: NonZeroU32) -> Result<(), Refusal> {
+        match self.limiter.check_key_n(&client_key(ip), cost) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => {
+                let wait = not_until.wait_time_from(self.limiter.clock().now());
+                Err(Refusal::RetryAfter(
+                    wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+                ))
+            }
+            Err(governor::InsufficientCapacity(burst)) => Err(Refusal::OverBurst(burst)),
+        }
     }
 
     /// Forgets idle addresses so that the table stays small.
@@ -173,16 +181,44 @@ impl ClientLimiter {
     }
 }
 
+/// Why the limiter refused.
+#[derive(Debug, PartialEq, Eq)]
+enum Refusal {
+    /// Whole seconds until the requests would pass.
+    RetryAfter(u64),
+    /// More at once than the burst holds: no wait helps.
+    OverBurst(u32),
+}
+
 pub async fn rate_limit(
     State(limiter): State<Arc<ClientLimiter>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
     next: Next,
 ) -> Response {
-    match limiter.check(peer.ip()) {
+    let cost = request_cost(request.uri());
+    match limiter.check(peer.ip(), cost) {
         Ok(()) => next.run(request).await,
-        Err(retry_after_secs) => ApiError::RateLimited { retry_after_secs }.into_response(),
+        Err(Refusal::RetryAfter(retry_after_secs)) => {
+            ApiError::RateLimited { retry_after_secs }.into_response()
+        }
+        Err(Refusal::OverBurst(burst)) => ApiError::BadRequest(format!(
+            "a batch of {cost} comics is more than this proxy lets one client ask for at once \
+             ({burst}); ask for fewer"
+        ))
+        .into_response(),
     }
+}
+
+/// How many requests one request counts as: a batch counts each distinct comic it names
+/// (it costs upstream what that many single requests cost), anything else one. A batch the
+/// handler will refuse as malformed counts one.
+fn request_cost(uri: &Uri) -> NonZeroU32 {
+    let comics = (uri.path() == routes::COMICS)
+        .then(|| parse_batch_query(uri.query().unwrap_or("")).ok())
+        .flatten()
+        .map_or(1, |batch| batch.ids.len());
+    NonZeroU32::new(u32::try_from(comics).unwrap_or(u32::MAX)).unwrap_or(NonZeroU32::MIN)
 }
 
 /// Who counts as one client for rate limits and connection caps: an IPv4 address, or an
@@ -287,14 +323,32 @@ mod tests {
         let limiter =
             ClientLimiter::with_quota(Quota::with_period(std::time::Duration::from_secs(7)).unwrap());
         let a: IpAddr = "2001:db8::1".parse().unwrap();
-        assert_eq!(limiter.check(a), Ok(()));
-        let wait = limiter.check("2001:db8::2".parse().unwrap()).unwrap_err();
+        let one = NonZeroU32::MIN;
+        assert_eq!(limiter.check(a, one), Ok(()));
+        let Err(Refusal::RetryAfter(wait)) = limiter.check("2001:db8::2".parse().unwrap(), one) else {
+            panic!("the second request within the period is refused with a wait");
+        };
         assert!((6..=7).contains(&wait), "{wait}");
         assert_eq!(
-            limiter.check("2001:db8:0:1::1".parse().unwrap()),
+            limiter.check("2001:db8:0:1::1".parse().unwrap(), one),
             Ok(()),
             "another /64"
         );
+    }
+
+    #[test]
+    fn a_batch_costs_one_per_distinct_comic_and_no_more_than_the_burst_passes() {
+        let cost = |uri: &str| request_cost(&uri.parse().unwrap()).get();
+        assert_eq!(cost("/api/comics?ids=1,2,3,2&latency_ms=9"), 3);
+        assert_eq!(cost("/api/comics/1?ids=1,2,3"), 1);
+        assert_eq!(cost("/api/comics?ids=1,,2"), 1, "refused by the handler");
+        assert_eq!(cost("/api/comics"), 1);
+        let limiter = ClientLimiter::new(2).unwrap(); // burst 10
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let n = |n| NonZeroU32::new(n).unwrap();
+        assert_eq!(limiter.check(ip, n(11)), Err(Refusal::OverBurst(10)));
+        assert_eq!(limiter.check(ip, n(10)), Ok(()));
+        assert!(matches!(limiter.check(ip, n(1)), Err(Refusal::RetryAfter(1))));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `fanout-proxy`: serves the Fanout page and a narrow same-origin `/api` that reaches
 //! xkcd (or the built-in demo origin) and nothing else.
 
+mod batch;
 pub mod cache;
 pub mod config;
 pub mod demo_network;

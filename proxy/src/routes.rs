@@ -15,7 +15,7 @@ use axum::{
 use fanout_api::{ComicId, Health, NetSim, OriginKind, Route, routes, validate_image_name};
 
 use crate::{
-    ApiState,
+    ApiState, batch,
     cache::{CacheStatus, Cached},
     demo_network::{self, Fault},
     error::ApiError,
@@ -35,6 +35,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
         .route(routes::HEALTH, get(health))
         .route(routes::COMIC, get(comic))
+        .route(routes::COMICS, get(batch::comics))
         .route(routes::IMAGE, get(image))
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         // Unknown /api paths are API errors, never the page.
@@ -122,7 +123,7 @@ async fn image(
 impl ApiState {
     /// The simulated network a request asks for, on the demo origin only: the real origin
     /// ignores the parameters, since its network is real.
-    fn demo_network(&self, query: Option<&str>) -> Result<Option<NetSim>, ApiError> {
+    pub(crate) fn demo_network(&self, query: Option<&str>) -> Result<Option<NetSim>, ApiError> {
         if self.store.origin().kind() != OriginKind::Demo {
             return Ok(None);
         }
@@ -136,7 +137,7 @@ impl ApiState {
     /// place in a global pool, of which each client may take only a share, so that
     /// parameters asking for long waits cannot pile up requests without bound or crowd out
     /// other clients; with no place left the request is shed at once.
-    async fn simulate(&self, peer: IpAddr, sim: &NetSim, route: &Route) -> Result<(), ApiError> {
+    pub(crate) async fn simulate(&self, peer: IpAddr, sim: &NetSim, route: &Route) -> Result<(), ApiError> {
         let (what, is_image) = match route {
             Route::Comic(id) => (routes::comic(*id), false),
             Route::Image(file) => (routes::image(file), true),
