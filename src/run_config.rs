@@ -5,26 +5,58 @@ use fanout_api::{NetSim, parse_comic_number};
 
 pub const MAX_COMICS: u32 = 100;
 
+/// How a run fetches its comics' metadata. The first three fan out in the browser, one
+/// request per comic; the gather modes ask the proxy to fan out, in one request for all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Mode {
     Sequential,
     Concurrent,
     Limited,
+    /// One request; the proxy streams each comic's line the moment it resolves.
+    Gather,
+    /// One request; the proxy answers every comic at once, after the slowest (the Flask
+    /// tutorial's `asyncio.gather`).
+    GatherAll,
 }
 
 impl Mode {
-    pub const ALL: [Mode; 3] = [Mode::Sequential, Mode::Limited, Mode::Concurrent];
+    pub const ALL: [Mode; 5] = [
+        Mode::Sequential,
+        Mode::Limited,
+        Mode::Concurrent,
+        Mode::Gather,
+        Mode::GatherAll,
+    ];
 
+    /// The value in the URL's `mode=`.
     pub fn as_str(self) -> &'static str {
         match self {
             Mode::Sequential => "sequential",
             Mode::Concurrent => "concurrent",
             Mode::Limited => "limited",
+            Mode::Gather => "gather",
+            Mode::GatherAll => "gather-all",
         }
     }
 
     pub fn parse(text: &str) -> Option<Mode> {
         Mode::ALL.into_iter().find(|m| m.as_str() == text)
+    }
+
+    /// The strategy in the controls' words.
+    pub fn label(self) -> &'static str {
+        match self {
+            Mode::Sequential => "one after another",
+            Mode::Limited => "at most k at a time",
+            Mode::Concurrent => "all at once",
+            Mode::Gather => "server gathers, streamed",
+            Mode::GatherAll => "server gathers, waits for all",
+        }
+    }
+
+    /// True when the proxy fetches the metadata of every comic for one request.
+    pub fn is_gather(self) -> bool {
+        matches!(self, Mode::Gather | Mode::GatherAll)
     }
 }
 
@@ -61,9 +93,8 @@ impl Priority {
 /// "all at once", "at most 6 at a time, no hints".
 pub fn strategy_label(mode: Mode, limit: u32, priority: Priority) -> String {
     let how = match mode {
-        Mode::Sequential => "one after another".to_string(),
         Mode::Limited => format!("at most {limit} at a time"),
-        Mode::Concurrent => "all at once".to_string(),
+        _ => mode.label().to_string(),
     };
     match priority {
         Priority::ImagesFirst => how,
@@ -141,8 +172,10 @@ impl RunConfig {
             "n" => self.n = parse_bounded(key, value, 1, MAX_COMICS)?,
             "limit" => self.limit = parse_bounded(key, value, 1, MAX_COMICS)?,
             "mode" => {
-                self.mode = Mode::parse(value)
-                    .ok_or_else(|| format!("mode must be sequential, concurrent or limited, not {value:?}"))?
+                self.mode = Mode::parse(value).ok_or_else(|| {
+                    let names: Vec<&str> = Mode::ALL.into_iter().map(Mode::as_str).collect();
+                    format!("mode must be one of {}, not {value:?}", names.join(", "))
+                })?
             }
             "comics" => self.comics = Some(parse_comic_list(value)?),
             "order" => {
@@ -200,11 +233,12 @@ impl RunConfig {
         query
     }
 
-    /// How many comics may be in flight at once for `count` comics.
+    /// How many comics may be in flight at once for `count` comics (for the gather modes, as
+    /// many as the proxy takes: every one).
     pub fn max_in_flight(&self, count: usize) -> usize {
         match self.mode {
             Mode::Sequential => 1,
-            Mode::Concurrent => count.max(1),
+            Mode::Concurrent | Mode::Gather | Mode::GatherAll => count.max(1),
             Mode::Limited => (self.limit as usize).clamp(1, count.max(1)),
         }
     }
@@ -319,6 +353,32 @@ mod tests {
     }
 
     #[test]
+    fn every_mode_round_trips_through_the_url() {
+        for mode in Mode::ALL {
+            assert_eq!(Mode::parse(mode.as_str()), Some(mode));
+            let (config, problems) = parse(&format!("mode={}&n=5", mode.as_str()));
+            assert!(problems.is_empty(), "{problems:?}");
+            assert_eq!(config.mode, mode);
+            assert_eq!(parse(&config.to_query()).0, config);
+        }
+        assert_eq!(Mode::parse("gather"), Some(Mode::Gather));
+        assert_eq!(Mode::parse("gather-all"), Some(Mode::GatherAll));
+        for bad in ["Gather", "gather_all", "gatherall", "gather-all ", ""] {
+            assert_eq!(Mode::parse(bad), None, "{bad:?}");
+        }
+        let (_, problems) = parse("mode=gather_all");
+        assert_eq!(
+            problems,
+            vec![
+                "mode must be one of sequential, limited, concurrent, gather, gather-all, not \"gather_all\""
+                    .to_string()
+            ]
+        );
+        assert!(Mode::Gather.is_gather() && Mode::GatherAll.is_gather());
+        assert!(!Mode::Concurrent.is_gather());
+    }
+
+    #[test]
     fn in_flight_by_mode() {
         let mut config = RunConfig {
             mode: Mode::Sequential,
@@ -331,6 +391,8 @@ mod tests {
         config.limit = 6;
         assert_eq!(config.max_in_flight(20), 6);
         assert_eq!(config.max_in_flight(3), 3);
+        config.mode = Mode::Gather;
+        assert_eq!(config.max_in_flight(20), 20);
     }
 
     #[test]
@@ -350,6 +412,14 @@ mod tests {
         assert_eq!(
             strategy_label(Mode::Sequential, 6, Priority::NoHints),
             "one after another, no hints"
+        );
+        assert_eq!(
+            strategy_label(Mode::Gather, 6, Priority::ImagesFirst),
+            "server gathers, streamed"
+        );
+        assert_eq!(
+            strategy_label(Mode::GatherAll, 6, Priority::NoHints),
+            "server gathers, waits for all, no hints"
         );
         assert_eq!(Priority::ImagesFirst.other(), Priority::NoHints);
         assert_eq!(Priority::NoHints.other(), Priority::ImagesFirst);

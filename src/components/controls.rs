@@ -66,7 +66,7 @@ pub fn Controls() -> impl IntoView {
                             <input type="radio" name="mode" value=mode.as_str()
                                 prop:checked=move || config.with(|c| c.mode == mode)
                                 on:change=move |_| config.update(|c| c.mode = mode)/>
-                            <span>{mode_label(mode)}</span>
+                            <span>{mode.label()}</span>
                         </label>
                     }).collect_view()}
                 </div>
@@ -148,14 +148,6 @@ fn NetworkControls() -> impl IntoView {
             <RateField label="missing image %" name="missing_rate" get=move || config.with(|c| c.sim.missing_rate)
                 set=move |v| config.update(|c| c.sim.missing_rate = v)/>
         </fieldset>
-    }
-}
-
-fn mode_label(mode: Mode) -> &'static str {
-    match mode {
-        Mode::Sequential => "one after another",
-        Mode::Limited => "at most k at a time",
-        Mode::Concurrent => "all at once",
     }
 }
 
