@@ -10,6 +10,9 @@ use web_sys::{AbortSignal, HtmlImageElement, RequestCache, RequestInit};
 
 use crate::{run_config::Priority, stats::RequestTiming};
 
+mod batch;
+pub use batch::BatchLines;
+
 /// Why one comic failed, in words for its error tile.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Failure {
@@ -46,14 +49,16 @@ impl Fetcher {
         }
     }
 
-    /// `path` with the demo origin's simulation parameters.
+    /// `path` (which may have a query of its own) with the demo origin's simulation parameters.
     fn url(&self, path: &str) -> String {
-        format!("{path}?{}", self.sim.to_query())
+        let separator = if path.contains('?') { '&' } else { '?' };
+        format!("{path}{separator}{}", self.sim.to_query())
     }
 
-    /// A GET for `path`. gloo-net's builder has no way to set the request's priority, so the
-    /// request is built from a `RequestInit` of our own and handed to gloo-net to send.
-    fn get(&self, path: &str) -> Result<Request, Failure> {
+    /// A GET for `path`, at `priority` (`"low"`, `"high"`) when hints are on. gloo-net's
+    /// builder has no way to set the request's priority, so the request is built from a
+    /// `RequestInit` of our own and handed to gloo-net to send.
+    fn get(&self, path: &str, priority: &str) -> Result<Request, Failure> {
         let init = RequestInit::new();
         init.set_cache(if self.use_cache {
             RequestCache::Default
@@ -62,9 +67,8 @@ impl Fetcher {
         });
         init.set_signal(Some(&self.signal));
         if self.priority == Priority::ImagesFirst {
-            // Metadata steps aside for images: LOWEST and delayable, like a script-made
-            // `<img>` without hints. web-sys has no setter for `priority` yet.
-            js_sys::Reflect::set(&init, &"priority".into(), &"low".into())
+            // web-sys has no setter for `priority` yet.
+            js_sys::Reflect::set(&init, &"priority".into(), &priority.into())
                 .map_err(|_| self.failure("cannot set the request's priority".into()))?;
         }
         web_sys::Request::new_with_str_and_init(&self.url(path), &init)
@@ -72,8 +76,8 @@ impl Fetcher {
             .map_err(|_| self.failure(format!("cannot make a request for {path}")))
     }
 
-    async fn send(&self, path: &str) -> Result<Response, Failure> {
-        let response = self.get(path)?.send().await.map_err(|err| {
+    async fn send(&self, path: &str, priority: &str) -> Result<Response, Failure> {
+        let response = self.get(path, priority)?.send().await.map_err(|err| {
             if self.signal.aborted() {
                 Failure::Aborted
             } else {
@@ -98,8 +102,10 @@ impl Fetcher {
     }
 
     pub async fn comic(&self, num: u32) -> Result<Comic, Failure> {
+        // Metadata steps aside for images: LOWEST and delayable, like a script-made `<img>`
+        // without hints.
         let response = self
-            .send(&routes::comic(fanout_api::ComicId::Number(num)))
+            .send(&routes::comic(fanout_api::ComicId::Number(num)), "low")
             .await?;
         json::<Comic>(response)
             .await

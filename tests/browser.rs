@@ -159,6 +159,120 @@ async fn an_unreachable_proxy_is_shown_not_fatal() {
     assert!(app.query_selector("[data-testid=run]").unwrap().is_some());
 }
 
+/// A real browser `Response` whose body is a `ReadableStream` fed by the test, chunk by
+/// chunk, so the reader meets every cut the network could make.
+struct FedBody {
+    response: web_sys::Response,
+    controller: web_sys::ReadableStreamDefaultController,
+    /// Set when the body is cancelled by its reader.
+    cancelled: std::rc::Rc<std::cell::Cell<bool>>,
+}
+
+impl FedBody {
+    fn new() -> Self {
+        use std::{cell::RefCell, rc::Rc};
+        let controller = Rc::new(RefCell::new(None));
+        let cancelled = Rc::new(std::cell::Cell::new(false));
+        let source = js_sys::Object::new();
+        let start = wasm_bindgen::closure::Closure::once_into_js({
+            let controller = controller.clone();
+            move |c: web_sys::ReadableStreamDefaultController| *controller.borrow_mut() = Some(c)
+        });
+        let cancel = wasm_bindgen::closure::Closure::once_into_js({
+            let cancelled = cancelled.clone();
+            move || cancelled.set(true)
+        });
+        js_sys::Reflect::set(&source, &"start".into(), &start).unwrap();
+        js_sys::Reflect::set(&source, &"cancel".into(), &cancel).unwrap();
+        let stream = web_sys::ReadableStream::new_with_underlying_source(&source).unwrap();
+        // The constructor calls `start` before it returns.
+        let controller = controller.borrow_mut().take().unwrap();
+        FedBody {
+            response: web_sys::Response::new_with_opt_readable_stream(Some(&stream)).unwrap(),
+            controller,
+            cancelled,
+        }
+    }
+
+    fn send(&self, bytes: &[u8]) {
+        let chunk = js_sys::Uint8Array::from(bytes);
+        self.controller.enqueue_with_chunk(&chunk).unwrap();
+    }
+
+    fn reader(&self, max_line_bytes: usize) -> fanout::line_reader::LineReader {
+        fanout::line_reader::LineReader::new(&self.response.body().unwrap(), max_line_bytes).unwrap()
+    }
+}
+
+/// `future`, or a panic naming `what` if it has not finished in 10 s (a guard, not a wait).
+async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
+    use futures::future::{Either, select};
+    let guard = gloo_timers::future::sleep(Duration::from_secs(10));
+    match select(std::pin::pin!(future), std::pin::pin!(guard)).await {
+        Either::Left((value, _)) => value,
+        Either::Right(_) => panic!("{what} did not happen within 10 s"),
+    }
+}
+
+#[wasm_bindgen_test]
+async fn the_line_reader_hands_out_each_line_when_its_newline_arrives() {
+    let body = FedBody::new();
+    let mut lines = body.reader(1024);
+    let text = "{\"t\":\"€ one\"}\n{\"t\":\"😀 two\"}";
+    let bytes = text.as_bytes();
+    let inside_the_euro = 7;
+    body.send(&bytes[..inside_the_euro]);
+    let newline = text.find('\n').unwrap();
+    body.send(&bytes[inside_the_euro..newline + 3]);
+    // The body is still open: the first line must come without waiting for its end.
+    let first = within("the first line", lines.next_line()).await;
+    assert_eq!(first, Ok(Some("{\"t\":\"€ one\"}".to_string())));
+    body.send(&bytes[newline + 3..]);
+    body.controller.close().unwrap();
+    assert_eq!(
+        lines.next_line().await,
+        Ok(Some("{\"t\":\"😀 two\"}".to_string())),
+        "a last line without newline still counts"
+    );
+    assert_eq!(lines.next_line().await, Ok(None));
+    assert_eq!(lines.next_line().await, Ok(None));
+    assert!(!body.cancelled.get(), "a body read to its end is not cancelled");
+}
+
+#[wasm_bindgen_test]
+async fn the_line_reader_refuses_an_over_long_line_and_stops_the_body() {
+    let body = FedBody::new();
+    let mut lines = body.reader(16);
+    body.send(b"{\"short\":1}\n{\"long\":\"");
+    body.send(&[b'x'; 20]);
+    assert_eq!(lines.next_line().await, Ok(Some("{\"short\":1}".to_string())));
+    let err = lines.next_line().await.unwrap_err();
+    assert_eq!(err, "a line of the stream is longer than 16 bytes");
+    assert!(body.cancelled.get(), "the rest of the body is not downloaded");
+    assert_eq!(lines.next_line().await, Ok(None));
+}
+
+#[wasm_bindgen_test]
+async fn the_line_reader_reports_a_broken_body_and_cancels_one_dropped_early() {
+    let broken = FedBody::new();
+    let mut lines = broken.reader(1024);
+    broken.send(b"{\"id\":1}\n{\"id\":");
+    assert_eq!(lines.next_line().await, Ok(Some("{\"id\":1}".to_string())));
+    broken
+        .controller
+        .error_with_e(&js_sys::Error::new("connection reset").into());
+    let err = lines.next_line().await.unwrap_err();
+    assert_eq!(err, "the stream broke off: connection reset");
+    assert_eq!(lines.next_line().await, Ok(None));
+
+    let abandoned = FedBody::new();
+    let mut lines = abandoned.reader(1024);
+    abandoned.send(b"{\"id\":1}\n");
+    assert_eq!(lines.next_line().await, Ok(Some("{\"id\":1}".to_string())));
+    drop(lines);
+    assert!(abandoned.cancelled.get(), "a reader dropped mid-body cancels it");
+}
+
 trait CountSelector {
     #[allow(non_snake_case)]
     fn query_selectorAll_count(&self, selector: &str) -> u32;
