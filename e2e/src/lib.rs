@@ -11,7 +11,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use fanout_proxy::{Config, Proxy};
+use fanout_api::{Comic, NetSim};
+use fanout_proxy::{Config, Proxy, demo_network::plan};
 use fantoccini::{Client, ClientBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
@@ -105,6 +106,32 @@ impl Page {
             )
             .await;
         serde_json::from_value(value).unwrap()
+    }
+
+    /// What the demo origin will make each of `comics` wait under `sim`, in ms: its metadata
+    /// and its image, drawn with the proxy's own simulation so a test knows in advance.
+    pub async fn simulated_delays(&self, comics: &[u32], sim: &NetSim) -> Vec<(u128, u128)> {
+        // The test's own loopback proxy, whose certificate was generated for this run.
+        let http = reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .build()
+            .unwrap();
+        let mut delays = Vec::new();
+        for &num in comics {
+            let comic: Comic = http
+                .get(format!("{}/api/comics/{num}?latency_ms=0&jitter_ms=0", self.base))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let image = comic.img.expect("these comics have images");
+            let meta = plan(sim, &format!("/api/comics/{num}"), false).delay;
+            let img = plan(sim, &image, true).delay;
+            delays.push((meta.as_millis(), img.as_millis()));
+        }
+        delays
     }
 
     /// A proxy with the demo origin and a fresh headless Chromium.

@@ -3,33 +3,13 @@
 
 use std::time::Duration;
 
-use fanout_api::{Comic, NetSim};
+use fanout_api::NetSim;
 use fanout_e2e::Page;
-use fanout_proxy::demo_network::plan;
 
 /// Each comic's simulated chain (metadata delay + image delay) for `sim`, in ms.
 async fn chain_delays(page: &Page, comics: &[u32], sim: &NetSim) -> Vec<u128> {
-    // The test's own loopback proxy, whose certificate was generated for this run.
-    let http = reqwest::Client::builder()
-        .danger_accept_invalid_certs(true)
-        .build()
-        .unwrap();
-    let mut delays = Vec::new();
-    for &num in comics {
-        let comic: Comic = http
-            .get(format!("{}/api/comics/{num}?latency_ms=0&jitter_ms=0", page.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let image = comic.img.expect("these comics have images");
-        let meta = plan(sim, &format!("/api/comics/{num}"), false).delay;
-        let img = plan(sim, &image, true).delay;
-        delays.push((meta + img).as_millis());
-    }
-    delays
+    let delays = page.simulated_delays(comics, sim).await;
+    delays.into_iter().map(|(meta, img)| meta + img).collect()
 }
 
 #[tokio::test]
