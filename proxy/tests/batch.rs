@@ -1,5 +1,5 @@
 //! The batch route, `/api/comics?ids=…`, through real HTTP on loopback: against the stand-in
-//! xkcd, whose comics 60 to 69 are answered only when the test opens their gate (so which
+//! xkcd, whose comics 2600 to 2609 are answered only when the test opens their gate (so which
 //! comic is still upstream is controlled, not timed), and against the demo origin.
 
 mod common;
@@ -79,9 +79,9 @@ fn ids(lines: &[BatchLine]) -> Vec<ComicId> {
 #[tokio::test]
 async fn each_line_arrives_the_moment_its_comic_settles_and_a_slow_one_holds_none_back() {
     let proxy = xkcd_proxy(|c| c.upstream_timeout_ms = 30_000).await;
-    // 60 is held upstream until the gate opens: the others can only come first if each line
+    // 2600 is held upstream until the gate opens: the others can only come first if each line
     // is written and flushed as it settles, not at the end.
-    let mut lines = Lines::open(&proxy, &routes::comics(&[num(60), num(1), num(2)], false)).await;
+    let mut lines = Lines::open(&proxy, &routes::comics(&[num(2600), num(1), num(2)], false)).await;
     let first = [lines.next().await.unwrap(), lines.next().await.unwrap()];
     assert_eq!(
         ids(&first).into_iter().collect::<HashSet<_>>(),
@@ -90,7 +90,7 @@ async fn each_line_arrives_the_moment_its_comic_settles_and_a_slow_one_holds_non
     assert!(proxy.upstream.cancelled().is_empty());
     proxy.upstream.open_gate();
     let rest = lines.rest().await;
-    assert_eq!(ids(&rest), [num(60)]);
+    assert_eq!(ids(&rest), [num(2600)]);
 
     // Each line holds the very comic the single route serves.
     for line in first.into_iter().chain(rest) {
@@ -101,7 +101,7 @@ async fn each_line_arrives_the_moment_its_comic_settles_and_a_slow_one_holds_non
         assert_eq!(line.into_result().unwrap(), single, "comic {n}");
     }
     assert_eq!(
-        proxy.upstream.hits("/60/info.0.json"),
+        proxy.upstream.hits("/2600/info.0.json"),
         1,
         "the single route hit the cache"
     );
@@ -127,15 +127,15 @@ async fn over_http2_too_each_line_arrives_as_its_comic_settles() {
             .build()
             .unwrap(),
     };
-    let mut lines = Lines::open(&proxy, &routes::comics(&[num(60), num(3)], false)).await;
+    let mut lines = Lines::open(&proxy, &routes::comics(&[num(2600), num(3)], false)).await;
     assert_eq!(lines.response.version(), reqwest::Version::HTTP_2);
     assert_eq!(
         lines.next().await.unwrap().id,
         num(3),
-        "before 60 is even answered"
+        "before 2600 is even answered"
     );
     proxy.upstream.open_gate();
-    assert_eq!(ids(&lines.rest().await), [num(60)]);
+    assert_eq!(ids(&lines.rest().await), [num(2600)]);
 }
 
 #[tokio::test]
@@ -279,30 +279,38 @@ async fn a_repeated_id_is_fetched_and_answered_once() {
 async fn a_disconnect_cancels_the_fetches_nobody_else_waits_for() {
     let proxy = xkcd_proxy(|c| c.upstream_timeout_ms = 30_000).await;
     let upstream = proxy.upstream.clone();
-    // Someone else is already waiting for 61 when the batch asks for it too.
+    // Someone else is already waiting for 2601 when the batch asks for it too.
     let other = tokio::spawn({
         let (client, url) = (
             proxy.client.clone(),
-            format!("{}{}", proxy.base, routes::comic(num(61))),
+            format!("{}{}", proxy.base, routes::comic(num(2601))),
         );
         async move { client.get(url).send().await.unwrap() }
     });
-    wait_until("61 is upstream", || upstream.hits("/61/info.0.json") == 1).await;
-    let mut lines = Lines::open(&proxy, &routes::comics(&[num(1), num(60), num(61)], false)).await;
+    wait_until("2601 is upstream", || upstream.hits("/2601/info.0.json") == 1).await;
+    let mut lines = Lines::open(&proxy, &routes::comics(&[num(1), num(2600), num(2601)], false)).await;
     assert_eq!(lines.next().await.unwrap().id, num(1));
-    wait_until("60 is upstream", || upstream.hits("/60/info.0.json") == 1).await;
+    wait_until("2600 is upstream", || upstream.hits("/2600/info.0.json") == 1).await;
     drop(lines);
-    wait_until("the fetch of 60 is cancelled", || {
-        upstream.cancelled().contains(&"/60/info.0.json".to_owned())
+    wait_until("the fetch of 2600 is cancelled", || {
+        upstream.cancelled().contains(&"/2600/info.0.json".to_owned())
     })
     .await;
     upstream.open_gate();
     let other = other.await.unwrap();
-    assert_eq!(other.status(), 200, "the other request still gets 61");
-    assert_eq!(other.json::<Comic>().await.unwrap().num, 61);
-    assert_eq!(upstream.cancelled(), ["/60/info.0.json"], "61 was never dropped");
-    assert_eq!(upstream.hits("/61/info.0.json"), 1);
-    assert_eq!(upstream.hits("/60/info.0.json"), 1, "60 is not asked for again");
+    assert_eq!(other.status(), 200, "the other request still gets 2601");
+    assert_eq!(other.json::<Comic>().await.unwrap().num, 2601);
+    assert_eq!(
+        upstream.cancelled(),
+        ["/2600/info.0.json"],
+        "2601 was never dropped"
+    );
+    assert_eq!(upstream.hits("/2601/info.0.json"), 1);
+    assert_eq!(
+        upstream.hits("/2600/info.0.json"),
+        1,
+        "2600 is not asked for again"
+    );
 }
 
 #[tokio::test]

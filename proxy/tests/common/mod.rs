@@ -27,7 +27,7 @@ pub struct Upstream {
     pub requests: Mutex<Vec<String>>,
     /// Requests being answered right now, and the most there ever were at once.
     pub in_flight: Mutex<(usize, usize)>,
-    /// Comics 60 to 69 are answered only once this is opened (or never), so that a test
+    /// Comics 2600 to 2609 are answered only once this is opened (or never), so that a test
     /// controls which comic is still upstream when, without timing.
     pub gate: tokio::sync::Semaphore,
     /// Paths of gated requests whose caller went away before they were answered.
@@ -159,7 +159,7 @@ async fn comic(State(up): State<Arc<Upstream>>, Path((num, file)): Path<(String,
             up.in_flight.lock().unwrap().0 -= 1;
             json(comic_json(num, "https://imgs.xkcd.com/comics/answer.png"))
         }
-        60..=69 => {
+        2600..=2609 => {
             let mut answering = Answering {
                 upstream: &up,
                 path: format!("/{num}/info.0.json"),
