@@ -3,7 +3,9 @@
 //!
 //! `cargo xtask bench --concurrent-only 20,100 [--repeats K]` runs only the all-at-once
 //! fan-out rows for those N (page and bare script, hints on and off, both protocols), each
-//! the median of K runs, and prints their table without touching BENCHMARKS.md.
+//! the median of K runs, and prints their table without touching BENCHMARKS.md;
+//! `--gather-only 100` does the same for the server-gather rows (`gather` and `gather-all`,
+//! both protocols), and the two flags together run both sets, interleaved.
 //!
 //! Everything runs on loopback ports picked here and is stopped at the end; nothing needs
 //! the internet. `cargo xtask bench` builds what this needs and sets the variables below.
@@ -23,8 +25,8 @@ use report::Report;
 
 pub struct Setup {
     pub quick: bool,
-    /// Only the all-at-once fan-out rows for these N (empty: everything).
-    pub concurrent_only: Vec<u32>,
+    /// Only these fan-out rows (N, strategy), printed (empty: everything).
+    pub only: Vec<(u32, &'static str)>,
     /// Runs per fan-out row, each row their median (None: five over h2, one otherwise).
     pub repeats: Option<usize>,
     pub root: PathBuf,
@@ -152,13 +154,24 @@ fn flag_value(args: &[String], flag: &str) -> Option<String> {
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
-    let concurrent_only: Vec<u32> = flag_value(&args, "--concurrent-only")
-        .map(|list| {
-            list.split(',')
-                .map(|n| n.trim().parse().expect("--concurrent-only takes N,N,…"))
-                .collect()
-        })
-        .unwrap_or_default();
+    let sizes = |flag: &str| -> Vec<u32> {
+        flag_value(&args, flag)
+            .map(|list| {
+                list.split(',')
+                    .map(|n| n.trim().parse().unwrap_or_else(|_| panic!("{flag} takes N,N,…")))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut only: Vec<(u32, &'static str)> = Vec::new();
+    for (flag, modes) in [
+        ("--concurrent-only", &["concurrent"][..]),
+        ("--gather-only", &["gather", "gather-all"][..]),
+    ] {
+        for n in sizes(flag) {
+            only.extend(modes.iter().map(|&mode| (n, mode)));
+        }
+    }
     let repeats = flag_value(&args, "--repeats").map(|k| {
         k.parse::<usize>()
             .ok()
@@ -171,7 +184,7 @@ async fn main() {
         .to_path_buf();
     let setup = Setup {
         quick,
-        concurrent_only,
+        only,
         repeats,
         proxy_bin: env_path("FANOUT_PROXY_BIN"),
         dist: env_path("FANOUT_DIST"),
@@ -187,7 +200,7 @@ async fn main() {
     wait_for(&format!("{tls_base}/api/health"), Duration::from_secs(10)).await;
     fanout_in_browser(&setup, &base, &tls_base, &mut report).await;
     drop(tls_proxy);
-    if !setup.concurrent_only.is_empty() {
+    if !setup.only.is_empty() {
         println!("{}", report.render_fanout());
         return;
     }
@@ -206,29 +219,36 @@ async fn main() {
     );
 }
 
-/// Section 1: the real page in headless Chromium: every N and strategy over HTTP/1.1, and
-/// all at once with and without priority hints over both protocols, each next to a bare
-/// script doing the same.
+/// Section 1: the real page in headless Chromium: every N and strategy over HTTP/1.1, all
+/// at once with and without priority hints over both protocols, each next to a bare script
+/// doing the same, and the proxy gathering the metadata (streamed, or all at the end) over
+/// both protocols.
 async fn fanout_in_browser(setup: &Setup, base: &str, tls_base: &str, report: &mut Report) {
-    let sizes: &[u32] = if !setup.concurrent_only.is_empty() {
-        &setup.concurrent_only
+    let mut sizes: Vec<u32> = if !setup.only.is_empty() {
+        setup.only.iter().map(|&(n, _)| n).collect()
     } else if setup.quick {
-        &[1, 5, 20, 100]
+        vec![1, 5, 20, 100]
     } else {
-        &[1, 5, 20, 50, 100]
+        vec![1, 5, 20, 50, 100]
     };
+    sizes.sort_unstable();
+    sizes.dedup();
     let modes = [
         ("sequential", false),
         ("limited", false),
         ("concurrent", false),
         ("concurrent", true),
+        ("gather", false),
+        ("gather", true),
+        ("gather-all", false),
+        ("gather-all", true),
     ];
     let runs: Vec<(u32, &str, bool)> = sizes
         .iter()
         .flat_map(|&n| modes.iter().map(move |&(mode, h2)| (n, mode, h2)))
         // A quick look skips the long sequential runs.
         .filter(|&(n, mode, _)| !(setup.quick && mode == "sequential" && n > 20))
-        .filter(|&(_, mode, _)| setup.concurrent_only.is_empty() || mode == "concurrent")
+        .filter(|&(n, mode, _)| setup.only.is_empty() || setup.only.contains(&(n, mode)))
         .collect();
     let http1 = Page::attach(base).await;
     let http2 = Page::attach(tls_base).await;
@@ -324,9 +344,11 @@ pub fn median_by<T>(mut runs: Vec<T>, key: impl Fn(&T) -> f64) -> Option<T> {
     runs.into_iter().nth(middle)
 }
 
-/// The browser's own account of the run: first request start to last response end.
+/// The browser's own account of the run: first request start to last response end, over
+/// the comics' metadata (one request each, or the one batch of `gather`) and images.
 const BROWSER_WALL: &str = "const e = performance.getEntriesByType('resource').filter(e =>
-    (e.name.includes('/api/comics/') && !e.name.includes('latest')) || e.name.includes('/api/img/'));
+    (e.name.includes('/api/comics/') && !e.name.includes('latest')) || e.name.includes('/api/comics?')
+    || e.name.includes('/api/img/'));
   return Math.max(...e.map(x => x.responseEnd)) - Math.min(...e.map(x => x.startTime));";
 
 /// The page runs comics 1..=n with `mode`, driven through its URL.

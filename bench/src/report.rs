@@ -125,10 +125,11 @@ impl Report {
     }
 
     pub fn fanout_row(&mut self, r: &FanoutRow) {
-        let mode = if r.mode == "limited" {
-            "limited (k=6)"
-        } else {
-            r.mode
+        let mode = match r.mode {
+            "limited" => "limited (k=6)",
+            "gather" => "gather (server, streamed)",
+            "gather-all" => "gather-all (server, waits for all)",
+            other => other,
         };
         let or_dash = |v: f64, text: String| if v.is_nan() { "–".to_owned() } else { text };
         self.fanout.push(format!(
@@ -220,7 +221,13 @@ impl Report {
              `<img>`, LOWEST), so the first tile waits for nearly all the metadata; with them the run goes \
              depth-first and tiles arrive from the first wave on, for the same wall time. Over \
              h2 (`fanout-proxy --tls-self-signed`, HTTPS with HTTP/2 by ALPN) every request shares one \
-             connection and concurrent goes out in one wave.{}\n",
+             connection and concurrent goes out in one wave. \
+             \"gather\" and \"gather-all\" ask the proxy for every comic's metadata in one request \
+             (`/api/comics?ids=1,…,N`; the proxy fans out, each comic with the same {l} ms), so only the \
+             images queue for the browser's connections: \"gather\" reads the answer as a stream and starts \
+             each image the moment its comic's line arrives; \"gather-all\" (`&wait=all`, the tutorial's \
+             `asyncio.gather`) gets every comic at once after the slowest, so its first tile can come no \
+             earlier than its slowest metadata.{}\n",
             match self.repeats {
                 Some(k) => format!(" Every row is the median (by wall time) of {k} runs, interleaved."),
                 None if self.quick =>
@@ -244,7 +251,9 @@ impl Report {
              `bench/peers/flask_async.py` rebuilds the tutorial's route (httpx + `asyncio.gather`, comics' \
              metadata only) and its sequential `requests` \"before\", pointed at the same demo origin with \
              the same {l} ms delay. Times are the route's own \"Time taken\". Its ideal is one request: {l} ms.\n\n\
-             | N | async route (ms) | ratio | sequential route (ms) | ratio |\n| --- | --- | --- | --- | --- |\n{}\n",
+             | N | async route (ms) | ratio | sequential route (ms) | ratio |\n| --- | --- | --- | --- | --- |\n{}\n\n\
+             The async route is the idea behind section 1's \"gather-all\" (the server gathers every comic, \
+             then answers once), without images and without streaming.\n",
             self.flask.join("\n")
         );
         let _ = write!(
@@ -342,7 +351,8 @@ impl Report {
             out,
             "\n## How to reproduce\n\n```sh\ncargo xtask bench          # the full run (several minutes)\n\
              cargo xtask bench --quick  # a quick look, under three minutes\n\
-             cargo xtask bench --concurrent-only 20,100 --repeats 3  # only the all-at-once rows, printed\n```\n"
+             cargo xtask bench --concurrent-only 20,100 --repeats 3  # only the all-at-once rows, printed\n\
+             cargo xtask bench --gather-only 100 --concurrent-only 100  # server gather next to all at once, printed\n```\n"
         );
         out
     }

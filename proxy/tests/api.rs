@@ -199,8 +199,13 @@ async fn wrong_methods_and_unknown_routes_get_json_errors() {
         (404, "not_found".into())
     );
     assert_eq!(
-        error_code(proxy.get("/api/comics").await).await,
+        error_code(proxy.get("/api/comics/").await).await,
         (404, "not_found".into())
+    );
+    assert_eq!(
+        error_code(proxy.get("/api/comics").await).await,
+        (400, "bad_request".into()),
+        "the batch route, with no ids"
     );
     let head = proxy
         .client

@@ -52,6 +52,11 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N,N", value_delimiter = ',', num_args = 1,
           value_parser = clap::value_parser!(u32).range(1..=100))]
     pub concurrent_only: Vec<u32>,
+    /// Only the server-gather rows (gather, gather-all) at these sizes, printed; with
+    /// --concurrent-only, both sets
+    #[arg(long, value_name = "N,N", value_delimiter = ',', num_args = 1,
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub gather_only: Vec<u32>,
     /// How many runs each of those rows is the median of
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=50))]
     pub repeats: Option<u32>,
@@ -64,9 +69,14 @@ impl BenchArgs {
         if self.quick {
             args.push("--quick".to_owned());
         }
-        if !self.concurrent_only.is_empty() {
-            let sizes: Vec<String> = self.concurrent_only.iter().map(u32::to_string).collect();
-            args.extend(["--concurrent-only".to_owned(), sizes.join(",")]);
+        for (flag, sizes) in [
+            ("--concurrent-only", &self.concurrent_only),
+            ("--gather-only", &self.gather_only),
+        ] {
+            if !sizes.is_empty() {
+                let sizes: Vec<String> = sizes.iter().map(u32::to_string).collect();
+                args.extend([flag.to_owned(), sizes.join(",")]);
+            }
         }
         if let Some(k) = self.repeats {
             args.extend(["--repeats".to_owned(), k.to_string()]);
@@ -126,6 +136,15 @@ mod tests {
         };
         assert_eq!(args.concurrent_only, [20, 100]);
         assert_eq!(args.to_args(), ["--concurrent-only", "20,100", "--repeats", "3"]);
+        let Ok(Task::Bench(args)) = parse(&["bench", "--gather-only", "100", "--concurrent-only", "5"])
+        else {
+            panic!("bench flags parse");
+        };
+        assert_eq!(args.to_args(), ["--concurrent-only", "5", "--gather-only", "100"]);
+        assert_eq!(
+            parse(&["bench", "--gather-only", "101"]),
+            Err(ErrorKind::ValueValidation)
+        );
         assert_eq!(
             parse(&["bench", "--concurrent-only", "20,x"]),
             Err(ErrorKind::ValueValidation)

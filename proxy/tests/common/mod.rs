@@ -22,12 +22,27 @@ use tokio::net::TcpListener;
 /// A small valid PNG, so the image path can check signatures.
 pub const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
 
-#[derive(Default)]
 pub struct Upstream {
     /// Every path requested, in order.
     pub requests: Mutex<Vec<String>>,
     /// Requests being answered right now, and the most there ever were at once.
     pub in_flight: Mutex<(usize, usize)>,
+    /// Comics 2600 to 2609 are answered only once this is opened (or never), so that a test
+    /// controls which comic is still upstream when, without timing.
+    pub gate: tokio::sync::Semaphore,
+    /// Paths of gated requests whose caller went away before they were answered.
+    pub cancelled: Mutex<Vec<String>>,
+}
+
+impl Default for Upstream {
+    fn default() -> Self {
+        Upstream {
+            requests: Mutex::default(),
+            in_flight: Mutex::default(),
+            gate: tokio::sync::Semaphore::new(0),
+            cancelled: Mutex::default(),
+        }
+    }
 }
 
 impl Upstream {
@@ -41,6 +56,42 @@ impl Upstream {
     }
     pub fn all(&self) -> Vec<String> {
         self.requests.lock().unwrap().clone()
+    }
+
+    /// Lets every gated comic, waiting or still to come, be answered.
+    pub fn open_gate(&self) {
+        self.gate.add_permits(tokio::sync::Semaphore::MAX_PERMITS / 2);
+    }
+
+    pub fn cancelled(&self) -> Vec<String> {
+        self.cancelled.lock().unwrap().clone()
+    }
+}
+
+/// Waits (polling, up to ten seconds) until `condition` holds; panics with `what` if it never does.
+pub async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !condition() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Records its request as cancelled when dropped before [`Answering::done`].
+struct Answering<'a> {
+    upstream: &'a Upstream,
+    path: String,
+    done: bool,
+}
+
+impl Drop for Answering<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.upstream.cancelled.lock().unwrap().push(self.path.clone());
+        }
     }
 }
 
@@ -107,6 +158,16 @@ async fn comic(State(up): State<Arc<Upstream>>, Path((num, file)): Path<(String,
             tokio::time::sleep(Duration::from_millis(300)).await;
             up.in_flight.lock().unwrap().0 -= 1;
             json(comic_json(num, "https://imgs.xkcd.com/comics/answer.png"))
+        }
+        2600..=2609 => {
+            let mut answering = Answering {
+                upstream: &up,
+                path: format!("/{num}/info.0.json"),
+                done: false,
+            };
+            up.gate.acquire().await.unwrap().forget();
+            answering.done = true;
+            json(comic_json(num, "https://imgs.xkcd.com/comics/gated.png"))
         }
         7 => json(comic_json(7, "https://evil.example/comics/a.png")),
         8 => json(comic_json(8, "https://imgs.xkcd.com/comics/../../etc/passwd.png")),
