@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use fanout_api::{Comic, NetSim};
+use fanout_api::{Comic, ComicId, NetSim, routes};
 use fanout_proxy::{Config, Proxy, demo_network::plan};
 use fantoccini::{Client, ClientBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -19,11 +19,12 @@ use serde_json::{Value, json};
 use tokio::{net::TcpListener, sync::oneshot};
 
 pub struct Page {
-    pub base: String,
+    /// Where the page is served, e.g. `http://127.0.0.1:41234/`; see [`Page::url`].
+    pub base: url::Url,
     pub client: Client,
     driver: Child,
     stop_proxy: Option<oneshot::Sender<()>>,
-    _profile: TempDir,
+    _profile: tempfile::TempDir,
 }
 
 /// The built page; `cargo xtask test` builds it and sets the variable.
@@ -118,8 +119,9 @@ impl Page {
             .unwrap();
         let mut delays = Vec::new();
         for &num in comics {
+            let path = routes::comic(ComicId::Number(num));
             let comic: Comic = http
-                .get(format!("{}/api/comics/{num}?latency_ms=0&jitter_ms=0", self.base))
+                .get(self.url(&format!("{path}?latency_ms=0&jitter_ms=0")))
                 .send()
                 .await
                 .unwrap()
@@ -127,7 +129,7 @@ impl Page {
                 .await
                 .unwrap();
             let image = comic.img.expect("these comics have images");
-            let meta = plan(sim, &format!("/api/comics/{num}"), false).delay;
+            let meta = plan(sim, &path, false).delay;
             let img = plan(sim, &image, true).delay;
             delays.push((meta.as_millis(), img.as_millis()));
         }
@@ -161,7 +163,10 @@ impl Page {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|err| panic!("cannot start {chromedriver}: {err}"));
-        let profile = TempDir::new("fanout-e2e-profile");
+        let profile = tempfile::Builder::new()
+            .prefix("fanout-e2e-profile")
+            .tempdir()
+            .expect("a temporary Chromium profile");
         let mut options = json!({
             "args": [
                 "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -169,7 +174,7 @@ impl Page {
                 "--no-first-run", "--window-size=1280,1800",
                 // Only ever loopback servers of the tests' own, with a generated certificate.
                 "--ignore-certificate-errors",
-                format!("--user-data-dir={}", profile.0.display()),
+                format!("--user-data-dir={}", profile.path().display()),
             ]
         });
         if let Ok(binary) = std::env::var("CHROMIUM") {
@@ -191,7 +196,7 @@ impl Page {
             }
         };
         Page {
-            base: base.to_owned(),
+            base: url::Url::parse(base).unwrap_or_else(|err| panic!("{base} is not a URL: {err}")),
             client,
             driver,
             stop_proxy: None,
@@ -199,10 +204,17 @@ impl Page {
         }
     }
 
+    /// `path_and_query` (starting with `/`) on the page's server.
+    pub fn url(&self, path_and_query: &str) -> url::Url {
+        self.base
+            .join(path_and_query)
+            .expect("a path and query join onto the base")
+    }
+
     /// Opens the page with `query` (without `?`) and waits until the app has mounted.
     pub async fn open(&self, query: &str) {
         self.client
-            .goto(&format!("{}/?{query}", self.base))
+            .goto(self.url(&format!("/?{query}")).as_str())
             .await
             .unwrap();
         self.wait_until(
@@ -316,31 +328,11 @@ impl Drop for Page {
     }
 }
 
-fn free_port() -> u16 {
+/// A port nobody listens on right now, for a server or chromedriver to take.
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// A directory removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(prefix: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let dir = std::env::temp_dir().join(format!("{prefix}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }

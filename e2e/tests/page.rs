@@ -156,7 +156,7 @@ async fn without_hints_every_metadata_request_goes_out_before_any_image() {
 #[tokio::test]
 async fn page_is_served_with_a_strict_csp_and_still_runs() {
     let page = Page::start().await;
-    let response = reqwest::get(format!("{}/", page.base)).await.unwrap();
+    let response = reqwest::get(page.url("/")).await.unwrap();
     let csp = response.headers()["content-security-policy"]
         .to_str()
         .unwrap()
