@@ -14,8 +14,10 @@ use std::{
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use fanout_e2e::free_port;
+
 use crate::{
-    Service, Setup, free_port, median_by,
+    Service, Setup, median_by,
     report::{self, Report},
     start_proxy, wait_for,
 };

@@ -20,7 +20,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use fanout_e2e::Page;
+use fanout_e2e::{Page, free_port};
 use report::Report;
 
 pub struct Setup {
@@ -63,14 +63,6 @@ impl Drop for Service {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Waits until `url` answers 200.
@@ -475,6 +467,5 @@ async fn shipped_bytes(setup: &Setup, base: &str, report: &mut Report) {
         samples.push(at);
         page.close().await;
     }
-    samples.sort_by(f64::total_cmp);
-    report.interactive_ms = samples[samples.len() / 2];
+    report.interactive_ms = median_by(samples, |at| *at).expect("at least one load");
 }

@@ -18,11 +18,12 @@ use serde_json::{Value, json};
 use tokio::{net::TcpListener, sync::oneshot};
 
 pub struct Page {
-    pub base: String,
+    /// Where the page is served, e.g. `http://127.0.0.1:41234/`; see [`Page::url`].
+    pub base: url::Url,
     pub client: Client,
     driver: Child,
     stop_proxy: Option<oneshot::Sender<()>>,
-    _profile: TempDir,
+    _profile: tempfile::TempDir,
 }
 
 /// The built page; `cargo xtask test` builds it and sets the variable.
@@ -134,7 +135,10 @@ impl Page {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|err| panic!("cannot start {chromedriver}: {err}"));
-        let profile = TempDir::new("fanout-e2e-profile");
+        let profile = tempfile::Builder::new()
+            .prefix("fanout-e2e-profile")
+            .tempdir()
+            .expect("a temporary Chromium profile");
         let mut options = json!({
             "args": [
                 "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -142,7 +146,7 @@ impl Page {
                 "--no-first-run", "--window-size=1280,1800",
                 // Only ever loopback servers of the tests' own, with a generated certificate.
                 "--ignore-certificate-errors",
-                format!("--user-data-dir={}", profile.0.display()),
+                format!("--user-data-dir={}", profile.path().display()),
             ]
         });
         if let Ok(binary) = std::env::var("CHROMIUM") {
@@ -164,7 +168,7 @@ impl Page {
             }
         };
         Page {
-            base: base.to_owned(),
+            base: url::Url::parse(base).unwrap_or_else(|err| panic!("{base} is not a URL: {err}")),
             client,
             driver,
             stop_proxy: None,
@@ -172,10 +176,17 @@ impl Page {
         }
     }
 
+    /// `path_and_query` (starting with `/`) on the page's server.
+    pub fn url(&self, path_and_query: &str) -> url::Url {
+        self.base
+            .join(path_and_query)
+            .expect("a path and query join onto the base")
+    }
+
     /// Opens the page with `query` (without `?`) and waits until the app has mounted.
     pub async fn open(&self, query: &str) {
         self.client
-            .goto(&format!("{}/?{query}", self.base))
+            .goto(self.url(&format!("/?{query}")).as_str())
             .await
             .unwrap();
         self.wait_until(
@@ -289,31 +300,11 @@ impl Drop for Page {
     }
 }
 
-fn free_port() -> u16 {
+/// A port nobody listens on right now, for a server or chromedriver to take.
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// A directory removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(prefix: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let dir = std::env::temp_dir().join(format!("{prefix}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use fanout_api::{Comic, NetSim};
+use fanout_api::{Comic, ComicId, NetSim, routes};
 use fanout_e2e::Page;
 use fanout_proxy::demo_network::{Fault, plan};
 
@@ -29,12 +29,15 @@ async fn seed_with_one_upstream_failure(page: &Page, good: &[u32]) -> u64 {
     // Comic 404 must fail as "no such comic", not by a simulated fault first.
     let mut requests = vec![("/api/comics/404".to_string(), false)];
     for &num in good {
-        let comic: Comic = reqwest::get(format!("{}/api/comics/{num}?latency_ms=0&jitter_ms=0", page.base))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let comic: Comic = reqwest::get(page.url(&format!(
+            "{}?latency_ms=0&jitter_ms=0",
+            routes::comic(ComicId::Number(num))
+        )))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
         requests.push((format!("/api/comics/{num}"), false));
         // Interactive comics have no image to request.
         if let Some(image) = comic.img {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use fanout_api::{Comic, NetSim};
+use fanout_api::{Comic, ComicId, NetSim, routes};
 use fanout_e2e::Page;
 use fanout_proxy::demo_network::plan;
 
@@ -17,7 +17,10 @@ async fn chain_delays(page: &Page, comics: &[u32], sim: &NetSim) -> Vec<u128> {
     let mut delays = Vec::new();
     for &num in comics {
         let comic: Comic = http
-            .get(format!("{}/api/comics/{num}?latency_ms=0&jitter_ms=0", page.base))
+            .get(page.url(&format!(
+                "{}?latency_ms=0&jitter_ms=0",
+                routes::comic(ComicId::Number(num))
+            )))
             .send()
             .await
             .unwrap()
@@ -176,7 +179,7 @@ async fn without_hints_every_metadata_request_goes_out_before_any_image() {
 #[tokio::test]
 async fn page_is_served_with_a_strict_csp_and_still_runs() {
     let page = Page::start().await;
-    let response = reqwest::get(format!("{}/", page.base)).await.unwrap();
+    let response = reqwest::get(page.url("/")).await.unwrap();
     let csp = response.headers()["content-security-policy"]
         .to_str()
         .unwrap()
