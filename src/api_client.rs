@@ -1,7 +1,7 @@
-//! The page's side of the wire: fetches through the proxy's /api with an abort signal,
+//! The page's side of the wire: fetches through the proxy's API with an abort signal,
 //! decodes images before they are shown, and reads the browser's Resource Timing.
 
-use fanout_api::{Comic, ErrorBody, ErrorCode, Health, NetSim, routes};
+use fanout_api::{Comic, ErrorBody, ErrorCode, Health, NetSim, Route, routes};
 use gloo_events::EventListener;
 use gloo_net::http::{Request, Response};
 use wasm_bindgen::JsCast;
@@ -228,7 +228,7 @@ pub fn prepare_resource_timing() {
     }
 }
 
-/// The browser's own timing of every /api request made since `since` (a `now()` value),
+/// The browser's own timing of every API request made since `since` (a `now()` value),
 /// relative to `since`.
 pub fn api_requests_since(since: f64) -> Vec<RequestTiming> {
     let Some(performance) = web_sys::window().and_then(|w| w.performance()) else {
@@ -238,17 +238,20 @@ pub fn api_requests_since(since: f64) -> Vec<RequestTiming> {
     let mut timings: Vec<RequestTiming> = entries
         .iter()
         .filter_map(|entry| entry.dyn_into::<web_sys::PerformanceResourceTiming>().ok())
-        .filter(|entry| entry.start_time() >= since && entry.name().contains("/api/"))
-        .map(|entry| {
+        .filter(|entry| entry.start_time() >= since)
+        .filter_map(|entry| {
+            let url = entry.name();
+            let route = Route::parse(&url)?;
             let rel = |t: f64| if t > 0.0 { t - since } else { 0.0 };
-            RequestTiming {
-                url: entry.name(),
+            Some(RequestTiming {
+                route: Some(route),
+                url,
                 start: entry.start_time() - since,
                 request_start: rel(entry.request_start()),
                 response_start: rel(entry.response_start()),
                 response_end: rel(entry.response_end()),
                 protocol: entry.next_hop_protocol(),
-            }
+            })
         })
         .collect();
     timings.sort_by(|a, b| a.start.total_cmp(&b.start));

@@ -3,6 +3,7 @@
 
 use std::cell::RefCell;
 
+use fanout_api::{ComicId, Route};
 use futures::future::{AbortHandle, Abortable};
 use leptos::{prelude::*, task::spawn_local};
 use web_sys::AbortController;
@@ -195,15 +196,17 @@ fn refresh_network_times(state: AppState, run_started: f64) {
             let Some(timing) = tile.timing.as_mut() else {
                 continue;
             };
-            let comic_path = format!("/api/comics/{}?", tile.num);
-            let image_path = match &tile.state {
-                TileState::Loaded { comic, .. } => comic.img.as_ref().map(|img| format!("{img}?")),
+            let comic_route = Route::Comic(ComicId::Number(tile.num));
+            let image_route = match &tile.state {
+                TileState::Loaded { comic, .. } => comic.img.as_deref().and_then(Route::parse),
                 _ => None,
             };
             let mine: Vec<_> = requests
                 .iter()
                 .filter(|r| {
-                    r.url.contains(&comic_path) || image_path.as_ref().is_some_and(|p| r.url.contains(p))
+                    r.route
+                        .as_ref()
+                        .is_some_and(|route| *route == comic_route || Some(route) == image_route.as_ref())
                 })
                 .collect();
             if !mine.is_empty() {

@@ -1,6 +1,8 @@
 //! Timing arithmetic for a run: per-tile phases and the run summary. Plain numbers in
 //! milliseconds from the run's start; no browser needed.
 
+use fanout_api::Route;
+
 /// When one comic's chain (metadata, then image) started and finished each phase.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ChainTiming {
@@ -84,6 +86,8 @@ fn ratio(a: f64, b: f64) -> f64 {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestTiming {
     pub url: String,
+    /// Which API route `url` names (`None`: not one of ours), read once by [`Route::parse`].
+    pub route: Option<Route>,
     pub start: f64,
     pub request_start: f64,
     pub response_start: f64,
@@ -201,8 +205,10 @@ mod tests {
 
     #[test]
     fn waterfall_phases() {
+        let url = fanout_api::routes::comic(fanout_api::ComicId::Number(1));
         let t = RequestTiming {
-            url: "/api/comics/1".into(),
+            route: Route::parse(&url),
+            url,
             start: 10.0,
             request_start: 350.0,
             response_start: 650.0,
