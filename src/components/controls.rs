@@ -1,18 +1,17 @@
 use fanout_api::MAX_DELAY_MS;
 use leptos::prelude::*;
 
-use super::app::start_run;
 use crate::{
     run_config::{MAX_COMICS, Mode, Priority, TileOrder, parse_comic_list},
     runner,
-    state::{AppState, RunStatus},
+    state::AppState,
 };
 
 #[component]
 pub fn Controls() -> impl IntoView {
     let state = expect_context::<AppState>();
     let config = state.config;
-    let running = move || state.run.with(|r| r.status == RunStatus::Running);
+    let stoppable = move || runner::is_stoppable(state);
     let list_error = RwSignal::new(None::<String>);
     let list_text = RwSignal::new(
         config
@@ -42,7 +41,7 @@ pub fn Controls() -> impl IntoView {
     view! {
         <form class="controls" on:submit=move |ev| {
             ev.prevent_default();
-            start_run(state, false);
+            runner::start_run(state, false);
         }>
             <fieldset>
                 <legend>"What to fetch"</legend>
@@ -102,11 +101,11 @@ pub fn Controls() -> impl IntoView {
             <NetworkControls/>
             <div class="actions">
                 <button type="submit" class="primary" data-testid="run">"Run"</button>
-                <button type="button" data-testid="stop" disabled=move || !running()
+                <button type="button" data-testid="stop" disabled=move || !stoppable()
                     on:click=move |_| runner::stop(state)>"Stop"</button>
                 <button type="button" data-testid="compare"
                     title="Run the same comics one after another, at most k at a time and all at once, then all at once with the other priority setting"
-                    on:click=move |_| start_run(state, true)>"Compare strategies"</button>
+                    on:click=move |_| runner::start_run(state, true)>"Compare strategies"</button>
             </div>
         </form>
     }
