@@ -76,11 +76,13 @@ pub fn Controls() -> impl IntoView {
                 <label class="field">
                     <span>"Tiles appear"</span>
                     <select name="order" on:change=move |ev| {
-                        let order = if event_target_value(&ev) == "grid" { TileOrder::Grid } else { TileOrder::Completion };
-                        config.update(|c| c.order = order);
+                        if let Some(order) = TileOrder::parse(&event_target_value(&ev)) {
+                            config.update(|c| c.order = order);
+                        }
                     }>
-                        <option value="completion" selected=move || config.with(|c| c.order == TileOrder::Completion)>"in completion order"</option>
-                        <option value="grid" selected=move || config.with(|c| c.order == TileOrder::Grid)>"in a fixed grid"</option>
+                        {TileOrder::ALL.into_iter().map(|order| view! {
+                            <option value=order.as_str() selected=move || config.with(|c| c.order == order)>{order_label(order)}</option>
+                        }).collect_view()}
                     </select>
                 </label>
                 <label class="check">
@@ -147,6 +149,13 @@ fn NetworkControls() -> impl IntoView {
             <RateField label="missing image %" name="missing_rate" get=move || config.with(|c| c.sim.missing_rate)
                 set=move |v| config.update(|c| c.sim.missing_rate = v)/>
         </fieldset>
+    }
+}
+
+fn order_label(order: TileOrder) -> &'static str {
+    match order {
+        TileOrder::Completion => "in completion order",
+        TileOrder::Grid => "in a fixed grid",
     }
 }
 
