@@ -5,10 +5,14 @@ use fanout_api::{NetSim, parse_comic_number};
 
 pub const MAX_COMICS: u32 = 100;
 
+/// How many comics may be in flight at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Mode {
+    /// One after another.
     Sequential,
+    /// All at once.
     Concurrent,
+    /// At most `limit` at a time.
     Limited,
 }
 
@@ -96,6 +100,7 @@ impl TileOrder {
     }
 }
 
+/// Everything a run is set up with: the controls' values and the page's URL.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunConfig {
     /// How many random comics, when no explicit list is given.

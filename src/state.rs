@@ -10,6 +10,7 @@ use crate::{
     stats::{ChainTiming, RequestTiming, Summary},
 };
 
+/// Where the run on screen stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunStatus {
     Idle,
@@ -145,6 +146,7 @@ pub struct HistoryRow {
     pub status: RunStatus,
 }
 
+/// How many finished runs the history keeps.
 pub const HISTORY_LEN: usize = 12;
 
 /// Everything the page shows, as signals; provided as context to every component.
