@@ -1,5 +1,5 @@
 //! Component behaviour in a real browser (wasm-bindgen-test in headless Chromium). No proxy
-//! runs here, so the page must also cope with /api being unreachable.
+//! runs here, so the page must also cope with the API being unreachable.
 #![cfg(target_arch = "wasm32")]
 
 use std::time::Duration;
