@@ -109,15 +109,11 @@ async fn a_finished_run_with_errors_and_the_table_open_has_no_violations() {
 #[tokio::test]
 async fn a_stopped_run_has_no_violations() {
     let page = Page::start().await;
-    page.open("comics=1,2,3&mode=sequential&latency_ms=400&jitter_ms=0&run=1")
-        .await;
-    page.wait_until(
-        "document.querySelector('[data-testid=tile][data-state=loaded]')",
+    page.stop_after_first_tile(
+        "comics=1,2,3&mode=sequential&latency_ms=400&jitter_ms=0&run=1",
         SECS,
     )
     .await;
-    page.click("stop").await;
-    page.wait_for_state("cancelled", SECS).await;
     assert!(page.count("[data-testid=tile][data-state=cancelled]").await >= 1);
     page.wait_until(
         "document.getAnimations().every(a => a.playState === 'finished')",

@@ -16,15 +16,11 @@ async fn loaded_count(page: &Page) -> usize {
 #[tokio::test]
 async fn stop_aborts_the_run_and_no_tile_lands_late() {
     let page = Page::start().await;
-    page.open("comics=11,12,13,14,15,16&mode=sequential&latency_ms=400&jitter_ms=0&run=1")
-        .await;
-    page.wait_until(
-        "document.querySelector('[data-testid=tile][data-state=loaded]')",
+    page.stop_after_first_tile(
+        "comics=11,12,13,14,15,16&mode=sequential&latency_ms=400&jitter_ms=0&run=1",
         SECS,
     )
     .await;
-    page.click("stop").await;
-    page.wait_for_state("cancelled", SECS).await;
     let at_stop = loaded_count(&page).await;
     assert!(at_stop < 6, "stopped part-way");
     // Long enough for every remaining request to have finished, had it not been aborted.
@@ -211,15 +207,11 @@ async fn stop_cancels_an_image_download_in_flight() {
 async fn stopped_tiles_say_so_and_count_as_neither_loaded_nor_failed() {
     let page = Page::start().await;
     // Comic 404 fails at once; 11 loads; 12 and 13 are still on their way at the stop.
-    page.open("comics=404,11,12,13&mode=sequential&latency_ms=600&jitter_ms=0&run=1")
-        .await;
-    page.wait_until(
-        "document.querySelector('[data-testid=tile][data-state=loaded]')",
+    page.stop_after_first_tile(
+        "comics=404,11,12,13&mode=sequential&latency_ms=600&jitter_ms=0&run=1",
         SECS,
     )
     .await;
-    page.click("stop").await;
-    page.wait_for_state("cancelled", SECS).await;
     assert_eq!(
         page.tiles().await,
         vec![
