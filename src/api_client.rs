@@ -1,7 +1,7 @@
-//! The page's side of the wire: fetches through the proxy's /api with an abort signal,
+//! The page's side of the wire: fetches through the proxy's API with an abort signal,
 //! decodes images before they are shown, and reads the browser's Resource Timing.
 
-use fanout_api::{Comic, ErrorBody, ErrorCode, Health, NetSim, routes};
+use fanout_api::{Comic, ErrorBody, ErrorCode, Health, NetSim, Route, routes};
 use gloo_events::EventListener;
 use gloo_net::http::{Request, Response};
 use wasm_bindgen::JsCast;
@@ -16,18 +16,32 @@ pub use batch::BatchLines;
 /// Why one comic failed, in words for its error tile.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Failure {
-    /// The run was stopped; nothing is shown for it.
+    /// The run was stopped; the tile shows it was stopped.
     Aborted,
-    /// Might succeed if tried again (network trouble, 5xx, timeouts).
-    Failed(String),
-    /// Will fail the same way every time (no such comic, no image).
-    Final(String),
+    /// Might succeed if tried again (network trouble, upstream faults, load shedding).
+    Retryable(String),
+    /// Will fail the same way every time (no such comic, no image, a refused request).
+    Permanent(String),
+}
+
+impl Failure {
+    /// An error answer, by [`ErrorCode::is_permanent`]: the one rule for whether a retry can
+    /// help. Statuses the proxy never sends (a 500 from something in between) may pass.
+    fn from_answer(code: Option<ErrorCode>, reason: String) -> Failure {
+        if code.is_some_and(ErrorCode::is_permanent) {
+            Failure::Permanent(reason)
+        } else {
+            Failure::Retryable(reason)
+        }
+    }
 }
 
 /// Per-run request options.
 #[derive(Clone)]
 pub struct Fetcher {
     sim: NetSim,
+    /// Which try this is (0: the run's own); retries draw fresh simulated faults.
+    attempt: u32,
     use_cache: bool,
     /// Added to image URLs when the cache is off (images load through `<img>`, which has no
     /// per-request cache mode): a value no earlier run used.
@@ -37,11 +51,12 @@ pub struct Fetcher {
 }
 
 impl Fetcher {
-    pub fn new(sim: NetSim, use_cache: bool, priority: Priority, signal: AbortSignal) -> Self {
+    pub fn new(sim: NetSim, use_cache: bool, priority: Priority, attempt: u32, signal: AbortSignal) -> Self {
         let cache_buster =
             (!use_cache).then(|| format!("{:08x}", (js_sys::Math::random() * f64::from(u32::MAX)) as u32));
         Fetcher {
             sim,
+            attempt,
             use_cache,
             cache_buster,
             priority,
@@ -49,10 +64,18 @@ impl Fetcher {
         }
     }
 
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
     /// `path` (which may have a query of its own) with the demo origin's simulation parameters.
     fn url(&self, path: &str) -> String {
+        let sim = NetSim {
+            attempt: self.attempt,
+            ..self.sim
+        };
         let separator = if path.contains('?') { '&' } else { '?' };
-        format!("{path}{separator}{}", self.sim.to_query())
+        format!("{path}{separator}{}", sim.to_query())
     }
 
     /// A GET for `path`, at `priority` (`"low"`, `"high"`) when hints are on. gloo-net's
@@ -81,7 +104,7 @@ impl Fetcher {
             if self.signal.aborted() {
                 Failure::Aborted
             } else {
-                Failure::Failed(format!("network error: {err}"))
+                Failure::Retryable(format!("network error: {err}"))
             }
         })?;
         if response.ok() {
@@ -89,16 +112,11 @@ impl Fetcher {
         }
         let status = response.status();
         let status_text = response.status_text();
-        let message = match json::<ErrorBody>(response).await {
-            Ok(body) => body.error.message,
-            Err(_) => status_text,
+        let (code, message) = match json::<ErrorBody>(response).await {
+            Ok(body) => (Some(body.error.code), body.error.message),
+            Err(_) => (ErrorCode::from_status(status), status_text),
         };
-        let reason = format!("HTTP {status}: {message}");
-        Err(if matches!(status, 400 | 404) {
-            Failure::Final(reason)
-        } else {
-            Failure::Failed(reason)
-        })
+        Err(Failure::from_answer(code, format!("HTTP {status}: {message}")))
     }
 
     pub async fn comic(&self, num: u32) -> Result<Comic, Failure> {
@@ -149,17 +167,13 @@ impl Fetcher {
             return Failure::Aborted;
         }
         match response_status(absolute_url) {
-            Some(200..=299) => Failure::Failed("the image arrived but could not be decoded".into()),
+            Some(200..=299) => Failure::Retryable("the image arrived but could not be decoded".into()),
             Some(status) => {
-                let meaning = ErrorCode::from_status(status).map_or("unexpected answer", ErrorCode::meaning);
-                let reason = format!("HTTP {status}: {meaning}");
-                if status == 404 {
-                    Failure::Final(reason)
-                } else {
-                    Failure::Failed(reason)
-                }
+                let code = ErrorCode::from_status(status);
+                let meaning = code.map_or("unexpected answer", ErrorCode::meaning);
+                Failure::from_answer(code, format!("HTTP {status}: {meaning}"))
             }
-            None => Failure::Failed("network error: the image did not load".into()),
+            None => Failure::Retryable("network error: the image did not load".into()),
         }
     }
 
@@ -167,7 +181,7 @@ impl Fetcher {
         if self.signal.aborted() {
             Failure::Aborted
         } else {
-            Failure::Failed(message)
+            Failure::Retryable(message)
         }
     }
 }
@@ -234,7 +248,7 @@ pub fn prepare_resource_timing() {
     }
 }
 
-/// The browser's own timing of every /api request made since `since` (a `now()` value),
+/// The browser's own timing of every API request made since `since` (a `now()` value),
 /// relative to `since`.
 pub fn api_requests_since(since: f64) -> Vec<RequestTiming> {
     let Some(performance) = web_sys::window().and_then(|w| w.performance()) else {
@@ -244,17 +258,20 @@ pub fn api_requests_since(since: f64) -> Vec<RequestTiming> {
     let mut timings: Vec<RequestTiming> = entries
         .iter()
         .filter_map(|entry| entry.dyn_into::<web_sys::PerformanceResourceTiming>().ok())
-        .filter(|entry| entry.start_time() >= since && entry.name().contains("/api/"))
-        .map(|entry| {
+        .filter(|entry| entry.start_time() >= since)
+        .filter_map(|entry| {
+            let url = entry.name();
+            let route = Route::parse(&url)?;
             let rel = |t: f64| if t > 0.0 { t - since } else { 0.0 };
-            RequestTiming {
-                url: entry.name(),
+            Some(RequestTiming {
+                route: Some(route),
+                url,
                 start: entry.start_time() - since,
                 request_start: rel(entry.request_start()),
                 response_start: rel(entry.response_start()),
                 response_end: rel(entry.response_end()),
                 protocol: entry.next_hop_protocol(),
-            }
+            })
         })
         .collect();
     timings.sort_by(|a, b| a.start.total_cmp(&b.start));

@@ -9,8 +9,11 @@ pub const MAX_COMICS: u32 = 100;
 /// request per comic; the gather modes ask the proxy to fan out, in one request for all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Mode {
+    /// One after another.
     Sequential,
+    /// All at once.
     Concurrent,
+    /// At most `limit` at a time.
     Limited,
     /// One request; the proxy streams each comic's line the moment it resolves.
     Gather,
@@ -112,14 +115,22 @@ pub enum TileOrder {
 }
 
 impl TileOrder {
+    pub const ALL: [TileOrder; 2] = [TileOrder::Completion, TileOrder::Grid];
+
     pub fn as_str(self) -> &'static str {
         match self {
             TileOrder::Completion => "completion",
             TileOrder::Grid => "grid",
         }
     }
+
+    /// The order named by [`TileOrder::as_str`]: the URL and the controls read it here.
+    pub fn parse(text: &str) -> Option<TileOrder> {
+        TileOrder::ALL.into_iter().find(|o| o.as_str() == text)
+    }
 }
 
+/// Everything a run is set up with: the controls' values and the page's URL.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunConfig {
     /// How many random comics, when no explicit list is given.
@@ -179,11 +190,8 @@ impl RunConfig {
             }
             "comics" => self.comics = Some(parse_comic_list(value)?),
             "order" => {
-                self.order = match value {
-                    "completion" => TileOrder::Completion,
-                    "grid" => TileOrder::Grid,
-                    _ => return Err(format!("order must be completion or grid, not {value:?}")),
-                }
+                self.order = TileOrder::parse(value)
+                    .ok_or_else(|| format!("order must be completion or grid, not {value:?}"))?
             }
             "priority" => {
                 self.priority = match value {
@@ -194,18 +202,11 @@ impl RunConfig {
             }
             "cache" => self.use_cache = parse_flag(key, value)?,
             "run" => self.run_on_load = parse_flag(key, value)?,
-            "latency_ms" | "jitter_ms" | "seed" | "fail_rate" | "timeout_rate" | "missing_rate" => {
-                let one = NetSim::from_query(&format!("{key}={value}")).map_err(|err| err.0)?;
-                match key {
-                    "latency_ms" => self.sim.latency_ms = one.latency_ms,
-                    "jitter_ms" => self.sim.jitter_ms = one.jitter_ms,
-                    "seed" => self.sim.seed = one.seed,
-                    "fail_rate" => self.sim.fail_rate = one.fail_rate,
-                    "timeout_rate" => self.sim.timeout_rate = one.timeout_rate,
-                    _ => self.sim.missing_rate = one.missing_rate,
-                }
+            // Which try a request is belongs to the retry that makes it, not to the run.
+            "attempt" => {}
+            _ => {
+                self.sim.set(key, value).map_err(|err| err.0)?;
             }
-            _ => {}
         }
         Ok(())
     }
@@ -217,10 +218,8 @@ impl RunConfig {
             let list: Vec<String> = comics.iter().map(u32::to_string).collect();
             query.push_str(&format!("&comics={}", list.join(",")));
         }
-        let mut sim = self.sim;
-        sim.attempt = 0;
         query.push('&');
-        query.push_str(&sim.to_query());
+        query.push_str(&self.sim.to_query());
         if self.order != TileOrder::Completion {
             query.push_str(&format!("&order={}", self.order.as_str()));
         }
@@ -306,6 +305,13 @@ mod tests {
         assert_eq!(config.sim.jitter_ms, 0);
         assert_eq!(config.sim.seed, 7);
         assert!(config.run_on_load);
+        let (retried, problems) = parse("attempt=3&seed=4");
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            (retried.sim.attempt, retried.sim.seed),
+            (0, 4),
+            "attempt is a retry's, not a setting"
+        );
         let (listed, _) = parse("comics=1,404,614&mode=limited");
         assert_eq!(listed.comics, Some(vec![1, 404, 614]));
         assert_eq!(listed.mode, Mode::Limited);

@@ -1,11 +1,13 @@
-//! Starts, stops and retries runs: one future per comic (metadata, then the decoded image),
+//! The run lifecycle: picking a run's comics, starting it (or a compare batch), stopping it,
+//! and retrying one comic. One future per comic (metadata, then the decoded image),
 //! scheduled by [`crate::schedule::run_bounded`], each painting its tile as it settles.
 
-use std::cell::RefCell;
+use std::{cell::Cell, future::Future, rc::Rc};
 
+use fanout_api::{Comic, ComicId, Route};
 use futures::future::{AbortHandle, Abortable};
 use leptos::{prelude::*, task::spawn_local};
-use web_sys::AbortController;
+use web_sys::{AbortController, AbortSignal};
 
 use crate::{
     api_client::{self, Failure, Fetcher},
@@ -15,76 +17,158 @@ use crate::{
     stats::ChainTiming,
 };
 
-/// The in-flight work of the current run (or compare batch), so it can be stopped.
-struct Control {
+/// What Stop cancels: every request and future of the current run or compare batch, and of
+/// every retry started since. Kept in [`AppState::control`] until the next Stop or Run.
+pub struct RunControl {
     requests: AbortController,
-    futures: AbortHandle,
+    futures: Vec<AbortHandle>,
 }
 
 /// The waterfall redraws every bar, so mid-run it is refreshed at most this often; with
 /// 100 comics, redrawing on every settle made the page itself the bottleneck.
 const WATERFALL_REFRESH_MS: f64 = 250.0;
 
-thread_local! {
-    static LAST_REFRESH: std::cell::Cell<f64> = const { std::cell::Cell::new(f64::NEG_INFINITY) };
-    static CURRENT: RefCell<Option<Control>> = const { RefCell::new(None) };
+/// Picks the run's comics (the explicit list, or `n` random ones) and starts it; with
+/// `compare`, the same comics run once per strategy, and all at once with and without hints.
+pub fn start_run(state: AppState, compare: bool) {
+    let config = state.config.get_untracked();
+    let previous = state.run.get_untracked().comics;
+    let comics = match &config.comics {
+        Some(list) => list.clone(),
+        // Compare reuses what is on screen, so the strategies face the same comics.
+        None if compare && previous.len() == config.n as usize => previous,
+        None => {
+            let latest = state
+                .latest
+                .get_untracked()
+                .unwrap_or(fanout_api::MAX_COMIC_NUMBER.min(2000));
+            crate::pick::random_comics(config.n, latest, js_sys::Math::random)
+        }
+    };
+    let strategies = if compare {
+        // Every strategy as set, then all at once in the other order: the hints' effect
+        // shows on the same comics.
+        let mut all: Vec<_> = Mode::ALL
+            .into_iter()
+            .map(|mode| (mode, config.priority))
+            .collect();
+        all.push((Mode::Concurrent, config.priority.other()));
+        all
+    } else {
+        vec![(config.mode, config.priority)]
+    };
+    start_batch(state, comics, strategies);
 }
 
-/// Aborts every in-flight request of the current run; its futures never resume.
+/// Aborts every in-flight request of the current run and its retries; their futures never
+/// resume, and every tile that had not settled shows that it was stopped.
 pub fn stop(state: AppState) {
-    if let Some(control) = CURRENT.with(|c| c.borrow_mut().take()) {
-        control.requests.abort();
-        control.futures.abort();
-        state.run.update(|run| {
-            if run.status == RunStatus::Running {
-                run.status = RunStatus::Cancelled;
-            }
-        });
-        record_history(state);
+    let Some(control) = state.control.try_update_value(Option::take).flatten() else {
+        return;
+    };
+    control.requests.abort();
+    for futures in control.futures {
+        futures.abort();
     }
+    state.tiles.update(|tiles| {
+        for tile in tiles.iter_mut().filter(|t| t.state == TileState::Pending) {
+            tile.state = TileState::Cancelled;
+            tile.version += 1;
+        }
+    });
+    state.run.update(|run| {
+        if run.status == RunStatus::Running {
+            run.status = RunStatus::Cancelled;
+        }
+    });
+    record_history(state);
+}
+
+/// True while Stop has something to stop: the run itself or a retry.
+pub fn is_stoppable(state: AppState) -> bool {
+    state.run.with(|r| r.status == RunStatus::Running)
+        || state
+            .tiles
+            .with(|tiles| tiles.iter().any(|t| t.state == TileState::Pending))
 }
 
 /// Runs `comics` once per strategy in `strategies`, one run after another (one strategy: a
 /// plain run).
-pub fn start(state: AppState, comics: Vec<u32>, strategies: Vec<(Mode, Priority)>) {
+fn start_batch(state: AppState, comics: Vec<u32>, strategies: Vec<(Mode, Priority)>) {
     stop(state);
-    let Ok(requests) = AbortController::new() else {
-        state.problems.set(vec![
-            "this browser cannot cancel requests (no AbortController)".into(),
-        ]);
-        return;
-    };
-    let signal = requests.signal();
-    let (futures, registration) = AbortHandle::new_pair();
-    CURRENT.with(|c| *c.borrow_mut() = Some(Control { requests, futures }));
     let base = state.config.get_untracked();
     crate::url_state::write(&base);
     let batch_id = state.run.get_untracked().id + 1;
-    spawn_local(async move {
-        let batch = async {
-            for (mode, priority) in strategies {
-                let config = RunConfig {
-                    mode,
-                    priority,
-                    ..base.clone()
-                };
-                run_once(state, &config, batch_id, comics.clone(), signal.clone()).await;
-            }
-        };
-        if Abortable::new(batch, registration).await.is_ok() {
-            CURRENT.with(|c| c.borrow_mut().take());
+    let started = spawn_stoppable(state, move |signal| async move {
+        for (mode, priority) in strategies {
+            let config = RunConfig {
+                mode,
+                priority,
+                ..base.clone()
+            };
+            run_once(state, &config, batch_id, comics.clone(), signal.clone()).await;
         }
     });
+    if let Err(problem) = started {
+        state.problems.set(vec![problem]);
+    }
 }
 
-async fn run_once(
-    state: AppState,
-    config: &RunConfig,
-    batch: u64,
-    comics: Vec<u32>,
-    signal: web_sys::AbortSignal,
-) {
-    let id = state.run.get_untracked().id + 1;
+/// Tries one failed comic again, with a fresh draw of the demo origin's faults. Stop reaches
+/// it like any request of the run.
+pub fn retry(state: AppState, slot: usize) {
+    let run = state.run.get_untracked();
+    let Some(tile) = state.tiles.with_untracked(|t| t.get(slot).cloned()) else {
+        return;
+    };
+    let config = state.config.get_untracked();
+    state.tiles.update(|tiles| {
+        if let Some(t) = tiles.get_mut(slot) {
+            t.state = TileState::Pending;
+            t.version += 1;
+        }
+    });
+    let started = spawn_stoppable(state, move |signal| async move {
+        let run = RunContext::new(state, &run, &config, tile.attempt + 1, signal);
+        run.load_tile(slot, tile.num).await;
+        run.refresh_network_times();
+    });
+    if let Err(problem) = started {
+        state.problems.set(vec![problem]);
+    }
+}
+
+/// Spawns `work` so that Stop reaches it: its requests through the signal it is given (the
+/// current run's, while there is one) and the future itself through an abort handle.
+fn spawn_stoppable<F>(state: AppState, work: impl FnOnce(AbortSignal) -> F) -> Result<(), String>
+where
+    F: Future<Output = ()> + 'static,
+{
+    let (futures, registration) = AbortHandle::new_pair();
+    let signal = state
+        .control
+        .try_update_value(|control| {
+            let control = match control {
+                Some(control) => control,
+                None => control.insert(RunControl {
+                    requests: AbortController::new().map_err(|_| {
+                        "this browser cannot cancel requests (no AbortController)".to_string()
+                    })?,
+                    futures: Vec::new(),
+                }),
+            };
+            control.futures.push(futures);
+            Ok::<_, String>(control.requests.signal())
+        })
+        .unwrap_or_else(|| Err("the page is shutting down".into()))?;
+    let work = work(signal);
+    spawn_local(async move {
+        let _ = Abortable::new(work, registration).await;
+    });
+    Ok(())
+}
+
+async fn run_once(state: AppState, config: &RunConfig, batch: u64, comics: Vec<u32>, signal: AbortSignal) {
     state.problems.set(Vec::new());
     state.requests.set(Vec::new());
     state.tiles.set(
@@ -95,165 +179,166 @@ async fn run_once(
             .collect(),
     );
     api_client::prepare_resource_timing();
-    let started = api_client::now();
-    state.run.set(RunView {
-        id,
+    let view = RunView {
+        id: state.run.get_untracked().id + 1,
         batch,
         status: RunStatus::Running,
         mode: config.mode,
         limit: config.limit,
         priority: config.priority,
         comics: comics.clone(),
-        started_at: started,
-    });
-    let fetcher = Fetcher::new(config.sim, config.use_cache, config.priority, signal);
+        started_at: api_client::now(),
+    };
+    state.run.set(view.clone());
+    let run = RunContext::new(state, &view, config, 0, signal);
     let in_flight = config.max_in_flight(comics.len());
     let jobs: Vec<(usize, u32)> = comics.into_iter().enumerate().collect();
     run_bounded(jobs, in_flight, |(slot, num)| {
-        let fetcher = fetcher.clone();
-        async move { load_tile(state, id, slot, num, 0, &fetcher, started).await }
+        let run = run.clone();
+        async move { run.load_tile(slot, num).await }
     })
     .await;
-    refresh_network_times(state, started);
+    run.refresh_network_times();
     state.run.update(|run| run.status = RunStatus::Done);
     record_history(state);
 }
 
-/// Loads one comic and paints its tile, unless its run has been replaced meanwhile.
-async fn load_tile(
+/// What every comic of one run (or one retry) shares: where it paints, how it fetches, and
+/// the run's clock.
+#[derive(Clone)]
+struct RunContext {
     state: AppState,
     run_id: u64,
-    slot: usize,
-    num: u32,
-    attempt: u32,
-    fetcher: &Fetcher,
-    run_started: f64,
-) {
-    let began = api_client::now() - run_started;
-    let mut metadata_done = began;
-    let result = async {
-        let comic = fetcher.comic(num).await?;
-        metadata_done = api_client::now() - run_started;
-        let Some(path) = comic.img.clone() else {
-            return Err(Failure::Final(if comic.interactive {
-                "interactive comic: no image to show".into()
-            } else {
-                "this comic has no image".into()
-            }));
+    /// `performance.now()` when the run started; every timing is relative to it.
+    started_at: f64,
+    fetcher: Fetcher,
+    /// When the waterfall was last refreshed (`performance.now()`).
+    last_refresh: Rc<Cell<f64>>,
+}
+
+impl RunContext {
+    /// A comic asks the way its run asked (`run`'s priority), with `config`'s network and
+    /// cache settings, as try number `attempt`.
+    fn new(state: AppState, run: &RunView, config: &RunConfig, attempt: u32, signal: AbortSignal) -> Self {
+        RunContext {
+            state,
+            run_id: run.id,
+            started_at: run.started_at,
+            fetcher: Fetcher::new(config.sim, config.use_cache, run.priority, attempt, signal),
+            last_refresh: Rc::new(Cell::new(f64::NEG_INFINITY)),
+        }
+    }
+
+    /// Milliseconds since the run started.
+    fn elapsed(&self) -> f64 {
+        api_client::now() - self.started_at
+    }
+
+    /// Loads one comic, its metadata then its image, and paints its tile.
+    async fn load_tile(&self, slot: usize, num: u32) {
+        let began = self.elapsed();
+        let comic = self.fetcher.comic(num).await;
+        self.load_image(slot, comic, began).await;
+    }
+
+    /// The rest of a comic's chain once its metadata has arrived (or failed), however it was
+    /// asked for: the decoded image, then the tile.
+    async fn load_image(&self, slot: usize, comic: Result<Comic, Failure>, began: f64) {
+        let metadata_done = if comic.is_ok() { self.elapsed() } else { began };
+        let outcome = match comic {
+            Ok(comic) => match comic.img.clone() {
+                Some(path) => self
+                    .fetcher
+                    .image(&path)
+                    .await
+                    .map(|image_url| (comic, image_url)),
+                None => Err(Failure::Permanent(if comic.interactive {
+                    "interactive comic: no image to show".into()
+                } else {
+                    "this comic has no image".into()
+                })),
+            },
+            Err(failure) => Err(failure),
         };
-        let image_url = fetcher.image(&path).await?;
-        Ok((comic, image_url))
+        let timing = ChainTiming {
+            started: began,
+            metadata_done,
+            finished: self.elapsed(),
+            network_ms: None,
+        };
+        self.settle(slot, outcome, timing);
     }
-    .await;
-    let finished = api_client::now() - run_started;
-    if state.run.get_untracked().id != run_id {
-        return;
-    }
-    let new_state = match result {
-        Err(Failure::Aborted) => return,
-        Err(Failure::Failed(reason)) => TileState::Failed {
-            reason,
-            retryable: true,
-        },
-        Err(Failure::Final(reason)) => TileState::Failed {
-            reason,
-            retryable: false,
-        },
-        Ok((comic, image_url)) => TileState::Loaded {
-            comic: Box::new(comic),
-            image_url,
-        },
-    };
-    state.tiles.update(|tiles| {
-        let order = tiles.iter().filter(|t| t.settled_as.is_some()).count();
-        if let Some(tile) = tiles.get_mut(slot) {
+
+    /// Paints one comic's outcome, unless its run has been replaced meanwhile.
+    fn settle(&self, slot: usize, outcome: Result<(Comic, String), Failure>, timing: ChainTiming) {
+        if self.state.run.get_untracked().id != self.run_id {
+            return;
+        }
+        let new_state = match outcome {
+            Ok((comic, image_url)) => TileState::Loaded {
+                comic: Box::new(comic),
+                image_url,
+            },
+            Err(failure) => TileState::from(failure),
+        };
+        let attempt = self.fetcher.attempt();
+        self.state.tiles.update(|tiles| {
+            let order = tiles.iter().filter(|t| t.settled_as.is_some()).count();
+            let Some(tile) = tiles.get_mut(slot) else {
+                return;
+            };
+            tile.version += 1;
+            if new_state == TileState::Cancelled {
+                tile.state = new_state;
+                return;
+            }
             tile.settled_as = Some(tile.settled_as.unwrap_or(order));
             tile.state = new_state;
-            tile.timing = Some(ChainTiming {
-                started: began,
-                metadata_done,
-                finished,
-                network_ms: None,
-            });
+            tile.timing = Some(timing);
             tile.attempt = attempt;
-            tile.version += 1;
+        });
+        if api_client::now() - self.last_refresh.get() >= WATERFALL_REFRESH_MS {
+            self.refresh_network_times();
         }
-    });
-    let now = api_client::now();
-    if now - LAST_REFRESH.get() >= WATERFALL_REFRESH_MS {
-        refresh_network_times(state, run_started);
     }
-}
 
-/// Reads the browser's Resource Timing for the run so far: the waterfall's bars, and each
-/// settled comic's own network time (its queueing for a connection left out).
-fn refresh_network_times(state: AppState, run_started: f64) {
-    LAST_REFRESH.set(api_client::now());
-    let requests = api_client::api_requests_since(run_started);
-    state.tiles.update(|tiles| {
-        for tile in tiles.iter_mut() {
-            let Some(timing) = tile.timing.as_mut() else {
-                continue;
-            };
-            let comic_path = format!("/api/comics/{}?", tile.num);
-            let image_path = match &tile.state {
-                TileState::Loaded { comic, .. } => comic.img.as_ref().map(|img| format!("{img}?")),
-                _ => None,
-            };
-            let mine: Vec<_> = requests
-                .iter()
-                .filter(|r| {
-                    r.url.contains(&comic_path) || image_path.as_ref().is_some_and(|p| r.url.contains(p))
-                })
-                .collect();
-            if !mine.is_empty() {
-                timing.network_ms = Some(
-                    mine.iter()
-                        .map(|r| {
-                            let p = r.phases();
-                            p.waiting + p.download
-                        })
-                        .sum(),
-                );
+    /// Reads the browser's Resource Timing for the run so far: the waterfall's bars, and each
+    /// settled comic's own network time (its queueing for a connection left out).
+    fn refresh_network_times(&self) {
+        self.last_refresh.set(api_client::now());
+        let requests = api_client::api_requests_since(self.started_at);
+        self.state.tiles.update(|tiles| {
+            for tile in tiles.iter_mut() {
+                let Some(timing) = tile.timing.as_mut() else {
+                    continue;
+                };
+                let comic_route = Route::Comic(ComicId::Number(tile.num));
+                let image_route = match &tile.state {
+                    TileState::Loaded { comic, .. } => comic.img.as_deref().and_then(Route::parse),
+                    _ => None,
+                };
+                let mine: Vec<_> = requests
+                    .iter()
+                    .filter(|r| {
+                        r.route
+                            .as_ref()
+                            .is_some_and(|route| *route == comic_route || Some(route) == image_route.as_ref())
+                    })
+                    .collect();
+                if !mine.is_empty() {
+                    timing.network_ms = Some(
+                        mine.iter()
+                            .map(|r| {
+                                let p = r.phases();
+                                p.waiting + p.download
+                            })
+                            .sum(),
+                    );
+                }
             }
-        }
-    });
-    state.requests.set(requests);
-}
-
-/// Tries one failed comic again, with a fresh draw of the demo origin's faults.
-pub fn retry(state: AppState, slot: usize) {
-    let run = state.run.get_untracked();
-    let Some(tile) = state.tiles.with_untracked(|t| t.get(slot).cloned()) else {
-        return;
-    };
-    let Ok(requests) = AbortController::new() else {
-        return;
-    };
-    let mut config = state.config.get_untracked();
-    config.sim.attempt = tile.attempt + 1;
-    // The retry asks the way its run asked, whatever the controls say now.
-    let fetcher = Fetcher::new(config.sim, config.use_cache, run.priority, requests.signal());
-    state.tiles.update(|tiles| {
-        if let Some(t) = tiles.get_mut(slot) {
-            t.state = TileState::Pending;
-            t.version += 1;
-        }
-    });
-    spawn_local(async move {
-        let _keep_alive = requests;
-        load_tile(
-            state,
-            run.id,
-            slot,
-            tile.num,
-            tile.attempt + 1,
-            &fetcher,
-            run.started_at,
-        )
-        .await;
-        refresh_network_times(state, run.started_at);
-    });
+        });
+        self.state.requests.set(requests);
+    }
 }
 
 fn record_history(state: AppState) {

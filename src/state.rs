@@ -4,10 +4,13 @@ use fanout_api::{Comic, Health};
 use leptos::prelude::*;
 
 use crate::{
+    api_client::Failure,
     run_config::{Mode, Priority, RunConfig},
+    runner::RunControl,
     stats::{ChainTiming, RequestTiming, Summary},
 };
 
+/// Where the run on screen stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunStatus {
     Idle,
@@ -27,11 +30,40 @@ impl RunStatus {
     }
 }
 
+/// Where one comic stands.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TileState {
+    /// Requested, or waiting for its turn.
     Pending,
+    /// On screen: its metadata and its decoded image.
     Loaded { comic: Box<Comic>, image_url: String },
+    /// Settled with an error; `retryable` when asking again may help.
     Failed { reason: String, retryable: bool },
+    /// The run was stopped before it settled.
+    Cancelled,
+}
+
+impl TileState {
+    /// True once the comic has an outcome of its own (loaded or failed).
+    pub fn is_settled(&self) -> bool {
+        matches!(self, TileState::Loaded { .. } | TileState::Failed { .. })
+    }
+}
+
+impl From<Failure> for TileState {
+    fn from(failure: Failure) -> Self {
+        match failure {
+            Failure::Aborted => TileState::Cancelled,
+            Failure::Retryable(reason) => TileState::Failed {
+                reason,
+                retryable: true,
+            },
+            Failure::Permanent(reason) => TileState::Failed {
+                reason,
+                retryable: false,
+            },
+        }
+    }
 }
 
 /// One comic of the current run.
@@ -51,6 +83,11 @@ pub struct Tile {
 }
 
 impl Tile {
+    /// Its timing, if it has settled (a retry in flight or a stopped retry has not).
+    fn settled_timing(&self) -> Option<ChainTiming> {
+        self.timing.filter(|_| self.state.is_settled())
+    }
+
     pub fn pending(num: u32, slot: usize) -> Self {
         Tile {
             num,
@@ -109,8 +146,10 @@ pub struct HistoryRow {
     pub status: RunStatus,
 }
 
+/// How many finished runs the history keeps.
 pub const HISTORY_LEN: usize = 12;
 
+/// Everything the page shows, as signals; provided as context to every component.
 #[derive(Clone, Copy)]
 pub struct AppState {
     pub config: RwSignal<RunConfig>,
@@ -124,6 +163,8 @@ pub struct AppState {
     pub history: RwSignal<Vec<HistoryRow>>,
     /// The comic shown large, if any.
     pub viewing: RwSignal<Option<(Comic, String)>>,
+    /// The current run's in-flight work, for Stop (see [`crate::runner`]).
+    pub control: StoredValue<Option<RunControl>, LocalStorage>,
 }
 
 impl AppState {
@@ -138,15 +179,17 @@ impl AppState {
             requests: RwSignal::new(Vec::new()),
             history: RwSignal::new(Vec::new()),
             viewing: RwSignal::new(None),
+            control: StoredValue::new_local(None),
         }
     }
 
-    /// The current run's numbers, from its settled tiles.
+    /// The current run's numbers, from its settled tiles (pending and stopped ones count
+    /// neither as loaded nor as failed).
     pub fn summary(&self) -> Summary {
         self.tiles.with(|tiles| {
             let settled: Vec<(ChainTiming, bool)> = tiles
                 .iter()
-                .filter_map(|t| Some((t.timing?, matches!(t.state, TileState::Loaded { .. }))))
+                .filter_map(|t| Some((t.settled_timing()?, matches!(t.state, TileState::Loaded { .. }))))
                 .collect();
             Summary::of(&settled)
         })
@@ -154,7 +197,11 @@ impl AppState {
 
     /// When each settled comic of the current run settled, in ms from Run.
     pub fn settle_times(&self) -> Vec<f64> {
-        self.tiles
-            .with(|tiles| tiles.iter().filter_map(|t| Some(t.timing?.finished)).collect())
+        self.tiles.with(|tiles| {
+            tiles
+                .iter()
+                .filter_map(|t| Some(t.settled_timing()?.finished))
+                .collect()
+        })
     }
 }

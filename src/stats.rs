@@ -1,6 +1,8 @@
 //! Timing arithmetic for a run: per-tile phases and the run summary. Plain numbers in
 //! milliseconds from the run's start; no browser needed.
 
+use fanout_api::Route;
+
 /// When one comic's chain (metadata, then image) started and finished each phase.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ChainTiming {
@@ -28,9 +30,10 @@ impl ChainTiming {
     }
 }
 
+/// A run's numbers, from its settled comics.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Summary {
-    /// From pressing Run to the last comic settling.
+    /// From pressing Run to the last comic settling: the wall time (the `data-total-ms` hook).
     pub wall_ms: f64,
     /// From pressing Run to the first comic settling.
     pub first_ms: f64,
@@ -70,8 +73,8 @@ impl Summary {
         ratio(self.sum_ms, self.wall_ms)
     }
 
-    /// Wall time ÷ the ideal: 1.0 is the physical limit, bigger is further from it.
-    pub fn fanout_ratio(&self) -> f64 {
+    /// Wall time ÷ the ideal ("vs. ideal"): 1.0 is the physical limit, bigger is further from it.
+    pub fn vs_ideal(&self) -> f64 {
         ratio(self.wall_ms, self.ideal_ms)
     }
 }
@@ -84,6 +87,8 @@ fn ratio(a: f64, b: f64) -> f64 {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestTiming {
     pub url: String,
+    /// Which API route `url` names (`None`: not one of ours), read once by [`Route::parse`].
+    pub route: Option<Route>,
     pub start: f64,
     pub request_start: f64,
     pub response_start: f64,
@@ -152,7 +157,7 @@ mod tests {
         assert_eq!(s.ideal_ms, 600.0);
         assert_eq!((s.loaded, s.failed), (2, 1));
         assert!((s.speedup() - 1150.0 / 600.0).abs() < 1e-9);
-        assert_eq!(s.fanout_ratio(), 1.0);
+        assert_eq!(s.vs_ideal(), 1.0);
     }
 
     #[test]
@@ -172,7 +177,7 @@ mod tests {
             (chain(200.0, 300.0, 400.0), true),
         ];
         let s = Summary::of(&settled);
-        assert_eq!(s.fanout_ratio(), 2.0);
+        assert_eq!(s.vs_ideal(), 2.0);
         assert_eq!(s.speedup(), 1.0);
         assert_eq!(chain(200.0, 300.0, 400.0).metadata(), 100.0);
         assert_eq!(chain(200.0, 300.0, 450.0).image(), 150.0);
@@ -188,7 +193,7 @@ mod tests {
         let s = Summary::of(&[(chain(0.0, 150.0, 300.0), true), (queued, true)]);
         assert_eq!(s.ideal_ms, 300.0);
         assert_eq!(s.sum_ms, 600.0);
-        assert_eq!(s.fanout_ratio(), 2.0);
+        assert_eq!(s.vs_ideal(), 2.0);
         assert_eq!(s.speedup(), 1.0);
     }
 
@@ -201,8 +206,10 @@ mod tests {
 
     #[test]
     fn waterfall_phases() {
+        let url = fanout_api::routes::comic(fanout_api::ComicId::Number(1));
         let t = RequestTiming {
-            url: "/api/comics/1".into(),
+            route: Route::parse(&url),
+            url,
             start: 10.0,
             request_start: 350.0,
             response_start: 650.0,

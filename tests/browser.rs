@@ -1,5 +1,5 @@
 //! Component behaviour in a real browser (wasm-bindgen-test in headless Chromium). No proxy
-//! runs here, so the page must also cope with /api being unreachable.
+//! runs here, so the page must also cope with the API being unreachable.
 #![cfg(target_arch = "wasm32")]
 
 use std::time::Duration;
@@ -29,74 +29,64 @@ fn mount_at(query: &str) -> HtmlElement {
     container
 }
 
-async fn settle() {
-    gloo_timers::future::sleep(Duration::from_millis(50)).await;
+/// Waits until `check` finds what it looks for, looking again every few milliseconds for at
+/// most ten seconds.
+async fn until<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    for _ in 0..1000 {
+        if let Some(found) = check() {
+            return found;
+        }
+        gloo_timers::future::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("never happened: {what}");
 }
 
 async fn wait_for(container: &HtmlElement, selector: &str) -> web_sys::Element {
-    for _ in 0..200 {
-        if let Some(found) = container.query_selector(selector).unwrap() {
-            return found;
-        }
-        settle().await;
-    }
-    panic!("{selector} never appeared");
+    until(selector, || container.query_selector(selector).unwrap()).await
+}
+
+fn input(container: &HtmlElement, selector: &str) -> HtmlInputElement {
+    container
+        .query_selector(selector)
+        .unwrap()
+        .unwrap_or_else(|| panic!("no {selector}"))
+        .unchecked_into()
 }
 
 #[wasm_bindgen_test]
 async fn starts_idle_with_the_url_settings() {
     let app = mount_at("n=7&mode=limited&limit=3&latency_ms=250");
-    settle().await;
-    let summary = app.query_selector("[data-testid=run-summary]").unwrap().unwrap();
-    assert_eq!(summary.get_attribute("data-state").as_deref(), Some("idle"));
+    let summary = wait_for(&app, "[data-testid=run-summary][data-state=idle]").await;
     assert_eq!(summary.get_attribute("data-loaded").as_deref(), Some("0"));
-    let n: HtmlInputElement = app
-        .query_selector("input[name=n]")
-        .unwrap()
-        .unwrap()
-        .unchecked_into();
-    assert_eq!(n.value(), "7");
-    let limited: HtmlInputElement = app
-        .query_selector("input[value=limited]")
-        .unwrap()
-        .unwrap()
-        .unchecked_into();
-    assert!(limited.checked());
-    let limit: HtmlInputElement = app
-        .query_selector("input[name=limit]")
-        .unwrap()
-        .unwrap()
-        .unchecked_into();
-    assert!(!limit.disabled(), "k is editable in limited mode");
+    until("n shows 7", || {
+        (input(&app, "input[name=n]").value() == "7").then_some(())
+    })
+    .await;
+    assert!(input(&app, "input[value=limited]").checked());
+    assert!(
+        !input(&app, "input[name=limit]").disabled(),
+        "k is editable in limited mode"
+    );
     assert_eq!(app.query_selectorAll_count("[data-testid=tile]"), 0);
     assert!(app.query_selector("[data-testid=problems]").unwrap().is_none());
 }
 
 #[wasm_bindgen_test]
 async fn images_first_is_on_unless_the_url_turns_it_off() {
-    let checked = |app: &HtmlElement| {
-        let input: HtmlInputElement = app
-            .query_selector("input[name=priority]")
-            .unwrap()
-            .unwrap()
-            .unchecked_into();
-        input.checked()
-    };
     let app = mount_at("n=3");
-    settle().await;
-    assert!(checked(&app), "priority hints are on by default");
-    let label = app
-        .query_selector("input[name=priority]")
-        .unwrap()
-        .unwrap()
-        .parent_element()
-        .unwrap()
-        .text_content()
-        .unwrap();
+    let priority = wait_for(&app, "input[name=priority]").await;
+    until("priority hints on by default", || {
+        input(&app, "input[name=priority]").checked().then_some(())
+    })
+    .await;
+    let label = priority.parent_element().unwrap().text_content().unwrap();
     assert!(label.contains("Images first (priority hints)"), "{label}");
     let off = mount_at("n=3&priority=none");
-    settle().await;
-    assert!(!checked(&off), "priority=none turns them off");
+    wait_for(&off, "input[name=priority]").await;
+    until("priority=none turns them off", || {
+        (!input(&off, "input[name=priority]").checked()).then_some(())
+    })
+    .await;
     assert!(off.query_selector("[data-testid=problems]").unwrap().is_none());
 }
 
@@ -109,24 +99,16 @@ async fn invalid_url_values_are_reported_not_fatal() {
     assert!(text.contains("n must be"), "{text}");
     assert!(text.contains("mode must be"), "{text}");
     assert!(text.contains("latency_ms must be at most"), "{text}");
-    settle().await;
-    let n: HtmlInputElement = app
-        .query_selector("input[name=n]")
-        .unwrap()
-        .unwrap()
-        .unchecked_into();
-    assert_eq!(n.value(), "20", "the default replaces the bad value");
+    until("the default replaces the bad value", || {
+        (input(&app, "input[name=n]").value() == "20").then_some(())
+    })
+    .await;
 }
 
 #[wasm_bindgen_test]
 async fn a_bad_comic_list_is_explained_at_the_field() {
     let app = mount_at("");
-    settle().await;
-    let list: HtmlInputElement = app
-        .query_selector("input[name=comics]")
-        .unwrap()
-        .unwrap()
-        .unchecked_into();
+    let list: HtmlInputElement = wait_for(&app, "input[name=comics]").await.unchecked_into();
     list.set_value("1,0,abc");
     list.dispatch_event(&web_sys::Event::new("input").unwrap())
         .unwrap();
@@ -140,23 +122,41 @@ async fn a_bad_comic_list_is_explained_at_the_field() {
     list.set_value("1,2");
     list.dispatch_event(&web_sys::Event::new("input").unwrap())
         .unwrap();
-    settle().await;
-    assert!(app.query_selector(".field-error").unwrap().is_none());
-    let n: HtmlInputElement = app
-        .query_selector("input[name=n]")
-        .unwrap()
-        .unwrap()
-        .unchecked_into();
-    assert!(n.disabled(), "an explicit list replaces the random count");
+    until("the error clears", || {
+        app.query_selector(".field-error")
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    until("an explicit list replaces the random count", || {
+        input(&app, "input[name=n]").disabled().then_some(())
+    })
+    .await;
 }
 
 #[wasm_bindgen_test]
 async fn an_unreachable_proxy_is_shown_not_fatal() {
-    let app = mount_at("");
+    let app = mount_at("n=3&latency_ms=0&jitter_ms=0");
     let badge = wait_for(&app, "[data-testid=origin].badge-error").await;
     assert!(badge.text_content().unwrap().contains("proxy unreachable"));
-    // The controls still work.
-    assert!(app.query_selector("[data-testid=run]").unwrap().is_some());
+    // Run still runs: every comic gets its own error tile, and the run finishes.
+    let run: HtmlElement = wait_for(&app, "[data-testid=run]").await.unchecked_into();
+    run.click();
+    let summary = wait_for(&app, "[data-testid=run-summary][data-state=done]").await;
+    assert_eq!(summary.get_attribute("data-failed").as_deref(), Some("3"));
+    assert_eq!(app.query_selectorAll_count("[data-testid=tile]"), 3);
+    assert_eq!(
+        app.query_selectorAll_count("[data-testid=tile][data-state=error]"),
+        3
+    );
+    let reason = app
+        .query_selector("[data-testid=tile-error]")
+        .unwrap()
+        .unwrap()
+        .text_content()
+        .unwrap();
+    assert!(!reason.is_empty(), "each error tile says why");
 }
 
 /// A real browser `Response` whose body is a `ReadableStream` fed by the test, chunk by

@@ -68,6 +68,24 @@ impl ErrorCode {
         }
     }
 
+    /// True when asking again cannot help: the request itself was refused or names nothing
+    /// there is. Upstream trouble, rate limits and load shedding may pass, so a retry can help.
+    /// The one rule the page follows for offering Retry, for metadata and images alike.
+    pub fn is_permanent(self) -> bool {
+        match self {
+            ErrorCode::BadRequest
+            | ErrorCode::NotFound
+            | ErrorCode::MethodNotAllowed
+            | ErrorCode::UriTooLong
+            | ErrorCode::HeadersTooLarge
+            | ErrorCode::MisdirectedRequest => true,
+            ErrorCode::RateLimited
+            | ErrorCode::UpstreamError
+            | ErrorCode::UpstreamTimeout
+            | ErrorCode::Overloaded => false,
+        }
+    }
+
     const ALL: [ErrorCode; 10] = [
         ErrorCode::BadRequest,
         ErrorCode::NotFound,
@@ -105,5 +123,19 @@ mod tests {
         }
         assert_eq!(ErrorCode::from_status(200), None);
         assert_eq!(ErrorCode::from_status(500), None);
+    }
+
+    #[test]
+    fn a_retry_helps_only_where_the_answer_may_change() {
+        let permanent: Vec<u16> = ErrorCode::ALL
+            .into_iter()
+            .filter(|code| code.is_permanent())
+            .map(ErrorCode::status)
+            .collect();
+        assert_eq!(permanent, [400, 404, 405, 414, 431, 421]);
+        for transient in [429, 502, 503, 504] {
+            let code = ErrorCode::from_status(transient).unwrap();
+            assert!(!code.is_permanent(), "{transient}");
+        }
     }
 }

@@ -40,6 +40,7 @@ impl Default for NetSim {
     }
 }
 
+/// Why a simulation parameter was refused, naming the key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetSimError(pub String);
 
@@ -58,18 +59,26 @@ impl NetSim {
         let mut sim = NetSim::default();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            match key {
-                "latency_ms" => sim.latency_ms = parse_ms(key, value)?,
-                "jitter_ms" => sim.jitter_ms = parse_ms(key, value)?,
-                "seed" => sim.seed = parse_int(key, value)?,
-                "attempt" => sim.attempt = parse_int(key, value)?,
-                "fail_rate" => sim.fail_rate = parse_rate(key, value)?,
-                "timeout_rate" => sim.timeout_rate = parse_rate(key, value)?,
-                "missing_rate" => sim.missing_rate = parse_rate(key, value)?,
-                _ => {}
-            }
+            sim.set(key, value)?;
         }
         Ok(sim)
+    }
+
+    /// Sets the parameter named `key` from its query value, the one place each key is read.
+    /// `Ok(false)`: not a simulation key, nothing changed. A bad value is refused with the
+    /// reason and changes nothing.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<bool, NetSimError> {
+        match key {
+            "latency_ms" => self.latency_ms = parse_ms(key, value)?,
+            "jitter_ms" => self.jitter_ms = parse_ms(key, value)?,
+            "seed" => self.seed = parse_int(key, value)?,
+            "attempt" => self.attempt = parse_int(key, value)?,
+            "fail_rate" => self.fail_rate = parse_rate(key, value)?,
+            "timeout_rate" => self.timeout_rate = parse_rate(key, value)?,
+            "missing_rate" => self.missing_rate = parse_rate(key, value)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
     }
 
     /// The query string (without `?`) that [`NetSim::from_query`] reads back as `self`.
@@ -268,6 +277,28 @@ mod tests {
             proptest::prop_assert_eq!(parse_decimal(&text), expected, "{}", text);
             proptest::prop_assert_eq!(parse_decimal(&whole), whole.parse::<f64>().ok(), "{}", whole);
         }
+    }
+
+    #[test]
+    fn set_reads_one_key_and_leaves_the_rest() {
+        let mut sim = NetSim::default();
+        assert_eq!(sim.set("latency_ms", "300"), Ok(true));
+        assert_eq!(sim.set("fail_rate", "0.25"), Ok(true));
+        assert_eq!(sim.set("attempt", "2"), Ok(true));
+        assert_eq!(
+            sim,
+            NetSim {
+                latency_ms: 300,
+                fail_rate: 0.25,
+                attempt: 2,
+                ..NetSim::default()
+            }
+        );
+        let before = sim;
+        assert_eq!(sim.set("fresh", "abc"), Ok(false), "not ours: left alone");
+        let err = sim.set("timeout_rate", "2").expect_err("out of range");
+        assert!(err.0.contains("timeout_rate"), "{err}");
+        assert_eq!(sim, before, "a refused value changes nothing");
     }
 
     #[test]

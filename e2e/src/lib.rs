@@ -286,6 +286,19 @@ impl Page {
         .await;
     }
 
+    /// Opens the page at `query` (a run that starts on load), waits for its first comic on
+    /// screen, presses Stop and waits until the run says it was stopped.
+    pub async fn stop_after_first_tile(&self, query: &str, within: Duration) {
+        self.open(query).await;
+        self.wait_until(
+            "document.querySelector('[data-testid=tile][data-state=loaded]')",
+            within,
+        )
+        .await;
+        self.click("stop").await;
+        self.wait_for_state("cancelled", within).await;
+    }
+
     pub async fn wait_for_state(&self, state: &str, within: Duration) {
         self.wait_until(
             &format!("document.querySelector('[data-testid=run-summary]').dataset.state === '{state}'"),

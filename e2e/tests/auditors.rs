@@ -1,7 +1,7 @@
 //! The page as the web's auditors see it. axe-core, in the light and the dark theme: idle,
-//! and after a run with error tiles, the waterfall's table open and a comic in the large
-//! view; any violation fails and names the rule and the element. And what a crawler reads:
-//! a description and a real robots.txt.
+//! after a run with error tiles, the waterfall's table open and a comic in the large view,
+//! and after a stopped run; any violation fails and names the rule and the element. And
+//! what a crawler reads: a description and a real robots.txt.
 
 use std::time::Duration;
 
@@ -105,6 +105,25 @@ async fn a_finished_run_with_errors_and_the_table_open_has_no_violations() {
     page.wait_until("document.querySelector('[data-testid=viewer]').open", SECS)
         .await;
     page.assert_accessible_in_both_schemes("a comic in the large view")
+        .await;
+    page.close().await;
+}
+
+#[tokio::test]
+async fn a_stopped_run_has_no_violations() {
+    let page = Page::start().await;
+    page.stop_after_first_tile(
+        "comics=1,2,3&mode=sequential&latency_ms=400&jitter_ms=0&run=1",
+        SECS,
+    )
+    .await;
+    assert!(page.count("[data-testid=tile][data-state=cancelled]").await >= 1);
+    page.wait_until(
+        "document.getAnimations().every(a => a.playState === 'finished')",
+        SECS,
+    )
+    .await;
+    page.assert_accessible_in_both_schemes("a stopped run with its stopped tiles")
         .await;
     page.close().await;
 }

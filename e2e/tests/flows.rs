@@ -16,15 +16,11 @@ async fn loaded_count(page: &Page) -> usize {
 #[tokio::test]
 async fn stop_aborts_the_run_and_no_tile_lands_late() {
     let page = Page::start().await;
-    page.open("comics=11,12,13,14,15,16&mode=sequential&latency_ms=400&jitter_ms=0&run=1")
-        .await;
-    page.wait_until(
-        "document.querySelector('[data-testid=tile][data-state=loaded]')",
+    page.stop_after_first_tile(
+        "comics=11,12,13,14,15,16&mode=sequential&latency_ms=400&jitter_ms=0&run=1",
         SECS,
     )
     .await;
-    page.click("stop").await;
-    page.wait_for_state("cancelled", SECS).await;
     let at_stop = loaded_count(&page).await;
     assert!(at_stop < 6, "stopped part-way");
     // Long enough for every remaining request to have finished, had it not been aborted.
@@ -203,7 +199,133 @@ async fn stop_cancels_an_image_download_in_flight() {
     let (status, duration) = image[0];
     assert_eq!(status, 0, "the download was cut off, not answered");
     assert!(duration < 2000.0, "{duration} ms");
-    assert_eq!(page.tiles().await, vec![(7, "pending".to_string())]);
+    assert_eq!(page.tiles().await, vec![(7, "cancelled".to_string())]);
+    page.close().await;
+}
+
+#[tokio::test]
+async fn stopped_tiles_say_so_and_count_as_neither_loaded_nor_failed() {
+    let page = Page::start().await;
+    // Comic 404 fails at once; 11 loads; 12 and 13 are still on their way at the stop.
+    page.stop_after_first_tile(
+        "comics=404,11,12,13&mode=sequential&latency_ms=600&jitter_ms=0&run=1",
+        SECS,
+    )
+    .await;
+    assert_eq!(
+        page.tiles().await,
+        vec![
+            (404, "error".to_string()),
+            (11, "loaded".to_string()),
+            (12, "cancelled".to_string()),
+            (13, "cancelled".to_string()),
+        ]
+    );
+    let labels = page
+        .eval("return [...document.querySelectorAll('[data-testid=tile][data-state=cancelled] [data-testid=tile-stopped]')].map(e => e.textContent);")
+        .await;
+    assert_eq!(labels, serde_json::json!(["stopped", "stopped"]));
+    assert_eq!(
+        page.count(
+            "[data-state=cancelled] [data-testid=tile-error], [data-state=cancelled] [data-testid=retry]"
+        )
+        .await,
+        0,
+        "a stopped comic is not an error and offers no retry"
+    );
+    let summary = page.summary().await;
+    assert_eq!(
+        (summary["loaded"].as_str(), summary["failed"].as_str()),
+        (Some("1"), Some("1")),
+        "{summary}"
+    );
+    let progress = page.text("[data-testid=progress]").await;
+    assert!(progress.contains("2 of 4 settled"), "{progress}");
+    let history = page
+        .eval("const r = document.querySelector('[data-testid=history-row]'); return [r.lastElementChild.textContent, r.children[9].textContent];")
+        .await;
+    assert_eq!(
+        history,
+        serde_json::json!(["cancelled", "1"]),
+        "stopped comics are not failures"
+    );
+    page.close().await;
+}
+
+/// A seed under which, with half the requests failing, comic `retried`'s metadata fails and
+/// its retry (the next attempt) loads, while every request of `spared` loads at once: drawn
+/// with the proxy's own simulation, so the test knows in advance.
+async fn seed_where_only_the_first_try_fails(page: &Page, retried: u32, spared: u32) -> u64 {
+    let image = |num: u32| async move {
+        let comic: fanout_api::Comic =
+            reqwest::get(format!("{}/api/comics/{num}?latency_ms=0&jitter_ms=0", page.base))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+        comic.img.expect("a comic with an image")
+    };
+    let (retried_image, spared_image) = (image(retried).await, image(spared).await);
+    let fault = |seed, attempt, path: &str, is_image| {
+        let sim = NetSim {
+            fail_rate: 0.5,
+            seed,
+            attempt,
+            ..NetSim::default()
+        };
+        plan(&sim, path, is_image).fault
+    };
+    let metadata = |num: u32| format!("/api/comics/{num}");
+    (1..10_000)
+        .find(|&seed| {
+            fault(seed, 0, &metadata(retried), false) == Some(Fault::ServerError)
+                && fault(seed, 1, &metadata(retried), false).is_none()
+                && fault(seed, 1, &retried_image, true).is_none()
+                && fault(seed, 0, &metadata(spared), false).is_none()
+                && fault(seed, 0, &spared_image, true).is_none()
+        })
+        .expect("some seed draws that outcome")
+}
+
+#[tokio::test]
+async fn stop_during_a_retry_stops_the_retry_too() {
+    let page = Page::start().await;
+    let seed = seed_where_only_the_first_try_fails(&page, 5, 6).await;
+    // One after another: comic 5 fails after 1.5 s, then comic 6 keeps the run going for 3 s,
+    // long enough to press Retry on 5 and then Stop while both are in flight.
+    page.open(&format!(
+        "comics=5,6&mode=sequential&latency_ms=1500&jitter_ms=0&fail_rate=0.5&seed={seed}&run=1"
+    ))
+    .await;
+    page.wait_until(
+        "document.querySelector('[data-testid=tile][data-num=\"5\"][data-state=error]')",
+        SECS,
+    )
+    .await;
+    page.click("retry").await;
+    // The retry is under way (its tile waits again) while comic 6 still keeps the run going.
+    page.wait_until(
+        "document.querySelector('[data-testid=tile][data-num=\"5\"][data-state=pending]')",
+        SECS,
+    )
+    .await;
+    assert_eq!(page.summary().await["state"], "running");
+    page.click("stop").await;
+    page.wait_for_state("cancelled", SECS).await;
+    // Longer than the retry's metadata and image would have taken, had Stop not reached it.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert_eq!(
+        page.tiles().await,
+        vec![(5, "cancelled".to_string()), (6, "cancelled".to_string())],
+        "nothing painted after Stop"
+    );
+    let summary = page.summary().await;
+    assert_eq!(
+        (summary["loaded"].as_str(), summary["failed"].as_str()),
+        (Some("0"), Some("0")),
+        "{summary}"
+    );
     page.close().await;
 }
 

@@ -34,7 +34,7 @@ impl BatchLines {
         let line = match self.lines.next_line().await {
             Ok(line) => line?,
             Err(_) if self.signal.aborted() => return Some(Err(Failure::Aborted)),
-            Err(reason) => return Some(Err(Failure::Failed(reason))),
+            Err(reason) => return Some(Err(Failure::Retryable(reason))),
         };
         Some(parse_line(&line))
     }
@@ -42,10 +42,10 @@ impl BatchLines {
 
 /// A line parsed by the browser's own JSON parser, as every other answer is.
 fn parse_line(line: &str) -> Result<BatchLine, Failure> {
-    let value =
-        js_sys::JSON::parse(line).map_err(|_| Failure::Failed("a line of the stream is not JSON".into()))?;
+    let value = js_sys::JSON::parse(line)
+        .map_err(|_| Failure::Retryable("a line of the stream is not JSON".into()))?;
     serde_wasm_bindgen::from_value(value)
-        .map_err(|err| Failure::Failed(format!("unreadable line in the stream: {err}")))
+        .map_err(|err| Failure::Retryable(format!("unreadable line in the stream: {err}")))
 }
 
 fn batch_path(comics: &[u32], wait_all: bool) -> String {

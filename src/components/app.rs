@@ -4,7 +4,7 @@ use super::{
     controls::Controls, gallery::Gallery, history::History, summary::RunSummary, viewer::Viewer,
     waterfall::Waterfall,
 };
-use crate::{api_client, run_config::Mode, runner, state::AppState, url_state};
+use crate::{api_client, runner, state::AppState, url_state};
 
 #[component]
 pub fn App() -> impl IntoView {
@@ -23,7 +23,7 @@ pub fn App() -> impl IntoView {
         };
         state.latest.set(latest);
         if run_on_load {
-            start_run(state, false);
+            runner::start_run(state, false);
         }
     });
 
@@ -50,38 +50,6 @@ pub fn App() -> impl IntoView {
             </p>
         </footer>
     }
-}
-
-/// Picks the run's comics (the explicit list, or `n` random ones) and starts it; with
-/// `compare`, the same comics run once per strategy, and all at once with and without hints.
-pub fn start_run(state: AppState, compare: bool) {
-    let config = state.config.get_untracked();
-    let previous = state.run.get_untracked().comics;
-    let comics = match &config.comics {
-        Some(list) => list.clone(),
-        // Compare reuses what is on screen, so the strategies face the same comics.
-        None if compare && previous.len() == config.n as usize => previous,
-        None => {
-            let latest = state
-                .latest
-                .get_untracked()
-                .unwrap_or(fanout_api::MAX_COMIC_NUMBER.min(2000));
-            crate::pick::random_comics(config.n, latest, js_sys::Math::random)
-        }
-    };
-    let strategies = if compare {
-        // Every strategy as set, then all at once in the other order: the hints' effect
-        // shows on the same comics.
-        let mut all: Vec<_> = Mode::ALL
-            .into_iter()
-            .map(|mode| (mode, config.priority))
-            .collect();
-        all.push((Mode::Concurrent, config.priority.other()));
-        all
-    } else {
-        vec![(config.mode, config.priority)]
-    };
-    runner::start(state, comics, strategies);
 }
 
 #[component]

@@ -1,18 +1,17 @@
 use fanout_api::MAX_DELAY_MS;
 use leptos::prelude::*;
 
-use super::app::start_run;
 use crate::{
     run_config::{MAX_COMICS, Mode, Priority, TileOrder, parse_comic_list},
     runner,
-    state::{AppState, RunStatus},
+    state::AppState,
 };
 
 #[component]
 pub fn Controls() -> impl IntoView {
     let state = expect_context::<AppState>();
     let config = state.config;
-    let running = move || state.run.with(|r| r.status == RunStatus::Running);
+    let stoppable = move || runner::is_stoppable(state);
     let list_error = RwSignal::new(None::<String>);
     let list_text = RwSignal::new(
         config
@@ -42,7 +41,7 @@ pub fn Controls() -> impl IntoView {
     view! {
         <form class="controls" on:submit=move |ev| {
             ev.prevent_default();
-            start_run(state, false);
+            runner::start_run(state, false);
         }>
             <fieldset>
                 <legend>"What to fetch"</legend>
@@ -77,11 +76,13 @@ pub fn Controls() -> impl IntoView {
                 <label class="field">
                     <span>"Tiles appear"</span>
                     <select name="order" on:change=move |ev| {
-                        let order = if event_target_value(&ev) == "grid" { TileOrder::Grid } else { TileOrder::Completion };
-                        config.update(|c| c.order = order);
+                        if let Some(order) = TileOrder::parse(&event_target_value(&ev)) {
+                            config.update(|c| c.order = order);
+                        }
                     }>
-                        <option value="completion" selected=move || config.with(|c| c.order == TileOrder::Completion)>"in completion order"</option>
-                        <option value="grid" selected=move || config.with(|c| c.order == TileOrder::Grid)>"in a fixed grid"</option>
+                        {TileOrder::ALL.into_iter().map(|order| view! {
+                            <option value=order.as_str() selected=move || config.with(|c| c.order == order)>{order_label(order)}</option>
+                        }).collect_view()}
                     </select>
                 </label>
                 <label class="check">
@@ -102,11 +103,11 @@ pub fn Controls() -> impl IntoView {
             <NetworkControls/>
             <div class="actions">
                 <button type="submit" class="primary" data-testid="run">"Run"</button>
-                <button type="button" data-testid="stop" disabled=move || !running()
+                <button type="button" data-testid="stop" disabled=move || !stoppable()
                     on:click=move |_| runner::stop(state)>"Stop"</button>
                 <button type="button" data-testid="compare"
                     title="Run the same comics one after another, at most k at a time and all at once, then all at once with the other priority setting"
-                    on:click=move |_| start_run(state, true)>"Compare strategies"</button>
+                    on:click=move |_| runner::start_run(state, true)>"Compare strategies"</button>
             </div>
         </form>
     }
@@ -148,6 +149,13 @@ fn NetworkControls() -> impl IntoView {
             <RateField label="missing image %" name="missing_rate" get=move || config.with(|c| c.sim.missing_rate)
                 set=move |v| config.update(|c| c.sim.missing_rate = v)/>
         </fieldset>
+    }
+}
+
+fn order_label(order: TileOrder) -> &'static str {
+    match order {
+        TileOrder::Completion => "in completion order",
+        TileOrder::Grid => "in a fixed grid",
     }
 }
 

@@ -74,7 +74,7 @@ pub fn History() -> impl IntoView {
                             <td>{ms(row.summary.first_ms)}</td>
                             <td>{ms(row.summary.mean_ms)}</td>
                             <td>{format!("{:.1}×", row.summary.speedup())}</td>
-                            <td>{format!("{:.2}×", row.summary.fanout_ratio())}</td>
+                            <td>{format!("{:.2}×", row.summary.vs_ideal())}</td>
                             <td>{row.summary.failed}</td>
                             <td>{row.status.as_str()}</td>
                         </tr> }

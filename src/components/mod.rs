@@ -13,7 +13,34 @@ mod waterfall;
 
 pub use app::App;
 
-/// `1234` → `"1,234 ms"`-style whole milliseconds for display.
+/// Whole milliseconds for display, thousands grouped: `1234.4` → `"1,234 ms"`.
 pub(crate) fn ms(value: f64) -> String {
-    format!("{} ms", value.round() as i64)
+    let whole = value.round() as i64;
+    let digits = whole.unsigned_abs().to_string();
+    let mut text = String::with_capacity(digits.len() + digits.len() / 3 + 4);
+    if whole < 0 {
+        text.push('-');
+    }
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            text.push(',');
+        }
+        text.push(digit);
+    }
+    text.push_str(" ms");
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ms;
+
+    #[test]
+    fn milliseconds_read_with_grouped_thousands() {
+        assert_eq!(ms(0.0), "0 ms");
+        assert_eq!(ms(999.4), "999 ms");
+        assert_eq!(ms(1234.4), "1,234 ms");
+        assert_eq!(ms(1_234_567.0), "1,234,567 ms");
+        assert_eq!(ms(-1500.0), "-1,500 ms");
+    }
 }

@@ -15,7 +15,7 @@ pub fn RunSummary() -> impl IntoView {
     let state = expect_context::<AppState>();
     let summary = Memo::new(move |_| state.summary());
     let status = move || state.run.with(|r| r.status);
-    let total = move || state.run.with(|r| r.comics.len());
+    let comics = move || state.run.with(|r| r.comics.len());
     let settled = move || summary.with(|s| s.loaded + s.failed);
     let finished = move || matches!(status(), RunStatus::Done | RunStatus::Cancelled);
 
@@ -29,12 +29,12 @@ pub fn RunSummary() -> impl IntoView {
             data-failed=move || summary.with(|s| s.failed.to_string())>
             <h2 id="summary-title" class="visually-hidden">"Run summary"</h2>
             <div class="progress" aria-live="polite">
-                <progress max=move || total().max(1).to_string() value=move || settled().to_string()></progress>
+                <progress max=move || comics().max(1).to_string() value=move || settled().to_string()></progress>
                 <span data-testid="progress">{move || match status() {
                     RunStatus::Idle => "Pick comics and a strategy, then press Run.".to_string(),
-                    RunStatus::Running => format!("{} of {} settled…", settled(), total()),
-                    RunStatus::Done => format!("Done: {} of {} settled.", settled(), total()),
-                    RunStatus::Cancelled => format!("Stopped: {} of {} settled before the stop.", settled(), total()),
+                    RunStatus::Running => format!("{} of {} settled…", settled(), comics()),
+                    RunStatus::Done => format!("Done: {} of {} settled.", settled(), comics()),
+                    RunStatus::Cancelled => format!("Stopped: {} of {} settled before the stop.", settled(), comics()),
                 }}</span>
             </div>
             <dl class="figures" class:dim=move || !finished()>
@@ -48,7 +48,7 @@ pub fn RunSummary() -> impl IntoView {
                     hint="what one after another would have cost"/>
                 <Figure term="speedup" value=Signal::derive(move || summary.with(|s| format!("{:.1}×", s.speedup())))
                     hint="sum of latencies ÷ wall time"/>
-                <Figure term="vs. ideal" value=Signal::derive(move || summary.with(|s| format!("{:.2}×", s.fanout_ratio())))
+                <Figure term="vs. ideal" value=Signal::derive(move || summary.with(|s| format!("{:.2}×", s.vs_ideal())))
                     hint="wall time ÷ the slowest single comic; 1.00× is the limit"/>
                 <Figure term="loaded / failed" value=Signal::derive(move || summary.with(|s| format!("{} / {}", s.loaded, s.failed)))
                     hint="comics on screen and error tiles"/>

@@ -6,8 +6,8 @@ use crate::{
     state::{AppState, Tile, TileState},
 };
 
-/// One comic: a placeholder while pending, the decoded image once loaded, or the reason
-/// it failed with a retry button.
+/// One comic: a placeholder while pending, the decoded image once loaded, the reason it
+/// failed with a retry button, or a quiet "stopped" when its run was stopped first.
 #[component]
 pub fn TileView(tile: Tile, by_completion: Signal<bool>) -> impl IntoView {
     let state = expect_context::<AppState>();
@@ -19,8 +19,9 @@ pub fn TileView(tile: Tile, by_completion: Signal<bool>) -> impl IntoView {
         (true, None) => (1000 + slot).to_string(),
         (false, _) => slot.to_string(),
     };
-    let timing = tile.timing;
-    let total = timing.map(|t| t.total().round().to_string()).unwrap_or_default();
+    // A retry in flight, or one that was stopped, shows no timing from the try before.
+    let timing = tile.timing.filter(|_| tile.state.is_settled());
+    let chain_ms = timing.map(|t| t.total().round().to_string()).unwrap_or_default();
     let phases = timing.map(|t| {
         view! {
             <p class="timing">
@@ -36,6 +37,16 @@ pub fn TileView(tile: Tile, by_completion: Signal<bool>) -> impl IntoView {
                 <div class="tile-body placeholder" aria-label=format!("comic {} loading", tile.num)>
                     <span class="num">{format!("#{}", tile.num)}</span>
                     <span class="spinner" aria-hidden="true"></span>
+                </div>
+            }
+            .into_any(),
+        ),
+        TileState::Cancelled => (
+            "cancelled",
+            view! {
+                <div class="tile-body placeholder stopped">
+                    <span class="num">{format!("#{}", tile.num)}</span>
+                    <span class="stopped-label" data-testid="tile-stopped">"stopped"</span>
                 </div>
             }
             .into_any(),
@@ -80,7 +91,7 @@ pub fn TileView(tile: Tile, by_completion: Signal<bool>) -> impl IntoView {
     };
     view! {
         <li class=format!("tile tile-{state_name}") data-testid="tile" data-num=tile.num
-            data-state=state_name data-ms=total data-slot=slot style:order=order>
+            data-state=state_name data-ms=chain_ms data-slot=slot style:order=order>
             {body}
         </li>
     }

@@ -2,7 +2,9 @@ use leptos::prelude::*;
 use web_sys::HtmlDetailsElement;
 
 use super::ms;
-use crate::{plot::axis_ticks, run_config::Priority, state::AppState};
+use fanout_api::Route;
+
+use crate::{plot::axis_ticks, run_config::Priority, state::AppState, stats::RequestTiming};
 
 const WIDTH: f64 = 1000.0;
 const LABEL: f64 = 150.0;
@@ -79,7 +81,7 @@ pub fn Waterfall() -> impl IntoView {
                     let d = c + x(p.download) - LABEL;
                     view! {
                         <g class="bar">
-                            <text class="row-label" x=LABEL - 6.0 y=y + ROW - 2.0>{short_name(&t.url)}</text>
+                            <text class="row-label" x=LABEL - 6.0 y=y + ROW - 2.0>{short_name(&t)}</text>
                             <rect class="queued" x=a y=y width=(b - a).max(0.5) height=ROW - 2.0/>
                             <rect class="waiting" x=b y=y width=(c - b).max(0.5) height=ROW - 2.0/>
                             <rect class="download" x=c y=y width=(d - c).max(1.0) height=ROW - 2.0/>
@@ -97,7 +99,7 @@ pub fn Waterfall() -> impl IntoView {
                         {move || table_open.get().then(|| requests.get().into_iter().map(|t| {
                             let p = t.phases();
                             view! { <tr>
-                                <td>{short_name(&t.url)}</td><td>{t.protocol.clone()}</td><td>{ms(t.start)}</td>
+                                <td>{short_name(&t)}</td><td>{t.protocol.clone()}</td><td>{ms(t.start)}</td>
                                 <td>{ms(p.queued)}</td><td>{ms(p.waiting)}</td><td>{ms(p.download)}</td>
                             </tr> }
                         }).collect_view())}
@@ -114,18 +116,19 @@ pub fn Waterfall() -> impl IntoView {
     }
 }
 
-/// `/api/comics/614?…` → `comic 614`, `/api/img/x_614.png?…` → `img x_614.png`.
-fn short_name(url: &str) -> String {
-    let path = url.split('?').next().unwrap_or(url);
-    if let Some(rest) = path.split("/api/comics/").nth(1) {
-        format!("comic {rest}")
-    } else if let Some(rest) = path.split("/api/img/").nth(1) {
-        let mut name: String = rest.chars().take(18).collect();
-        if rest.len() > 18 {
-            name.push('…');
+/// A row's label, from its parsed route: `comic 614`, `img x_614.png` (long names cut short).
+fn short_name(timing: &RequestTiming) -> String {
+    match &timing.route {
+        Some(Route::Comic(id)) => format!("comic {id}"),
+        Some(Route::Image(file)) => {
+            let mut name: String = file.chars().take(18).collect();
+            if file.chars().count() > 18 {
+                name.push('…');
+            }
+            format!("img {name}")
         }
-        format!("img {name}")
-    } else {
-        path.to_string()
+        Some(Route::Comics) => "comics".to_string(),
+        Some(Route::Health) => "health".to_string(),
+        None => timing.url.clone(),
     }
 }
