@@ -11,7 +11,7 @@ use web_sys::{AbortSignal, HtmlImageElement, RequestCache, RequestInit};
 use crate::{run_config::Priority, stats::RequestTiming};
 
 mod batch;
-pub use batch::BatchLines;
+pub use batch::BatchAnswer;
 
 /// Why one comic failed, in words for its error tile.
 #[derive(Debug, Clone, PartialEq)]

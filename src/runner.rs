@@ -1,6 +1,9 @@
 //! The run lifecycle: picking a run's comics, starting it (or a compare batch), stopping it,
 //! and retrying one comic. One future per comic (metadata, then the decoded image),
-//! scheduled by [`crate::schedule::run_bounded`], each painting its tile as it settles.
+//! scheduled by [`crate::schedule::run_bounded`], each painting its tile as it settles; or,
+//! when the proxy gathers the metadata, one request for all of it ([`gather`]).
+
+mod gather;
 
 use std::{cell::Cell, future::Future, rc::Rc};
 
@@ -191,13 +194,17 @@ async fn run_once(state: AppState, config: &RunConfig, batch: u64, comics: Vec<u
     };
     state.run.set(view.clone());
     let run = RunContext::new(state, &view, config, 0, signal);
-    let in_flight = config.max_in_flight(comics.len());
-    let jobs: Vec<(usize, u32)> = comics.into_iter().enumerate().collect();
-    run_bounded(jobs, in_flight, |(slot, num)| {
-        let run = run.clone();
-        async move { run.load_tile(slot, num).await }
-    })
-    .await;
+    if config.mode.is_gather() {
+        run.gather(&comics, config.mode == Mode::GatherAll).await;
+    } else {
+        let in_flight = config.max_in_flight(comics.len());
+        let jobs: Vec<(usize, u32)> = comics.into_iter().enumerate().collect();
+        run_bounded(jobs, in_flight, |(slot, num)| {
+            let run = run.clone();
+            async move { run.load_tile(slot, num).await }
+        })
+        .await;
+    }
     run.refresh_network_times();
     state.run.update(|run| run.status = RunStatus::Done);
     record_history(state);
@@ -238,13 +245,13 @@ impl RunContext {
     async fn load_tile(&self, slot: usize, num: u32) {
         let began = self.elapsed();
         let comic = self.fetcher.comic(num).await;
-        self.load_image(slot, comic, began).await;
+        self.load_image(slot, comic, began, self.elapsed()).await;
     }
 
-    /// The rest of a comic's chain once its metadata has arrived (or failed), however it was
-    /// asked for: the decoded image, then the tile.
-    async fn load_image(&self, slot: usize, comic: Result<Comic, Failure>, began: f64) {
-        let metadata_done = if comic.is_ok() { self.elapsed() } else { began };
+    /// The rest of a comic's chain once its metadata has arrived (or failed) at `arrived`,
+    /// however it was asked for: the decoded image, then the tile.
+    async fn load_image(&self, slot: usize, comic: Result<Comic, Failure>, began: f64, arrived: f64) {
+        let metadata_done = if comic.is_ok() { arrived } else { began };
         let outcome = match comic {
             Ok(comic) => match comic.img.clone() {
                 Some(path) => self
@@ -307,6 +314,14 @@ impl RunContext {
     fn refresh_network_times(&self) {
         self.last_refresh.set(api_client::now());
         let requests = api_client::api_requests_since(self.started_at);
+        // When the batch request of a gather run went out (it is recorded once it has ended).
+        let batch_sent = requests.iter().find(|r| r.route == Some(Route::Comics)).map(|r| {
+            if r.request_start > 0.0 {
+                r.request_start
+            } else {
+                r.start
+            }
+        });
         self.state.tiles.update(|tiles| {
             for tile in tiles.iter_mut() {
                 let Some(timing) = tile.timing.as_mut() else {
@@ -325,15 +340,24 @@ impl RunContext {
                             .is_some_and(|route| *route == comic_route || Some(route) == image_route.as_ref())
                     })
                     .collect();
-                if !mine.is_empty() {
-                    timing.network_ms = Some(
-                        mine.iter()
-                            .map(|r| {
-                                let p = r.phases();
-                                p.waiting + p.download
-                            })
-                            .sum(),
-                    );
+                let mut network_ms = (!mine.is_empty()).then(|| {
+                    mine.iter()
+                        .map(|r| {
+                            let p = r.phases();
+                            p.waiting + p.download
+                        })
+                        .sum::<f64>()
+                });
+                // Metadata that came in the batch has no request of its own: its share is
+                // from the batch going out to the comic's line arriving.
+                if let Some(sent) = batch_sent
+                    && !mine.iter().any(|r| r.route.as_ref() == Some(&comic_route))
+                {
+                    let share = (timing.metadata_done - sent).max(0.0);
+                    network_ms = Some(network_ms.unwrap_or(0.0) + share);
+                }
+                if network_ms.is_some() {
+                    timing.network_ms = network_ms;
                 }
             }
         });

@@ -1,5 +1,5 @@
 //! The page's flows, end to end: stop and restart, error isolation and retry, URL state,
-//! compare, and the large view.
+//! compare (every strategy, the server's gather included), and the large view.
 
 use std::time::Duration;
 
@@ -371,14 +371,14 @@ async fn the_url_holds_the_run() {
 }
 
 #[tokio::test]
-async fn compare_runs_the_same_comics_three_ways_and_once_without_hints() {
+async fn compare_runs_the_same_comics_every_way_and_once_without_hints() {
     let page = Page::start().await;
     page.open("comics=2,3,4,5&latency_ms=150&jitter_ms=0").await;
     page.wait_until("document.querySelector('[data-testid=origin]')", SECS)
         .await;
     page.click("compare").await;
     page.wait_until(
-        "document.querySelectorAll('[data-testid=history-row]').length === 4",
+        "document.querySelectorAll('[data-testid=history-row]').length === 6",
         SECS,
     )
     .await;
@@ -395,6 +395,8 @@ async fn compare_runs_the_same_comics_three_ways_and_once_without_hints() {
             .collect::<Vec<_>>(),
         [
             ("concurrent", "none"),
+            ("gather-all", "images"),
+            ("gather", "images"),
             ("concurrent", "images"),
             ("limited", "images"),
             ("sequential", "images")
@@ -412,14 +414,20 @@ async fn compare_runs_the_same_comics_three_ways_and_once_without_hints() {
     };
     assert_eq!(
         page.eval(&lines("run-summary")).await,
-        serde_json::json!([4, 4, 4, 4])
+        serde_json::json!([4, 4, 4, 4, 4, 4])
     );
     assert_eq!(
         page.eval(&lines("history")).await,
-        serde_json::json!([4, 4, 4, 4])
+        serde_json::json!([4, 4, 4, 4, 4, 4])
     );
     let legend = page.text("[data-testid=history] .legend").await;
-    assert!(legend.contains("all at once, no hints"), "{legend}");
+    for strategy in [
+        "all at once, no hints",
+        "server gathers, streamed",
+        "server gathers, waits for all",
+    ] {
+        assert!(legend.contains(strategy), "{strategy} in {legend}");
+    }
     page.close().await;
 }
 

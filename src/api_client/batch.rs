@@ -2,7 +2,7 @@
 //! out. Streamed, each comic's line is handed over the moment it arrives; with `wait=all`,
 //! every comic comes at once in one array.
 
-use fanout_api::{BatchLine, ComicId, routes};
+use fanout_api::{BatchLine, Comic, ComicId, ErrorDetail, routes};
 use web_sys::AbortSignal;
 
 use super::{Failure, Fetcher, json};
@@ -20,23 +20,26 @@ const MAX_LINE_BYTES: usize = 1024 * 1024;
 /// image of a comic already known is worth more than the next comic's metadata.
 const BATCH_PRIORITY: &str = "high";
 
-/// The comics of a streamed batch, one [`BatchLine`] at a time in the order the proxy
-/// resolved them.
+/// One comic's answer in a batch: its id as the request wrote it, and the comic or why not.
+pub type BatchAnswer = (ComicId, Result<Comic, Failure>);
+
+/// The comics of a streamed batch, one at a time in the order the proxy resolved them.
 pub struct BatchLines {
     lines: LineReader,
     signal: AbortSignal,
 }
 
 impl BatchLines {
-    /// The next comic's line, `None` once the stream has ended. After an error the rest of
-    /// the stream is lost; the caller decides what the comics without a line become.
-    pub async fn next(&mut self) -> Option<Result<BatchLine, Failure>> {
+    /// The next comic's answer, `None` once the stream has ended, or why the stream failed.
+    /// After an error the rest of the stream is lost; the caller decides what the comics
+    /// without a line become.
+    pub async fn next(&mut self) -> Option<Result<BatchAnswer, Failure>> {
         let line = match self.lines.next_line().await {
             Ok(line) => line?,
             Err(_) if self.signal.aborted() => return Some(Err(Failure::Aborted)),
             Err(reason) => return Some(Err(Failure::Retryable(reason))),
         };
-        Some(parse_line(&line))
+        Some(parse_line(&line).map(answer))
     }
 }
 
@@ -46,6 +49,19 @@ fn parse_line(line: &str) -> Result<BatchLine, Failure> {
         .map_err(|_| Failure::Retryable("a line of the stream is not JSON".into()))?;
     serde_wasm_bindgen::from_value(value)
         .map_err(|err| Failure::Retryable(format!("unreadable line in the stream: {err}")))
+}
+
+/// A line's error is the one the single route would have answered for that comic, and is
+/// retryable or not by the same rule.
+fn answer(line: BatchLine) -> BatchAnswer {
+    let id = line.id;
+    let outcome = line.into_result().map_err(|ErrorDetail { code, message }| {
+        Failure::from_answer(
+            Some(code),
+            format!("{message} ({} in the batch answer)", code.status()),
+        )
+    });
+    (id, outcome)
 }
 
 fn batch_path(comics: &[u32], wait_all: bool) -> String {
@@ -69,10 +85,11 @@ impl Fetcher {
 
     /// `GET /api/comics?ids=…&wait=all`: every comic at once, after the slowest, in the order
     /// asked.
-    pub async fn gather_all(&self, comics: &[u32]) -> Result<Vec<BatchLine>, Failure> {
+    pub async fn gather_all(&self, comics: &[u32]) -> Result<Vec<BatchAnswer>, Failure> {
         let response = self.send(&batch_path(comics, true), BATCH_PRIORITY).await?;
-        json::<Vec<BatchLine>>(response)
+        let lines = json::<Vec<BatchLine>>(response)
             .await
-            .map_err(|err| self.failure(format!("unreadable answer: {err}")))
+            .map_err(|err| self.failure(format!("unreadable answer: {err}")))?;
+        Ok(lines.into_iter().map(answer).collect())
     }
 }

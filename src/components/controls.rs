@@ -106,7 +106,7 @@ pub fn Controls() -> impl IntoView {
                 <button type="button" data-testid="stop" disabled=move || !stoppable()
                     on:click=move |_| runner::stop(state)>"Stop"</button>
                 <button type="button" data-testid="compare"
-                    title="Run the same comics one after another, at most k at a time and all at once, then all at once with the other priority setting"
+                    title="Run the same comics one after another, at most k at a time, all at once and gathered by the server (streamed, and waiting for all), then all at once with the other priority setting"
                     on:click=move |_| runner::start_run(state, true)>"Compare strategies"</button>
             </div>
         </form>

@@ -22,6 +22,9 @@ pub fn TileView(tile: Tile, by_completion: Signal<bool>) -> impl IntoView {
     // A retry in flight, or one that was stopped, shows no timing from the try before.
     let timing = tile.timing.filter(|_| tile.state.is_settled());
     let chain_ms = timing.map(|t| t.total().round().to_string()).unwrap_or_default();
+    let metadata_ms = timing
+        .map(|t| t.metadata().round().to_string())
+        .unwrap_or_default();
     let phases = timing.map(|t| {
         view! {
             <p class="timing">
@@ -91,7 +94,7 @@ pub fn TileView(tile: Tile, by_completion: Signal<bool>) -> impl IntoView {
     };
     view! {
         <li class=format!("tile tile-{state_name}") data-testid="tile" data-num=tile.num
-            data-state=state_name data-ms=chain_ms data-slot=slot style:order=order>
+            data-state=state_name data-ms=chain_ms data-metadata-ms=metadata_ms data-slot=slot style:order=order>
             {body}
         </li>
     }

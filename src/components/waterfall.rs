@@ -4,7 +4,12 @@ use web_sys::HtmlDetailsElement;
 use super::ms;
 use fanout_api::Route;
 
-use crate::{plot::axis_ticks, run_config::Priority, state::AppState, stats::RequestTiming};
+use crate::{
+    plot::axis_ticks,
+    run_config::{Mode, Priority},
+    state::AppState,
+    stats::RequestTiming,
+};
 
 const WIDTH: f64 = 1000.0;
 const LABEL: f64 = 150.0;
@@ -34,6 +39,7 @@ pub fn Waterfall() -> impl IntoView {
     };
     let over_http1 = move || protocols().contains("http/1.1");
     let priority = move || state.run.with(|r| r.priority);
+    let mode = move || state.run.with(|r| r.mode);
     let height = move || requests.with(|r| r.len() as f64 * ROW + 24.0);
     let table_open = RwSignal::new(false);
     let x = move |t: f64| LABEL + t / end.get() * (WIDTH - LABEL - 10.0);
@@ -54,11 +60,18 @@ pub fn Waterfall() -> impl IntoView {
                     "Over HTTP/1.1 a browser opens at most six connections to one host, so from the seventh concurrent request on, requests queue until one frees up: that is the staircase."
                 }}
                 " "
-                <span data-testid="order" data-priority=move || priority().as_str()>{move || match priority() {
-                    Priority::ImagesFirst => "Images first: each comic's metadata asks for low priority and its image for high, \
+                <span data-testid="order" data-priority=move || priority().as_str()>{move || match (mode(), priority()) {
+                    (Mode::Gather, _) => "Server gathers, streamed: one request (the \"comics\" row) carries every comic's metadata, \
+                        and the proxy sends each comic the moment the origin answers it. What that buys over HTTP/1.1: \
+                        the metadata hop no longer queues for the browser's six connections, only the images do, \
+                        each starting the moment its comic's line arrives.",
+                    (Mode::GatherAll, _) => "Server gathers, waits for all: one request (the \"comics\" row) carries every comic's metadata, \
+                        but the proxy answers only after the slowest comic, as the Flask tutorial's asyncio.gather does. \
+                        No image can start before that answer, so the first tile comes no earlier than the slowest comic's metadata.",
+                    (_, Priority::ImagesFirst) => "Images first: each comic's metadata asks for low priority and its image for high, \
                         so a free connection goes to an image whose metadata has arrived before the next comic's metadata. \
                         Comics finish one by one from the first wave on, and the gallery fills while the queue drains.",
-                    Priority::NoHints => "No priority hints: the browser serves fetch() (the metadata) ahead of images it \
+                    (_, Priority::NoHints) => "No priority hints: the browser serves fetch() (the metadata) ahead of images it \
                         considers less urgent, so over HTTP/1.1 every metadata request queues ahead of every image \
                         and the gallery stays empty until nearly all the metadata is in.",
                 }}</span>
