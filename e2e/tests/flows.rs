@@ -257,13 +257,13 @@ async fn stopped_tiles_say_so_and_count_as_neither_loaded_nor_failed() {
 /// with the proxy's own simulation, so the test knows in advance.
 async fn seed_where_only_the_first_try_fails(page: &Page, retried: u32, spared: u32) -> u64 {
     let image = |num: u32| async move {
-        let comic: fanout_api::Comic =
-            reqwest::get(format!("{}/api/comics/{num}?latency_ms=0&jitter_ms=0", page.base))
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+        let path = fanout_api::routes::comic(fanout_api::ComicId::Number(num));
+        let comic: fanout_api::Comic = reqwest::get(page.url(&format!("{path}?latency_ms=0&jitter_ms=0")))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         comic.img.expect("a comic with an image")
     };
     let (retried_image, spared_image) = (image(retried).await, image(spared).await);
