@@ -17,6 +17,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
 use tokio::{net::TcpListener, sync::oneshot};
 
+/// The release page in a headless Chromium, with the proxy serving it when the test started one.
 pub struct Page {
     /// Where the page is served, e.g. `http://127.0.0.1:41234/`; see [`Page::url`].
     pub base: url::Url,

@@ -51,6 +51,7 @@ impl Cached {
     }
 }
 
+/// Whether an answer came from the cache (the `x-cache` header and the access log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CacheStatus {
     Hit,
@@ -66,6 +67,8 @@ impl CacheStatus {
     }
 }
 
+/// The origin behind its caches: comics, images and remembered 404s, each fetched once
+/// however many requests ask at the same time.
 pub struct Store {
     origin: Origin,
     comics: Cache<u32, Arc<Cached>>,

@@ -47,6 +47,7 @@ impl From<FetchError> for ApiError {
     }
 }
 
+/// Where comics come from: xkcd over HTTPS, or the built-in demo.
 pub enum Origin {
     Xkcd(HttpOrigin),
     Demo(DemoOrigin),
