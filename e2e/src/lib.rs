@@ -184,6 +184,24 @@ impl Page {
             .expect("a path and query join onto the base")
     }
 
+    /// Comic `num` as the page's proxy serves it, with no simulated latency or faults.
+    pub async fn comic(&self, num: u32) -> fanout_api::Comic {
+        let path = fanout_api::routes::comic(fanout_api::ComicId::Number(num));
+        // Only the test's own loopback proxy, whose certificate may be generated for this run.
+        reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .build()
+            .expect("a client")
+            .get(self.url(&format!("{path}?latency_ms=0&jitter_ms=0")))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .unwrap_or_else(|err| panic!("comic {num}: {err}"))
+            .json()
+            .await
+            .unwrap_or_else(|err| panic!("comic {num} is not a Comic: {err}"))
+    }
+
     /// Opens the page with `query` (without `?`) and waits until the app has mounted.
     pub async fn open(&self, query: &str) {
         self.client
