@@ -125,7 +125,7 @@ impl Store {
             return Ok((hit, CacheStatus::Hit));
         }
         if self.missing_comics.contains_key(&n) {
-            return Err(no_such_comic(id));
+            return Err(ApiError::no_such_comic(id));
         }
         if let Some(latest) = self.beyond_latest(n).await {
             return Err(ApiError::NotFound(format!(
@@ -190,7 +190,7 @@ impl Store {
             return Ok((hit, CacheStatus::Hit));
         }
         if self.missing_images.contains_key(file) {
-            return Err(ApiError::NotFound(format!("image {file} is missing upstream")));
+            return Err(ApiError::missing_image(file));
         }
         let entry = self
             .images
@@ -210,10 +210,6 @@ impl Store {
         }
         loaded
     }
-}
-
-fn no_such_comic(id: ComicId) -> ApiError {
-    ApiError::NotFound(format!("there is no comic {id}"))
 }
 
 fn settle<K>(

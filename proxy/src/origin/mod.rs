@@ -93,7 +93,7 @@ impl Origin {
 pub fn interpret_comic(id: ComicId, fetched: Fetched) -> Result<Comic, ApiError> {
     match fetched.status {
         200 => {}
-        404 => return Err(ApiError::NotFound(format!("there is no comic {id}"))),
+        404 => return Err(ApiError::no_such_comic(id)),
         status => return Err(ApiError::upstream_status(status)),
     }
     let is_json = fetched.content_type.as_deref().is_some_and(|ct| {
