@@ -6,6 +6,7 @@ pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
+/// The inside of an error body: a code for programs and a message for people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorDetail {
     pub code: ErrorCode,

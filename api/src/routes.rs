@@ -63,7 +63,7 @@ impl Route {
     /// Reads an absolute URL or a bare path (query and fragment ignored). `None` for anything
     /// that is not one of our routes with a valid parameter.
     pub fn parse(url: &str) -> Option<Route> {
-        let path = match url.find("://") {
+        let path = match url.find("://").filter(|_| !url.starts_with('/')) {
             Some(scheme_end) => {
                 let rest = &url[scheme_end + 3..];
                 &rest[rest.find('/')?..]
@@ -117,6 +117,11 @@ mod tests {
         assert_eq!(
             Route::parse("http://localhost/api/comics?ids=1,2"),
             Some(Route::Comics)
+        );
+        assert_eq!(
+            Route::parse("/api/comics/1?from=http://x/"),
+            Some(Route::Comic(ComicId::Number(1))),
+            "a URL inside the query is not the scheme"
         );
         assert_eq!(
             Route::parse("http://h/api/img/a_1.png?fresh=3"),

@@ -305,7 +305,7 @@ impl Report {
         let _ = write!(
             out,
             "\n## 4. What the user downloads\n\n\
-             The release build in `dist/` (the `wasm-release` profile, then `wasm-opt -Oz`). A first visit \
+             The release build in `dist/` (the `wasm-release` profile, then wasm-opt with the flags in `index.html`). A first visit \
              downloads every file below; `fanout-proxy` serves the `.br` and `.gz` that `cargo xtask` writes beside each.\n\n\
              | file | raw (bytes) | gzip -9 | brotli 11 |\n| --- | --- | --- | --- |\n{}\n| **first visit** | **{}** | **{}** | **{}** |\n\n\
              Navigation to interactive (the app mounted) in headless Chromium on loopback, median of 5 \

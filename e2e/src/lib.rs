@@ -11,13 +11,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use fanout_api::{Comic, ComicId, NetSim, routes};
+use fanout_api::{ComicId, NetSim, routes};
 use fanout_proxy::{Config, Proxy, demo_network::plan};
 use fantoccini::{Client, ClientBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
 use tokio::{net::TcpListener, sync::oneshot};
 
+/// The release page in a headless Chromium, with the proxy serving it when the test started one.
 pub struct Page {
     /// Where the page is served, e.g. `http://127.0.0.1:41234/`; see [`Page::url`].
     pub base: url::Url,
@@ -112,24 +113,10 @@ impl Page {
     /// What the demo origin will make each of `comics` wait under `sim`, in ms: its metadata
     /// and its image, drawn with the proxy's own simulation so a test knows in advance.
     pub async fn simulated_delays(&self, comics: &[u32], sim: &NetSim) -> Vec<(u128, u128)> {
-        // The test's own loopback proxy, whose certificate was generated for this run.
-        let http = reqwest::Client::builder()
-            .danger_accept_invalid_certs(true)
-            .build()
-            .unwrap();
         let mut delays = Vec::new();
         for &num in comics {
-            let path = routes::comic(ComicId::Number(num));
-            let comic: Comic = http
-                .get(self.url(&format!("{path}?latency_ms=0&jitter_ms=0")))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            let image = comic.img.expect("these comics have images");
-            let meta = plan(sim, &path, false).delay;
+            let image = self.comic(num).await.img.expect("these comics have images");
+            let meta = plan(sim, &routes::comic(ComicId::Number(num)), false).delay;
             let img = plan(sim, &image, true).delay;
             delays.push((meta.as_millis(), img.as_millis()));
         }
@@ -209,6 +196,24 @@ impl Page {
         self.base
             .join(path_and_query)
             .expect("a path and query join onto the base")
+    }
+
+    /// Comic `num` as the page's proxy serves it, with no simulated latency or faults.
+    pub async fn comic(&self, num: u32) -> fanout_api::Comic {
+        let path = fanout_api::routes::comic(fanout_api::ComicId::Number(num));
+        // Only the test's own loopback proxy, whose certificate may be generated for this run.
+        reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .build()
+            .expect("a client")
+            .get(self.url(&format!("{path}?latency_ms=0&jitter_ms=0")))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .unwrap_or_else(|err| panic!("comic {num}: {err}"))
+            .json()
+            .await
+            .unwrap_or_else(|err| panic!("comic {num} is not a Comic: {err}"))
     }
 
     /// Opens the page with `query` (without `?`) and waits until the app has mounted.

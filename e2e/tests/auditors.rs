@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use fanout_api::{Comic, ComicId, NetSim, routes};
+use fanout_api::{ComicId, NetSim, routes};
 use fanout_e2e::Page;
 use fanout_proxy::demo_network::{Fault, plan};
 
@@ -27,18 +27,10 @@ async fn the_idle_page_has_no_accessibility_violations() {
 /// own simulation, so the test knows the outcome in advance.
 async fn seed_with_one_upstream_failure(page: &Page, good: &[u32]) -> u64 {
     // Comic 404 must fail as "no such comic", not by a simulated fault first.
-    let mut requests = vec![("/api/comics/404".to_string(), false)];
+    let mut requests = vec![(routes::comic(ComicId::Number(404)), false)];
     for &num in good {
-        let comic: Comic = reqwest::get(page.url(&format!(
-            "{}?latency_ms=0&jitter_ms=0",
-            routes::comic(ComicId::Number(num))
-        )))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-        requests.push((format!("/api/comics/{num}"), false));
+        let comic = page.comic(num).await;
+        requests.push((routes::comic(ComicId::Number(num)), false));
         // Interactive comics have no image to request.
         if let Some(image) = comic.img {
             requests.push((image, true));
@@ -51,7 +43,7 @@ async fn seed_with_one_upstream_failure(page: &Page, good: &[u32]) -> u64 {
     };
     (1..10_000)
         .find(|&seed| {
-            plan(&sim(seed), "/api/comics/614", false).fault == Some(Fault::ServerError)
+            plan(&sim(seed), &routes::comic(ComicId::Number(614)), false).fault == Some(Fault::ServerError)
                 && requests
                     .iter()
                     .all(|(path, is_image)| plan(&sim(seed), path, *is_image).fault.is_none())

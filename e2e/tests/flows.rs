@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use fanout_api::NetSim;
+use fanout_api::{ComicId, NetSim, routes};
 use fanout_e2e::Page;
 use fanout_proxy::demo_network::{Fault, plan};
 
@@ -124,7 +124,7 @@ fn seed_where_only_the_image_fails(num: u32, image: &str) -> u64 {
             ..NetSim::default()
         };
         (
-            plan(&sim, &format!("/api/comics/{num}"), false).fault,
+            plan(&sim, &routes::comic(ComicId::Number(num)), false).fault,
             plan(&sim, image, true).fault,
         )
     };
@@ -256,16 +256,7 @@ async fn stopped_tiles_say_so_and_count_as_neither_loaded_nor_failed() {
 /// its retry (the next attempt) loads, while every request of `spared` loads at once: drawn
 /// with the proxy's own simulation, so the test knows in advance.
 async fn seed_where_only_the_first_try_fails(page: &Page, retried: u32, spared: u32) -> u64 {
-    let image = |num: u32| async move {
-        let path = fanout_api::routes::comic(fanout_api::ComicId::Number(num));
-        let comic: fanout_api::Comic = reqwest::get(page.url(&format!("{path}?latency_ms=0&jitter_ms=0")))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        comic.img.expect("a comic with an image")
-    };
+    let image = |num: u32| async move { page.comic(num).await.img.expect("a comic with an image") };
     let (retried_image, spared_image) = (image(retried).await, image(spared).await);
     let fault = |seed, attempt, path: &str, is_image| {
         let sim = NetSim {
@@ -276,7 +267,7 @@ async fn seed_where_only_the_first_try_fails(page: &Page, retried: u32, spared: 
         };
         plan(&sim, path, is_image).fault
     };
-    let metadata = |num: u32| format!("/api/comics/{num}");
+    let metadata = |num: u32| routes::comic(ComicId::Number(num));
     (1..10_000)
         .find(|&seed| {
             fault(seed, 0, &metadata(retried), false) == Some(Fault::ServerError)

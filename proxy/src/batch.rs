@@ -10,9 +10,10 @@
 //! client. A comic that finds no place gets an `overloaded` line rather than failing the
 //! whole batch, as the same comic fetched on its own would get 503.
 //!
-//! Disconnects: the lines are a stream of the comics' futures; when the client goes away the
-//! body is dropped and with it every future still running. A fetch another request also
-//! waits for is taken over by that request (the cache retries it); nothing else is left.
+//! Each comic runs in a task of its own, so a client that stops reading holds back nothing
+//! but its own lines. Disconnects: when the client goes away the body is dropped and with
+//! it every comic still running. A fetch another request also waits for is taken over by
+//! that request (the cache retries it); nothing else is left.
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -24,7 +25,7 @@ use axum::{
 };
 use bytes::{BufMut, Bytes, BytesMut};
 use fanout_api::{BatchLine, BatchOutcome, ComicId, NDJSON, NetSim, Route, parse_batch_query};
-use futures::{StreamExt, stream::FuturesUnordered};
+use tokio::task::JoinSet;
 
 use crate::{ApiState, cache::Cached, error::ApiError};
 
@@ -49,10 +50,39 @@ pub async fn comics(
         let lines = futures::future::join_all(batch.ids.into_iter().map(fetch)).await;
         Ok(respond("application/json", Body::from(json_array(&lines))))
     } else {
-        let lines: FuturesUnordered<_> = batch.ids.into_iter().map(fetch).collect();
-        let body = Body::from_stream(lines.map(Ok::<_, std::convert::Infallible>));
-        Ok(respond(NDJSON, body))
+        Ok(respond(
+            NDJSON,
+            Body::from_stream(settled_lines(batch.ids, fetch)),
+        ))
     }
+}
+
+/// The lines in the order their comics settle. Each comic runs in its own task, not inside
+/// the body: hyper polls a body only while the client takes data (an HTTP/2 window, a full
+/// socket), and a comic that is not polled would hold its upstream slot and leave every
+/// other request for the same comic waiting on it. Lines wait in a channel with room for all
+/// of them (at most [`fanout_api::MAX_BATCH_IDS`]); dropping the body, when the client goes
+/// away, drops the `JoinSet` and so aborts the comics still running.
+fn settled_lines<F>(
+    ids: Vec<ComicId>,
+    fetch: impl Fn(ComicId) -> F,
+) -> impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>>
+where
+    F: std::future::Future<Output = Bytes> + Send + 'static,
+{
+    let (sender, receiver) = tokio::sync::mpsc::channel(ids.len().max(1));
+    let mut comics = JoinSet::new();
+    for id in ids {
+        let (sender, line) = (sender.clone(), fetch(id));
+        comics.spawn(async move {
+            // Fails only when the body is gone, and then this task is being aborted anyway.
+            let _ = sender.send(line.await).await;
+        });
+    }
+    futures::stream::unfold((receiver, comics), |(mut receiver, comics)| async move {
+        let line = receiver.recv().await?;
+        Some((Ok(line), (receiver, comics)))
+    })
 }
 
 impl ApiState {

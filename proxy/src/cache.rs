@@ -51,6 +51,7 @@ impl Cached {
     }
 }
 
+/// Whether an answer came from the cache (the `x-cache` header and the access log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CacheStatus {
     Hit,
@@ -66,6 +67,8 @@ impl CacheStatus {
     }
 }
 
+/// The origin behind its caches: comics, images and remembered 404s, each fetched once
+/// however many requests ask at the same time.
 pub struct Store {
     origin: Origin,
     comics: Cache<u32, Arc<Cached>>,
@@ -122,7 +125,7 @@ impl Store {
             return Ok((hit, CacheStatus::Hit));
         }
         if self.missing_comics.contains_key(&n) {
-            return Err(no_such_comic(id));
+            return Err(ApiError::no_such_comic(id));
         }
         if let Some(latest) = self.beyond_latest(n).await {
             return Err(ApiError::NotFound(format!(
@@ -187,7 +190,7 @@ impl Store {
             return Ok((hit, CacheStatus::Hit));
         }
         if self.missing_images.contains_key(file) {
-            return Err(ApiError::NotFound(format!("image {file} is missing upstream")));
+            return Err(ApiError::missing_image(file));
         }
         let entry = self
             .images
@@ -207,10 +210,6 @@ impl Store {
         }
         loaded
     }
-}
-
-fn no_such_comic(id: ComicId) -> ApiError {
-    ApiError::NotFound(format!("there is no comic {id}"))
 }
 
 fn settle<K>(

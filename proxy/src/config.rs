@@ -122,6 +122,7 @@ pub struct Config {
     pub check: bool,
 }
 
+/// `--origin`: xkcd, the built-in demo, or xkcd when it answers at start-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OriginChoice {
     Auto,

@@ -11,6 +11,7 @@ use rand_distr::{Distribution, LogNormal};
 /// Spread of the long tail: with median 1, about one request in twenty takes over 3.4x.
 const TAIL_SIGMA: f64 = 0.75;
 
+/// A failure the demo network can draw for a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
     /// Upstream answers HTTP 500.
@@ -21,6 +22,7 @@ pub enum Fault {
     MissingImage,
 }
 
+/// What the demo network does to one request: how long it waits and how it fails, if it does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Plan {
     pub delay: Duration,

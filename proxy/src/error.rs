@@ -33,6 +33,10 @@ impl ApiError {
         ApiError::Upstream(format!("upstream answered HTTP {status}"))
     }
 
+    pub fn no_such_comic(id: fanout_api::ComicId) -> Self {
+        ApiError::NotFound(format!("there is no comic {id}"))
+    }
+
     pub fn missing_image(file: &str) -> Self {
         ApiError::NotFound(format!("image {file} is missing upstream"))
     }

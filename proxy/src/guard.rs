@@ -138,6 +138,7 @@ fn oversized(request: &Request) -> Option<ApiError> {
     (header_bytes > MAX_HEADER_BYTES).then_some(ApiError::HeadersTooLarge)
 }
 
+/// The per-client request rate limit (`--rate-limit`), keyed by address (IPv6 by /64).
 pub struct ClientLimiter {
     limiter: DefaultKeyedRateLimiter<IpAddr>,
 }

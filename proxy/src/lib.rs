@@ -30,6 +30,7 @@ pub const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 /// How long `--origin auto` waits for xkcd at start-up.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// What every `/api` handler shares: the origin and its caches, and the simulated-wait pool.
 pub struct ApiState {
     store: cache::Store,
     upstream_timeout: Duration,

@@ -22,6 +22,7 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const REVALIDATE: &str = "no-cache";
 const SHORT: &str = "public, max-age=300";
 
+/// The built page's `index.html`, served for every path that is not a file or the API.
 #[derive(Clone)]
 pub struct Spa {
     index: Option<Bytes>,

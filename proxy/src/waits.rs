@@ -16,6 +16,7 @@ use crate::guard::client_key;
 /// default pool of 10,000 gives each client 1,250.
 const CLIENT_SHARE: u32 = 8;
 
+/// Places for simulated waits in flight: a global cap, of which one client may hold a share.
 pub struct WaitPool {
     total: Arc<Semaphore>,
     held_by_client: Mutex<HashMap<IpAddr, u32>>,

@@ -314,6 +314,39 @@ async fn a_disconnect_cancels_the_fetches_nobody_else_waits_for() {
 }
 
 #[tokio::test]
+async fn a_client_that_stops_reading_holds_back_nobody_else() {
+    let proxy = xkcd_proxy(|c| c.upstream_timeout_ms = 30_000).await;
+    // Over HTTP/2 with a 1 KB window, the proxy may send only the first few lines until this
+    // client reads more, and it never does.
+    let stalled = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .http2_initial_stream_window_size(1024)
+        .http2_adaptive_window(false)
+        .build()
+        .unwrap();
+    let mut batch = vec![num(2600)];
+    batch.extend((10..=30).map(num));
+    let response = stalled
+        .get(format!("{}{}", proxy.base, routes::comics(&batch, false)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    let upstream = proxy.upstream.clone();
+    wait_until("2600 is upstream", || upstream.hits("/2600/info.0.json") == 1).await;
+    proxy.upstream.open_gate();
+    // Another client asks for the comic the stalled batch is fetching: it is answered, from
+    // the batch's own fetch, which went on although nobody read its line.
+    let other = tokio::time::timeout(Duration::from_secs(10), proxy.get(routes::comic(num(2600))))
+        .await
+        .expect("the other client is not held back by the stalled batch");
+    assert_eq!(other.status(), 200);
+    assert_eq!(other.json::<Comic>().await.unwrap().num, 2600);
+    assert_eq!(proxy.upstream.hits("/2600/info.0.json"), 1);
+    drop(response);
+}
+
+#[tokio::test]
 async fn wait_all_is_one_array_in_the_order_of_ids() {
     let proxy = xkcd_proxy(|_| {}).await;
     // 41 takes 300 ms upstream, the others answer at once, yet the array keeps ids' order.

@@ -28,7 +28,7 @@ pub fn Waterfall() -> impl IntoView {
                 .map(|t| t.protocol.clone())
                 .filter(|p| !p.is_empty())
                 .collect();
-            seen.sort();
+            seen.sort_unstable();
             seen.dedup();
             if seen.is_empty() {
                 "unknown".to_string()

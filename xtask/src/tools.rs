@@ -37,6 +37,7 @@ const LIGHTHOUSE: NpmTool = NpmTool {
     what: "Lighthouse",
 };
 
+/// The installed tools the page build needs, found or installed at their pinned versions.
 pub struct Tools {
     /// Put first on PATH so that Trunk finds our wasm-opt instead of downloading one.
     wasm_opt_dir: PathBuf,

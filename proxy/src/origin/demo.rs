@@ -75,6 +75,7 @@ const ALT_TEMPLATES: [&str; 6] = [
     "Somewhere, a {} is waiting on six connections.",
 ];
 
+/// The built-in, offline origin shaped like xkcd: generated comics and images, no network.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct DemoOrigin;
 

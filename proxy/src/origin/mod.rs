@@ -47,6 +47,7 @@ impl From<FetchError> for ApiError {
     }
 }
 
+/// Where comics come from: xkcd over HTTPS, or the built-in demo.
 pub enum Origin {
     Xkcd(HttpOrigin),
     Demo(DemoOrigin),
@@ -92,7 +93,7 @@ impl Origin {
 pub fn interpret_comic(id: ComicId, fetched: Fetched) -> Result<Comic, ApiError> {
     match fetched.status {
         200 => {}
-        404 => return Err(ApiError::NotFound(format!("there is no comic {id}"))),
+        404 => return Err(ApiError::no_such_comic(id)),
         status => return Err(ApiError::upstream_status(status)),
     }
     let is_json = fetched.content_type.as_deref().is_some_and(|ct| {
