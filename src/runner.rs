@@ -25,6 +25,9 @@ use crate::{
 pub struct RunControl {
     requests: AbortController,
     futures: Vec<AbortHandle>,
+    /// Retries of the run on screen: the next run of a compare batch cancels them, so that
+    /// they neither compete with it for connections nor outlive their tiles.
+    retries: Vec<AbortHandle>,
 }
 
 /// The waterfall redraws every bar, so mid-run it is refreshed at most this often; with
@@ -70,7 +73,7 @@ pub fn stop(state: AppState) {
         return;
     };
     control.requests.abort();
-    for futures in control.futures {
+    for futures in control.futures.into_iter().chain(control.retries) {
         futures.abort();
     }
     state.tiles.update(|tiles| {
@@ -102,7 +105,7 @@ fn start_batch(state: AppState, comics: Vec<u32>, strategies: Vec<(Mode, Priorit
     let base = state.config.get_untracked();
     crate::url_state::write(&base);
     let batch_id = state.run.get_untracked().id + 1;
-    let started = spawn_stoppable(state, move |signal| async move {
+    let started = spawn_stoppable(state, Work::Run, move |signal| async move {
         for (mode, priority) in strategies {
             let config = RunConfig {
                 mode,
@@ -125,25 +128,33 @@ pub fn retry(state: AppState, slot: usize) {
         return;
     };
     let config = state.config.get_untracked();
-    state.tiles.update(|tiles| {
-        if let Some(t) = tiles.get_mut(slot) {
-            t.state = TileState::Pending;
-            t.version += 1;
-        }
-    });
-    let started = spawn_stoppable(state, move |signal| async move {
+    let started = spawn_stoppable(state, Work::Retry, move |signal| async move {
         let run = RunContext::new(state, &run, &config, tile.attempt + 1, signal);
         run.load_tile(slot, tile.num).await;
         run.refresh_network_times();
     });
-    if let Err(problem) = started {
-        state.problems.set(vec![problem]);
+    match started {
+        // Pending only once it is under way: the spawned work runs after this returns.
+        Ok(()) => state.tiles.update(|tiles| {
+            if let Some(t) = tiles.get_mut(slot) {
+                t.state = TileState::Pending;
+                t.version += 1;
+            }
+        }),
+        Err(problem) => state.problems.set(vec![problem]),
     }
+}
+
+/// What [`spawn_stoppable`] starts: a run (or compare batch), or one comic's retry.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Work {
+    Run,
+    Retry,
 }
 
 /// Spawns `work` so that Stop reaches it: its requests through the signal it is given (the
 /// current run's, while there is one) and the future itself through an abort handle.
-fn spawn_stoppable<F>(state: AppState, work: impl FnOnce(AbortSignal) -> F) -> Result<(), String>
+fn spawn_stoppable<F>(state: AppState, kind: Work, work: impl FnOnce(AbortSignal) -> F) -> Result<(), String>
 where
     F: Future<Output = ()> + 'static,
 {
@@ -158,9 +169,13 @@ where
                         "this browser cannot cancel requests (no AbortController)".to_string()
                     })?,
                     futures: Vec::new(),
+                    retries: Vec::new(),
                 }),
             };
-            control.futures.push(futures);
+            match kind {
+                Work::Run => control.futures.push(futures),
+                Work::Retry => control.retries.push(futures),
+            }
             Ok::<_, String>(control.requests.signal())
         })
         .unwrap_or_else(|| Err("the page is shutting down".into()))?;
@@ -172,6 +187,11 @@ where
 }
 
 async fn run_once(state: AppState, config: &RunConfig, batch: u64, comics: Vec<u32>, signal: AbortSignal) {
+    state.control.update_value(|control| {
+        for retry in control.iter_mut().flat_map(|c| c.retries.drain(..)) {
+            retry.abort();
+        }
+    });
     state.problems.set(Vec::new());
     state.requests.set(Vec::new());
     state.tiles.set(
@@ -312,6 +332,10 @@ impl RunContext {
     /// Reads the browser's Resource Timing for the run so far: the waterfall's bars, and each
     /// settled comic's own network time (its queueing for a connection left out).
     fn refresh_network_times(&self) {
+        // A retry that outlived its run (Compare moved on) must not paint the next run's.
+        if self.state.run.with_untracked(|run| run.id) != self.run_id {
+            return;
+        }
         self.last_refresh.set(api_client::now());
         let requests = api_client::api_requests_since(self.started_at);
         // When the batch request of a gather run went out (it is recorded once it has ended).

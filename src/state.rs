@@ -84,7 +84,7 @@ pub struct Tile {
 
 impl Tile {
     /// Its timing, if it has settled (a retry in flight or a stopped retry has not).
-    fn settled_timing(&self) -> Option<ChainTiming> {
+    pub fn settled_timing(&self) -> Option<ChainTiming> {
         self.timing.filter(|_| self.state.is_settled())
     }
 

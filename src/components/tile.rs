@@ -20,7 +20,7 @@ pub fn TileView(tile: Tile, by_completion: Signal<bool>) -> impl IntoView {
         (false, _) => slot.to_string(),
     };
     // A retry in flight, or one that was stopped, shows no timing from the try before.
-    let timing = tile.timing.filter(|_| tile.state.is_settled());
+    let timing = tile.settled_timing();
     let chain_ms = timing.map(|t| t.total().round().to_string()).unwrap_or_default();
     let metadata_ms = timing
         .map(|t| t.metadata().round().to_string())
