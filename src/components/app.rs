@@ -31,22 +31,22 @@ pub fn App() -> impl IntoView {
         <header class="masthead">
             <h1>"Fanout"</h1>
             <p class="tagline">"What concurrent requests buy you, one comic at a time."</p>
-            <OriginBadge/>
+            <OriginBadge />
         </header>
-        <Problems/>
+        <Problems />
         <main>
-            <Controls/>
-            <RunSummary/>
-            <Gallery/>
-            <Waterfall/>
-            <History/>
+            <Controls />
+            <RunSummary />
+            <Gallery />
+            <Waterfall />
+            <History />
         </main>
-        <Viewer/>
+        <Viewer />
         <footer>
             <p>
-                "Comics by Randall Munroe, "
-                <a href="https://xkcd.com/license.html" rel="noreferrer">"xkcd.com"</a>
-                " (CC BY-NC 2.5). Fetched through this page's own proxy: xkcd sends no CORS headers."
+                "Comics by Randall Munroe, " <a href="https://xkcd.com/license.html" rel="noreferrer">
+                    "xkcd.com"
+                </a> " (CC BY-NC 2.5). Fetched through this page's own proxy: xkcd sends no CORS headers."
             </p>
         </footer>
     }
@@ -64,7 +64,9 @@ fn OriginBadge() -> impl IntoView {
         }
         .into_any(),
         Some(Err(err)) => view! {
-            <span class="badge badge-error" data-testid="origin">{format!("proxy unreachable: {err}")}</span>
+            <span class="badge badge-error" data-testid="origin">
+                {format!("proxy unreachable: {err}")}
+            </span>
         }
         .into_any(),
     }

@@ -20,7 +20,9 @@ pub fn Gallery() -> impl IntoView {
                 <For
                     each=move || state.tiles.get()
                     key=|tile| (tile.slot, tile.num, tile.version)
-                    children=move |tile| view! { <TileView tile by_completion=Signal::derive(by_completion)/> }
+                    children=move |tile| {
+                        view! { <TileView tile by_completion=Signal::derive(by_completion) /> }
+                    }
                 />
             </ol>
         </section>

@@ -45,40 +45,74 @@ pub fn History() -> impl IntoView {
     view! {
         <section class="history" aria-labelledby="history-title" data-testid="history">
             <h2 id="history-title">"History"</h2>
-            {move || rows.with(|r| r.is_empty()).then(|| view! {
-                <p class="empty">"Finished runs appear here. “Compare strategies” runs the same comics three ways, then all at once in the other priority order."</p>
-            })}
-            <BarChart bars unit="ms" label="Wall time per run"/>
+            {move || {
+                rows.with(|r| r.is_empty())
+                    .then(|| {
+                        view! {
+                            <p class="empty">
+                                "Finished runs appear here. “Compare strategies” runs the same comics three ways, then all at once in the other priority order."
+                            </p>
+                        }
+                    })
+            }}
+            <BarChart bars unit="ms" label="Wall time per run" />
             <Show when=move || any.get()>
-                <ProgressCurve lines=lines.into() label="Comics settled over time, the last six runs"/>
+                <ProgressCurve lines=lines.into() label="Comics settled over time, the last six runs" />
             </Show>
             <table class="numbers">
-                <thead><tr>
-                    <th>"run"</th><th>"strategy"</th><th>"comics"</th><th>"same set as"</th><th>"wall"</th>
-                    <th>"first tile"</th><th>"mean to tile"</th><th>"speedup"</th><th>"vs. ideal"</th><th>"failed"</th><th>"state"</th>
-                </tr></thead>
+                <thead>
+                    <tr>
+                        <th>"run"</th>
+                        <th>"strategy"</th>
+                        <th>"comics"</th>
+                        <th>"same set as"</th>
+                        <th>"wall"</th>
+                        <th>"first tile"</th>
+                        <th>"mean to tile"</th>
+                        <th>"speedup"</th>
+                        <th>"vs. ideal"</th>
+                        <th>"failed"</th>
+                        <th>"state"</th>
+                    </tr>
+                </thead>
                 <tbody>
-                    {move || rows.get().into_iter().map(|row| {
-                        let same_as = rows.with_untracked(|all| {
-                            all.iter().filter(|o| o.id != row.id && o.comics == row.comics).map(|o| format!("#{}", o.id)).collect::<Vec<_>>().join(" ")
-                        });
-                        view! { <tr data-testid="history-row" data-mode=row.mode.as_str() data-priority=row.priority.as_str()
-                            data-total-ms=row.summary.wall_ms.round().to_string()
-                            data-first-ms=row.summary.first_ms.round().to_string()
-                            data-mean-ms=row.summary.mean_ms.round().to_string()>
-                            <td>{format!("#{}", row.id)}</td>
-                            <td>{strategy_label(row.mode, row.limit, row.priority)}</td>
-                            <td>{row.comics.len()}</td>
-                            <td>{same_as}</td>
-                            <td>{ms(row.summary.wall_ms)}</td>
-                            <td>{ms(row.summary.first_ms)}</td>
-                            <td>{ms(row.summary.mean_ms)}</td>
-                            <td>{format!("{:.1}×", row.summary.speedup())}</td>
-                            <td>{format!("{:.2}×", row.summary.vs_ideal())}</td>
-                            <td>{row.summary.failed}</td>
-                            <td>{row.status.as_str()}</td>
-                        </tr> }
-                    }).collect_view()}
+                    {move || {
+                        rows.get()
+                            .into_iter()
+                            .map(|row| {
+                                let same_as = rows
+                                    .with_untracked(|all| {
+                                        all.iter()
+                                            .filter(|o| o.id != row.id && o.comics == row.comics)
+                                            .map(|o| format!("#{}", o.id))
+                                            .collect::<Vec<_>>()
+                                            .join(" ")
+                                    });
+                                view! {
+                                    <tr
+                                        data-testid="history-row"
+                                        data-mode=row.mode.as_str()
+                                        data-priority=row.priority.as_str()
+                                        data-total-ms=row.summary.wall_ms.round().to_string()
+                                        data-first-ms=row.summary.first_ms.round().to_string()
+                                        data-mean-ms=row.summary.mean_ms.round().to_string()
+                                    >
+                                        <td>{format!("#{}", row.id)}</td>
+                                        <td>{strategy_label(row.mode, row.limit, row.priority)}</td>
+                                        <td>{row.comics.len()}</td>
+                                        <td>{same_as}</td>
+                                        <td>{ms(row.summary.wall_ms)}</td>
+                                        <td>{ms(row.summary.first_ms)}</td>
+                                        <td>{ms(row.summary.mean_ms)}</td>
+                                        <td>{format!("{:.1}×", row.summary.speedup())}</td>
+                                        <td>{format!("{:.2}×", row.summary.vs_ideal())}</td>
+                                        <td>{row.summary.failed}</td>
+                                        <td>{row.status.as_str()}</td>
+                                    </tr>
+                                }
+                            })
+                            .collect_view()
+                    }}
                 </tbody>
             </table>
         </section>

@@ -74,40 +74,80 @@ pub fn ProgressCurve(lines: Signal<Vec<CurveLine>>, label: &'static str) -> impl
     let bottom = AREA.top + AREA.height;
     view! {
         <figure class="curve" data-testid="progress-curve">
-            <svg class="chart curve-chart" role="img" aria-label=description
-                viewBox=format!("0 0 {WIDTH} {HEIGHT}")>
+            <svg
+                class="chart curve-chart"
+                role="img"
+                aria-label=description
+                viewBox=format!("0 0 {WIDTH} {HEIGHT}")
+            >
                 {move || {
                     let s = scale.get();
                     view! {
-                        {axis_ticks(s.end_ms).into_iter().map(|t| view! {
-                            <line class="tick" x1=s.x(t) x2=s.x(t) y1=AREA.top y2=bottom/>
-                            <text class="tick-label" x=s.x(t) y=HEIGHT - 6.0>{ms(t)}</text>
-                        }).collect_view()}
-                        <line class="axis" x1=AREA.left x2=AREA.left + AREA.width y1=bottom y2=bottom/>
-                        <line class="axis" x1=AREA.left x2=AREA.left y1=AREA.top y2=bottom/>
-                        <text class="row-label" x=AREA.left - 4.0 y=AREA.top + 8.0>{s.most}</text>
-                        <text class="row-label" x=AREA.left - 4.0 y=bottom>"0"</text>
+                        {axis_ticks(s.end_ms)
+                            .into_iter()
+                            .map(|t| {
+                                view! {
+                                    <line class="tick" x1=s.x(t) x2=s.x(t) y1=AREA.top y2=bottom />
+                                    <text class="tick-label" x=s.x(t) y=HEIGHT - 6.0>
+                                        {ms(t)}
+                                    </text>
+                                }
+                            })
+                            .collect_view()}
+                        <line class="axis" x1=AREA.left x2=AREA.left + AREA.width y1=bottom y2=bottom />
+                        <line class="axis" x1=AREA.left x2=AREA.left y1=AREA.top y2=bottom />
+                        <text class="row-label" x=AREA.left - 4.0 y=AREA.top + 8.0>
+                            {s.most}
+                        </text>
+                        <text class="row-label" x=AREA.left - 4.0 y=bottom>
+                            "0"
+                        </text>
                     }
                 }}
                 {move || {
                     let s = scale.get();
-                    lines.get().into_iter().map(|line| view! {
-                        <path class=format!("curve-line {}", colour(line.run_id))
-                            d=staircase(&line.settle_times, &s)
-                            data-testid="curve-line" data-run=line.run_id
-                            data-settled=line.settle_times.len()/>
-                    }).collect_view()
+                    lines
+                        .get()
+                        .into_iter()
+                        .map(|line| {
+                            view! {
+                                <path
+                                    class=format!("curve-line {}", colour(line.run_id))
+                                    d=staircase(&line.settle_times, &s)
+                                    data-testid="curve-line"
+                                    data-run=line.run_id
+                                    data-settled=line.settle_times.len()
+                                />
+                            }
+                        })
+                        .collect_view()
                 }}
             </svg>
             <figcaption>
                 <span class="curve-title">{label}</span>
                 <ul class="legend">
-                    {move || lines.get().into_iter().map(|line| view! {
-                        <li>
-                            <span class=format!("swatch {}", colour(line.run_id)) aria-hidden="true"></span>
-                            {format!("#{} {}: mean {}", line.run_id, line.label, ms(line.mean_ms))}
-                        </li>
-                    }).collect_view()}
+                    {move || {
+                        lines
+                            .get()
+                            .into_iter()
+                            .map(|line| {
+                                view! {
+                                    <li>
+                                        <span
+                                            class=format!("swatch {}", colour(line.run_id))
+                                            aria-hidden="true"
+                                        ></span>
+                                        {format!(
+                                            "#{} {}: mean {}",
+                                            line.run_id,
+                                            line.label,
+                                            ms(line.mean_ms),
+                                        )}
+                                    </li>
+                                }
+                            })
+                            .collect_view()
+                    }}
                 </ul>
             </figcaption>
         </figure>

@@ -20,40 +20,74 @@ pub fn RunSummary() -> impl IntoView {
     let finished = move || matches!(status(), RunStatus::Done | RunStatus::Cancelled);
 
     view! {
-        <section class="summary" aria-labelledby="summary-title" data-testid="run-summary"
+        <section
+            class="summary"
+            aria-labelledby="summary-title"
+            data-testid="run-summary"
             data-state=move || status().as_str()
             data-total-ms=move || summary.with(|s| s.wall_ms.round().to_string())
             data-first-ms=move || summary.with(|s| s.first_ms.round().to_string())
             data-mean-ms=move || summary.with(|s| s.mean_ms.round().to_string())
             data-loaded=move || summary.with(|s| s.loaded.to_string())
-            data-failed=move || summary.with(|s| s.failed.to_string())>
-            <h2 id="summary-title" class="visually-hidden">"Run summary"</h2>
+            data-failed=move || summary.with(|s| s.failed.to_string())
+        >
+            <h2 id="summary-title" class="visually-hidden">
+                "Run summary"
+            </h2>
             <div class="progress" aria-live="polite">
-                <progress max=move || comics().max(1).to_string() value=move || settled().to_string()></progress>
-                <span data-testid="progress">{move || match status() {
-                    RunStatus::Idle => "Pick comics and a strategy, then press Run.".to_string(),
-                    RunStatus::Running => format!("{} of {} settled…", settled(), comics()),
-                    RunStatus::Done => format!("Done: {} of {} settled.", settled(), comics()),
-                    RunStatus::Cancelled => format!("Stopped: {} of {} settled before the stop.", settled(), comics()),
-                }}</span>
+                <progress
+                    max=move || comics().max(1).to_string()
+                    value=move || settled().to_string()
+                ></progress>
+                <span data-testid="progress">
+                    {move || match status() {
+                        RunStatus::Idle => "Pick comics and a strategy, then press Run.".to_string(),
+                        RunStatus::Running => format!("{} of {} settled…", settled(), comics()),
+                        RunStatus::Done => format!("Done: {} of {} settled.", settled(), comics()),
+                        RunStatus::Cancelled => {
+                            format!("Stopped: {} of {} settled before the stop.", settled(), comics())
+                        }
+                    }}
+                </span>
             </div>
             <dl class="figures" class:dim=move || !finished()>
-                <Figure term="wall time" value=Signal::derive(move || summary.with(|s| ms(s.wall_ms)))
-                    hint="from Run to the last comic"/>
-                <Figure term="first tile" value=Signal::derive(move || summary.with(|s| ms(s.first_ms)))
-                    hint="from Run to the first comic on screen"/>
-                <Figure term="mean time to tile" value=Signal::derive(move || summary.with(|s| ms(s.mean_ms)))
-                    hint="how long a comic keeps you waiting, on average: from Run to its tile (failed ones when they failed)"/>
-                <Figure term="sum of latencies" value=Signal::derive(move || summary.with(|s| ms(s.sum_ms)))
-                    hint="what one after another would have cost"/>
-                <Figure term="speedup" value=Signal::derive(move || summary.with(|s| format!("{:.1}×", s.speedup())))
-                    hint="sum of latencies ÷ wall time"/>
-                <Figure term="vs. ideal" value=Signal::derive(move || summary.with(|s| format!("{:.2}×", s.vs_ideal())))
-                    hint="wall time ÷ the slowest single comic; 1.00× is the limit"/>
-                <Figure term="loaded / failed" value=Signal::derive(move || summary.with(|s| format!("{} / {}", s.loaded, s.failed)))
-                    hint="comics on screen and error tiles"/>
+                <Figure
+                    term="wall time"
+                    value=Signal::derive(move || summary.with(|s| ms(s.wall_ms)))
+                    hint="from Run to the last comic"
+                />
+                <Figure
+                    term="first tile"
+                    value=Signal::derive(move || summary.with(|s| ms(s.first_ms)))
+                    hint="from Run to the first comic on screen"
+                />
+                <Figure
+                    term="mean time to tile"
+                    value=Signal::derive(move || summary.with(|s| ms(s.mean_ms)))
+                    hint="how long a comic keeps you waiting, on average: from Run to its tile (failed ones when they failed)"
+                />
+                <Figure
+                    term="sum of latencies"
+                    value=Signal::derive(move || summary.with(|s| ms(s.sum_ms)))
+                    hint="what one after another would have cost"
+                />
+                <Figure
+                    term="speedup"
+                    value=Signal::derive(move || summary.with(|s| format!("{:.1}×", s.speedup())))
+                    hint="sum of latencies ÷ wall time"
+                />
+                <Figure
+                    term="vs. ideal"
+                    value=Signal::derive(move || summary.with(|s| format!("{:.2}×", s.vs_ideal())))
+                    hint="wall time ÷ the slowest single comic; 1.00× is the limit"
+                />
+                <Figure
+                    term="loaded / failed"
+                    value=Signal::derive(move || summary.with(|s| format!("{} / {}", s.loaded, s.failed)))
+                    hint="comics on screen and error tiles"
+                />
             </dl>
-            <BatchCurve summary/>
+            <BatchCurve summary />
         </section>
     }
 }
@@ -86,7 +120,7 @@ fn BatchCurve(summary: Memo<crate::stats::Summary>) -> impl IntoView {
     let started = Memo::new(move |_| state.run.with(|r| r.id != 0));
     view! {
         <Show when=move || started.get()>
-            <ProgressCurve lines=lines.into() label="Comics settled over time"/>
+            <ProgressCurve lines=lines.into() label="Comics settled over time" />
         </Show>
     }
 }

@@ -29,7 +29,9 @@ pub fn TileView(tile: Tile, by_completion: Signal<bool>) -> impl IntoView {
         view! {
             <p class="timing">
                 <strong>{ms(t.total())}</strong>
-                <span class="phases">{format!(" = {} metadata + {} image", ms(t.metadata()), ms(t.image()))}</span>
+                <span class="phases">
+                    {format!(" = {} metadata + {} image", ms(t.metadata()), ms(t.image()))}
+                </span>
             </p>
         }
     });
@@ -49,7 +51,9 @@ pub fn TileView(tile: Tile, by_completion: Signal<bool>) -> impl IntoView {
             view! {
                 <div class="tile-body placeholder stopped">
                     <span class="num">{format!("#{}", tile.num)}</span>
-                    <span class="stopped-label" data-testid="tile-stopped">"stopped"</span>
+                    <span class="stopped-label" data-testid="tile-stopped">
+                        "stopped"
+                    </span>
                 </div>
             }
             .into_any(),
@@ -64,10 +68,13 @@ pub fn TileView(tile: Tile, by_completion: Signal<bool>) -> impl IntoView {
             (
                 "loaded",
                 view! {
-                    <button type="button" class="tile-body" on:click=open
-                        aria-label=label>
-                        <img src=image_url alt=comic.alt.clone() decoding="async"/>
-                        <span class="caption"><span class="num">{format!("#{}", comic.num)}</span>" "{title}</span>
+                    <button type="button" class="tile-body" on:click=open aria-label=label>
+                        <img src=image_url alt=comic.alt.clone() decoding="async" />
+                        <span class="caption">
+                            <span class="num">{format!("#{}", comic.num)}</span>
+                            " "
+                            {title}
+                        </span>
                     </button>
                     {phases}
                 }
@@ -79,13 +86,23 @@ pub fn TileView(tile: Tile, by_completion: Signal<bool>) -> impl IntoView {
             view! {
                 <div class="tile-body failed" role="group" aria-label=format!("comic {} failed", tile.num)>
                     <span class="num">{format!("#{}", tile.num)}</span>
-                    <p class="reason" data-testid="tile-error">{reason}</p>
+                    <p class="reason" data-testid="tile-error">
+                        {reason}
+                    </p>
                     // A retry cannot bring back a comic that does not exist or has no image.
-                    {retryable.then(|| view! {
-                        <button type="button" class="retry" data-testid="retry" on:click=move |_| runner::retry(state, slot)>
-                            "Retry"
-                        </button>
-                    })}
+                    {retryable
+                        .then(|| {
+                            view! {
+                                <button
+                                    type="button"
+                                    class="retry"
+                                    data-testid="retry"
+                                    on:click=move |_| runner::retry(state, slot)
+                                >
+                                    "Retry"
+                                </button>
+                            }
+                        })}
                 </div>
                 {phases}
             }
@@ -93,8 +110,16 @@ pub fn TileView(tile: Tile, by_completion: Signal<bool>) -> impl IntoView {
         ),
     };
     view! {
-        <li class=format!("tile tile-{state_name}") data-testid="tile" data-num=tile.num
-            data-state=state_name data-ms=chain_ms data-metadata-ms=metadata_ms data-slot=slot style:order=order>
+        <li
+            class=format!("tile tile-{state_name}")
+            data-testid="tile"
+            data-num=tile.num
+            data-state=state_name
+            data-ms=chain_ms
+            data-metadata-ms=metadata_ms
+            data-slot=slot
+            style:order=order
+        >
             {body}
         </li>
     }

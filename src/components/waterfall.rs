@@ -52,79 +52,145 @@ pub fn Waterfall() -> impl IntoView {
                 <span class="key queued">"queued"</span>" waiting for a free connection, "
                 <span class="key waiting">"waiting"</span>" for the first byte, then "
                 <span class="key download">"download"</span>". "
-                {move || if protocols().contains("h2") {
-                    "Over HTTP/2 every request shares one connection, so none waits for a free one: the bars start together, in one wave. \
+                {move || {
+                    if protocols().contains("h2") {
+                        "Over HTTP/2 every request shares one connection, so none waits for a free one: the bars start together, in one wave. \
                      What still separates the wall time from the ideal is the browser's own work: handing each request to the network, \
                      reading each answer, decoding each image."
-                } else {
-                    "Over HTTP/1.1 a browser opens at most six connections to one host, so from the seventh concurrent request on, requests queue until one frees up: that is the staircase."
-                }}
-                " "
-                <span data-testid="order" data-priority=move || priority().as_str()>{move || match (mode(), priority()) {
-                    (Mode::Gather, _) => "Server gathers, streamed: one request (the \"comics\" row) carries every comic's metadata, \
+                    } else {
+                        "Over HTTP/1.1 a browser opens at most six connections to one host, so from the seventh concurrent request on, requests queue until one frees up: that is the staircase."
+                    }
+                }} " " <span data-testid="order" data-priority=move || priority().as_str()>
+                    {move || match (mode(), priority()) {
+                        (Mode::Gather, _) => {
+                            "Server gathers, streamed: one request (the \"comics\" row) carries every comic's metadata, \
                         and the proxy sends each comic the moment the origin answers it. What that buys over HTTP/1.1: \
                         the metadata hop no longer queues for the browser's six connections, only the images do, \
-                        each starting the moment its comic's line arrives.",
-                    (Mode::GatherAll, _) => "Server gathers, waits for all: one request (the \"comics\" row) carries every comic's metadata, \
+                        each starting the moment its comic's line arrives."
+                        }
+                        (Mode::GatherAll, _) => {
+                            "Server gathers, waits for all: one request (the \"comics\" row) carries every comic's metadata, \
                         but the proxy answers only after the slowest comic, as the Flask tutorial's asyncio.gather does. \
-                        No image can start before that answer, so the first tile comes no earlier than the slowest comic's metadata.",
-                    (_, Priority::ImagesFirst) => "Images first: each comic's metadata asks for low priority and its image for high, \
+                        No image can start before that answer, so the first tile comes no earlier than the slowest comic's metadata."
+                        }
+                        (_, Priority::ImagesFirst) => {
+                            "Images first: each comic's metadata asks for low priority and its image for high, \
                         so a free connection goes to an image whose metadata has arrived before the next comic's metadata. \
-                        Comics finish one by one from the first wave on, and the gallery fills while the queue drains.",
-                    (_, Priority::NoHints) => "No priority hints: the browser serves fetch() (the metadata) ahead of images it \
+                        Comics finish one by one from the first wave on, and the gallery fills while the queue drains."
+                        }
+                        (_, Priority::NoHints) => {
+                            "No priority hints: the browser serves fetch() (the metadata) ahead of images it \
                         considers less urgent, so over HTTP/1.1 every metadata request queues ahead of every image \
-                        and the gallery stays empty until nearly all the metadata is in.",
-                }}</span>
+                        and the gallery stays empty until nearly all the metadata is in."
+                        }
+                    }}
+                </span>
             </p>
             <p class="protocols">"Protocol used: " <span data-testid="protocols">{protocols}</span></p>
-            {move || requests.with(|r| r.is_empty()).then(|| view! { <p class="empty">"No requests yet."</p> })}
-            <svg class="chart" role="img" aria-label="Request waterfall; the table below has the same numbers"
-                viewBox=move || format!("0 0 {WIDTH} {}", height()) preserveAspectRatio="none"
-                height=move || height().to_string()>
-                {move || axis_ticks(end.get()).into_iter().map(|t| view! {
-                    <line class="tick" x1=x(t) x2=x(t) y1="0" y2=height()/>
-                    <text class="tick-label" x=x(t) y=height() - 4.0>{ms(t)}</text>
-                }).collect_view()}
-                {move || requests.get().into_iter().enumerate().map(|(i, t)| {
-                    let p = t.phases();
-                    let y = i as f64 * ROW + 2.0;
-                    let a = x(t.start);
-                    let b = a + x(p.queued) - LABEL;
-                    let c = b + x(p.waiting) - LABEL;
-                    let d = c + x(p.download) - LABEL;
-                    view! {
-                        <g class="bar">
-                            <text class="row-label" x=LABEL - 6.0 y=y + ROW - 2.0>{short_name(&t)}</text>
-                            <rect class="queued" x=a y=y width=(b - a).max(0.5) height=ROW - 2.0/>
-                            <rect class="waiting" x=b y=y width=(c - b).max(0.5) height=ROW - 2.0/>
-                            <rect class="download" x=c y=y width=(d - c).max(1.0) height=ROW - 2.0/>
-                        </g>
-                    }
-                }).collect_view()}
+            {move || {
+                requests.with(|r| r.is_empty()).then(|| view! { <p class="empty">"No requests yet."</p> })
+            }}
+            <svg
+                class="chart"
+                role="img"
+                aria-label="Request waterfall; the table below has the same numbers"
+                viewBox=move || format!("0 0 {WIDTH} {}", height())
+                preserveAspectRatio="none"
+                height=move || height().to_string()
+            >
+                {move || {
+                    axis_ticks(end.get())
+                        .into_iter()
+                        .map(|t| {
+                            view! {
+                                <line class="tick" x1=x(t) x2=x(t) y1="0" y2=height() />
+                                <text class="tick-label" x=x(t) y=height() - 4.0>
+                                    {ms(t)}
+                                </text>
+                            }
+                        })
+                        .collect_view()
+                }}
+                {move || {
+                    requests
+                        .get()
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, t)| {
+                            let p = t.phases();
+                            let y = i as f64 * ROW + 2.0;
+                            let a = x(t.start);
+                            let b = a + x(p.queued) - LABEL;
+                            let c = b + x(p.waiting) - LABEL;
+                            let d = c + x(p.download) - LABEL;
+                            view! {
+                                <g class="bar">
+                                    <text class="row-label" x=LABEL - 6.0 y=y + ROW - 2.0>
+                                        {short_name(&t)}
+                                    </text>
+                                    <rect class="queued" x=a y=y width=(b - a).max(0.5) height=ROW - 2.0 />
+                                    <rect class="waiting" x=b y=y width=(c - b).max(0.5) height=ROW - 2.0 />
+                                    <rect class="download" x=c y=y width=(d - c).max(1.0) height=ROW - 2.0 />
+                                </g>
+                            }
+                        })
+                        .collect_view()
+                }}
             </svg>
             // The table is built only while open: mid-run, the waterfall refreshes several times
             // a second, and rebuilding a hidden row per request each time was wasted work.
             <details on:toggle=move |ev| table_open.set(event_target::<HtmlDetailsElement>(&ev).open())>
                 <summary>"The same as a table"</summary>
                 <table class="numbers">
-                    <thead><tr><th>"request"</th><th>"protocol"</th><th>"start"</th><th>"queued"</th><th>"waiting"</th><th>"download"</th></tr></thead>
+                    <thead>
+                        <tr>
+                            <th>"request"</th>
+                            <th>"protocol"</th>
+                            <th>"start"</th>
+                            <th>"queued"</th>
+                            <th>"waiting"</th>
+                            <th>"download"</th>
+                        </tr>
+                    </thead>
                     <tbody>
-                        {move || table_open.get().then(|| requests.get().into_iter().map(|t| {
-                            let p = t.phases();
-                            view! { <tr>
-                                <td>{short_name(&t)}</td><td>{t.protocol.clone()}</td><td>{ms(t.start)}</td>
-                                <td>{ms(p.queued)}</td><td>{ms(p.waiting)}</td><td>{ms(p.download)}</td>
-                            </tr> }
-                        }).collect_view())}
+                        {move || {
+                            table_open
+                                .get()
+                                .then(|| {
+                                    requests
+                                        .get()
+                                        .into_iter()
+                                        .map(|t| {
+                                            let p = t.phases();
+                                            view! {
+                                                <tr>
+                                                    <td>{short_name(&t)}</td>
+                                                    <td>{t.protocol.clone()}</td>
+                                                    <td>{ms(t.start)}</td>
+                                                    <td>{ms(p.queued)}</td>
+                                                    <td>{ms(p.waiting)}</td>
+                                                    <td>{ms(p.download)}</td>
+                                                </tr>
+                                            }
+                                        })
+                                        .collect_view()
+                                })
+                        }}
                     </tbody>
                 </table>
             </details>
-            {move || over_http1().then(|| view! {
-                <p class="lift-cap" data-testid="lift-cap">
-                    "HTTP/2 removes the six-connection queue: every request shares one connection. To get it, serve the page over HTTPS with "
-                    <code>"cargo xtask serve --tls-self-signed"</code>" and open its https:// address."
-                </p>
-            })}
+            {move || {
+                over_http1()
+                    .then(|| {
+                        view! {
+                            <p class="lift-cap" data-testid="lift-cap">
+                                "HTTP/2 removes the six-connection queue: every request shares one connection. To get it, serve the page over HTTPS with "
+                                <code>"cargo xtask serve --tls-self-signed"</code>
+                                " and open its https:// address."
+                            </p>
+                        }
+                    })
+            }}
         </section>
     }
 }

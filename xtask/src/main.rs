@@ -175,11 +175,23 @@ fn test() -> Result<(), String> {
     // install.
     tools::ensure_wasm_target()?;
     let tools = std::thread::spawn(|| Ok::<_, String>((Tools::ensure(true)?, tools::ensure_axe_core()?)));
+    let leptosfmt = std::thread::spawn(tools::ensure_leptosfmt);
     let native = native_checks();
     let (tools, axe_core) = tools
         .join()
         .unwrap_or_else(|_| Err("installing the tools panicked".into()))?;
     native?;
+    let leptosfmt = leptosfmt
+        .join()
+        .unwrap_or_else(|_| Err("installing leptosfmt panicked".into()))?;
+    timed(
+        "leptosfmt --check (the view! blocks rustfmt leaves alone)",
+        || {
+            run(Command::new(&leptosfmt)
+                .current_dir(root())
+                .args(["--check", "src", "tests"]))
+        },
+    )?;
     let chromedriver = tools.chromedriver()?;
     timed("browser tests (wasm-bindgen-test in headless Chromium)", || {
         run(cargo()

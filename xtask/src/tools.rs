@@ -30,6 +30,8 @@ const AXE_CORE: NpmTool = NpmTool {
     version: "4.14.1",
     what: "axe-core",
 };
+/// Formats the `view!` blocks that rustfmt leaves alone; `cargo xtask test` checks them.
+const LEPTOSFMT_VERSION: &str = "0.1.33";
 /// Lighthouse for the benchmark: 12.2.3 runs on Node 20, 13 needs Node 22.
 const LIGHTHOUSE: NpmTool = NpmTool {
     name: "lighthouse",
@@ -211,6 +213,21 @@ pub fn locked_version(package: &str) -> Result<String, String> {
 
 fn ensure_wasm_opt() -> Result<PathBuf, String> {
     Ok(BINARYEN.ensure()?.join(".bin"))
+}
+
+/// leptosfmt at its pinned version. It only rewrites source text, so an unoptimised build
+/// is plenty (it formats the whole page in milliseconds either way).
+pub fn ensure_leptosfmt() -> Result<PathBuf, String> {
+    let have = output("leptosfmt", &["--version"]).unwrap_or_default();
+    if have != format!("leptosfmt {LEPTOSFMT_VERSION}") {
+        cargo_install(
+            "leptosfmt",
+            &format!("={LEPTOSFMT_VERSION}"),
+            Profile::Unoptimised,
+        )?;
+        return Ok(cargo_bin().join("leptosfmt"));
+    }
+    Ok(which("leptosfmt").unwrap_or_else(|| cargo_bin().join("leptosfmt")))
 }
 
 /// axe-core's browser bundle, injected into the page by the end-to-end tests.
