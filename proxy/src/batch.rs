@@ -96,7 +96,7 @@ impl ApiState {
         if let Some(sim) = sim {
             self.simulate(peer.ip(), sim, &Route::Comic(id)).await?;
         }
-        let (cached, _) = self.store.comic(id).await?;
+        let (cached, _) = self.store.comic(id, peer.ip()).await?;
         Ok(cached)
     }
 }

@@ -6,6 +6,7 @@
 //! comics that do not exist.
 
 use std::{
+    net::IpAddr,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -17,6 +18,8 @@ use moka::future::Cache;
 // Tokio's clock, so that a test can let a minute pass at once.
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
+
+use crate::upstream_share::{SharePlace, UpstreamShare};
 
 use crate::{
     error::ApiError,
@@ -79,6 +82,8 @@ pub struct Store {
     latest_known: Mutex<LatestKnown>,
     /// Held while the latest comic is asked for again, so that only one request does.
     latest_recheck: tokio::sync::Mutex<()>,
+    /// Each client's share of the upstream slots (the xkcd origin only).
+    share: Option<UpstreamShare>,
 }
 
 /// The newest comic number upstream has told us of, and when we last asked.
@@ -90,7 +95,12 @@ struct LatestKnown {
 
 impl Store {
     pub fn new(origin: Origin, image_cache_bytes: u64) -> Self {
+        let share = match &origin {
+            Origin::Xkcd(http) => Some(UpstreamShare::new(http.max_concurrency())),
+            Origin::Demo(_) => None,
+        };
         Store {
+            share,
             origin,
             comics: Cache::builder().max_capacity(20_000).build(),
             latest: Cache::builder().max_capacity(1).time_to_live(LATEST_TTL).build(),
@@ -115,7 +125,8 @@ impl Store {
         &self.origin
     }
 
-    pub async fn comic(&self, id: ComicId) -> Result<(Arc<Cached>, CacheStatus), ApiError> {
+    /// Comic `id` for `client`: from the cache, or fetched within the client's share.
+    pub async fn comic(&self, id: ComicId, client: IpAddr) -> Result<(Arc<Cached>, CacheStatus), ApiError> {
         let n = match id {
             ComicId::Latest => return self.latest().await,
             ComicId::Number(n) => n,
@@ -132,11 +143,20 @@ impl Store {
                 "there is no comic {n}: the latest is {latest}"
             )));
         }
+        let _place = self.enter_share(client).await;
         let loaded = settle(self.comics.entry(n).or_try_insert_with(self.load_comic(id)).await);
         if let Err(ApiError::NotFound(_)) = &loaded {
             self.missing_comics.insert(n, ()).await;
         }
         loaded
+    }
+
+    /// A place in `client`'s share of the upstream, for a request that may have to fetch.
+    async fn enter_share(&self, client: IpAddr) -> Option<SharePlace> {
+        match &self.share {
+            Some(share) => Some(share.enter(client).await),
+            None => None,
+        }
     }
 
     async fn latest(&self) -> Result<(Arc<Cached>, CacheStatus), ApiError> {
@@ -185,13 +205,15 @@ impl Store {
         known().num.filter(|&latest| n > latest)
     }
 
-    pub async fn image(&self, file: &str) -> Result<(Arc<Cached>, CacheStatus), ApiError> {
+    /// Image `file` for `client`: from the cache, or fetched within the client's share.
+    pub async fn image(&self, file: &str, client: IpAddr) -> Result<(Arc<Cached>, CacheStatus), ApiError> {
         if let Some(hit) = self.images.get(file).await {
             return Ok((hit, CacheStatus::Hit));
         }
         if self.missing_images.contains_key(file) {
             return Err(ApiError::missing_image(file));
         }
+        let _place = self.enter_share(client).await;
         let entry = self
             .images
             .entry_by_ref(file)
@@ -228,6 +250,8 @@ mod tests {
     use super::*;
     use crate::origin::DemoOrigin;
 
+    const LOCAL: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
     fn refused(result: Result<(Arc<Cached>, CacheStatus), ApiError>) -> bool {
         matches!(result, Err(ApiError::NotFound(message)) if message.contains("the latest is 3000"))
     }
@@ -236,14 +260,14 @@ mod tests {
     async fn the_latest_comic_is_asked_for_again_only_when_what_we_know_is_stale() {
         let store = Store::new(Origin::Demo(DemoOrigin), 1 << 20);
         let asked = || store.latest_known.lock().unwrap().asked;
-        assert!(refused(store.comic(ComicId::Number(3001)).await));
+        assert!(refused(store.comic(ComicId::Number(3001), LOCAL).await));
         let first = asked().expect("the latest was asked for");
         tokio::time::advance(LATEST_RECHECK / 2).await;
-        assert!(refused(store.comic(ComicId::Number(3002)).await));
+        assert!(refused(store.comic(ComicId::Number(3002), LOCAL).await));
         assert_eq!(asked(), Some(first), "fresh enough: not asked again");
-        assert!(store.comic(ComicId::Number(2999)).await.is_ok());
+        assert!(store.comic(ComicId::Number(2999), LOCAL).await.is_ok());
         tokio::time::advance(LATEST_RECHECK).await;
-        assert!(refused(store.comic(ComicId::Number(3003)).await));
+        assert!(refused(store.comic(ComicId::Number(3003), LOCAL).await));
         assert!(asked().unwrap() > first, "stale: asked again before refusing");
     }
 }

@@ -12,6 +12,7 @@ mod routes;
 mod server;
 mod spa;
 pub mod tls;
+mod upstream_share;
 mod waits;
 
 use std::{future::Future, sync::Arc, time::Duration};

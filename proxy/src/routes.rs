@@ -91,7 +91,7 @@ async fn comic(
     if let Some(sim) = app.demo_network(query.as_deref())? {
         app.simulate(peer.ip(), &sim, &Route::Comic(id)).await?;
     }
-    let (cached, status) = app.store.comic(id).await?;
+    let (cached, status) = app.store.comic(id, peer.ip()).await?;
     let cache_control = match id {
         ComicId::Latest => LATEST_CACHE_CONTROL,
         ComicId::Number(_) => COMIC_CACHE_CONTROL,
@@ -111,7 +111,7 @@ async fn image(
         app.simulate(peer.ip(), &sim, &Route::Image(file.to_owned()))
             .await?;
     }
-    let (cached, status) = app.store.image(file).await?;
+    let (cached, status) = app.store.image(file, peer.ip()).await?;
     let mut response = respond(&cached, status, IMAGE_CACHE_CONTROL, &headers);
     response.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,

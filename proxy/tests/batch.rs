@@ -347,6 +347,43 @@ async fn a_client_that_stops_reading_holds_back_nobody_else() {
 }
 
 #[tokio::test]
+async fn one_clients_batches_queue_for_upstream_in_a_line_of_their_own() {
+    let proxy = xkcd_proxy(|c| {
+        c.max_upstream_concurrency = 2;
+        c.upstream_timeout_ms = 30_000;
+    })
+    .await;
+    // Twenty fetches from 127.0.0.1: ten slow ones (300 ms each), then ten that upstream
+    // never answers (the gate stays shut), which would hold both upstream slots for good.
+    let mut batch: Vec<ComicId> = (40..=49).map(num).collect();
+    batch.extend((2600..=2609).map(num));
+    let _hog = Lines::open(&proxy, &routes::comics(&batch, false)).await;
+    let upstream = proxy.upstream.clone();
+    wait_until("the batch is upstream", || upstream.hits("/40/info.0.json") == 1).await;
+    // Another client's uncached comic waits for a free slot, not behind the whole batch.
+    let other_client = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let other = tokio::time::timeout(
+        Duration::from_secs(10),
+        other_client
+            .get(format!("{}{}", proxy.base, routes::comic(num(3))))
+            .send(),
+    )
+    .await
+    .expect("another client's comic is fetched while the batch still waits upstream")
+    .unwrap();
+    assert_eq!(other.status(), 200);
+    assert_eq!(other.json::<Comic>().await.unwrap().num, 3);
+    assert!(
+        upstream.hits("/2609/info.0.json") == 0,
+        "the batch's last comic had not even been asked for"
+    );
+    proxy.upstream.open_gate();
+}
+
+#[tokio::test]
 async fn wait_all_is_one_array_in_the_order_of_ids() {
     let proxy = xkcd_proxy(|_| {}).await;
     // 41 takes 300 ms upstream, the others answer at once, yet the array keeps ids' order.

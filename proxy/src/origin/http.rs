@@ -15,6 +15,7 @@ pub struct HttpOrigin {
     imgs_url: String,
     timeout: Duration,
     permits: Arc<Semaphore>,
+    max_concurrency: usize,
 }
 
 impl HttpOrigin {
@@ -40,7 +41,13 @@ impl HttpOrigin {
             imgs_url: base_url(imgs_url, "--imgs-url").map_err(anyhow::Error::msg)?,
             timeout,
             permits: Arc::new(Semaphore::new(max_concurrency)),
+            max_concurrency,
         })
+    }
+
+    /// How many requests may be upstream at once (`--max-upstream-concurrency`).
+    pub fn max_concurrency(&self) -> usize {
+        self.max_concurrency
     }
 
     pub async fn comic_json(&self, id: ComicId) -> Result<Fetched, FetchError> {
