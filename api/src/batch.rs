@@ -210,7 +210,7 @@ pub fn parse_batch_query(query: &str) -> Result<BatchRequest, InvalidInput> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ErrorCode, routes};
+    use crate::{ErrorCode, parse_comic_number, routes};
     use proptest::prelude::*;
 
     fn request(ids: &[ComicId], wait_all: bool) -> BatchRequest {
@@ -404,6 +404,27 @@ mod tests {
                     prop_assert!(!batch.ids[..i].contains(id));
                 }
             }
+        }
+
+        /// Queries made of the pieces real ones are made of, good and bad, so that most are
+        /// close calls: what is accepted is exactly the lists whose every element is valid.
+        #[test]
+        fn near_miss_queries_are_accepted_only_when_every_element_is_valid(
+            elements in proptest::collection::vec(
+                prop_oneof!["[1-9][0-9]{0,6}", Just("latest".to_string()), Just(String::new()), "0[0-9]{0,2}", "[+-][1-9]"],
+                1..=120,
+            ),
+            separator in prop_oneof![Just(","), Just("%2C")],
+            wait in prop_oneof![Just(""), Just("&wait=all"), Just("&wait=some")],
+        ) {
+            let query = format!("ids={}{wait}", elements.join(separator));
+            let valid = |e: &String| e == "latest" || parse_comic_number(e).is_ok();
+            let distinct: std::collections::HashSet<&String> = elements.iter().collect();
+            let expected = elements.iter().all(valid)
+                && distinct.len() <= MAX_BATCH_IDS
+                && query.len() <= MAX_BATCH_QUERY_LEN
+                && wait != "&wait=some";
+            prop_assert_eq!(parse_batch_query(&query).is_ok(), expected, "{}", query);
         }
 
         #[test]

@@ -406,7 +406,7 @@ async fn wait_all_is_one_array_in_the_order_of_ids() {
 }
 
 #[tokio::test]
-async fn on_the_demo_origin_each_comic_is_drawn_as_if_fetched_on_its_own() {
+async fn on_the_demo_origin_each_comics_fault_is_drawn_as_if_fetched_on_its_own() {
     let proxy = demo_proxy(|c| c.upstream_timeout_ms = 200).await;
     let sim = NetSim {
         latency_ms: 0,
