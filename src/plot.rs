@@ -2,16 +2,31 @@
 //! one staircase per run, every run on one shared scale). Numbers in, SVG path data out;
 //! no browser needed.
 
+use std::fmt::Write;
+
 /// Round tick positions: 4 to 10 of them across `0..end`.
 pub fn axis_ticks(end: f64) -> Vec<f64> {
+    if !end.is_finite() {
+        return Vec::new();
+    }
     let raw = end / 6.0;
-    let magnitude = 10f64.powf(raw.max(1.0).log10().floor());
+    // The largest power of ten up to `raw` (at least 1), by multiplying: `log10` and `powf`
+    // would bring their own code into the wasm.
+    let mut magnitude = 1.0;
+    while magnitude * 10.0 <= raw {
+        magnitude *= 10.0;
+    }
     let step = [1.0, 2.0, 5.0, 10.0]
         .iter()
         .map(|m| m * magnitude)
         .find(|s| *s >= raw)
         .unwrap_or(magnitude * 10.0);
     (1..).map(|i| i as f64 * step).take_while(|t| *t < end).collect()
+}
+
+/// `value` to one decimal, finer than a pixel on these charts, so the markup stays short.
+pub fn tenths(value: f64) -> f64 {
+    (value * 10.0).round() / 10.0
 }
 
 /// Where the lines go inside the SVG, in its user units.
@@ -55,25 +70,31 @@ impl Scale {
 
 /// `(time, comics settled by then)` at each moment the count rises, in time order.
 pub fn steps(settle_times: &[f64]) -> Vec<(f64, usize)> {
-    let mut times: Vec<f64> = settle_times.iter().copied().filter(|t| t.is_finite()).collect();
-    // Unstable is enough (equal keys are equal floats) and its code is smaller in the wasm.
-    times.sort_unstable_by(f64::total_cmp);
-    let mut steps: Vec<(f64, usize)> = Vec::with_capacity(times.len());
-    for (i, t) in times.into_iter().enumerate() {
-        match steps.last_mut() {
-            Some(last) if last.0 == t => last.1 = i + 1,
-            _ => steps.push((t, i + 1)),
+    // Found by repeated scans rather than a sort: a run has at most a few hundred comics, and
+    // a sort for floats would be code of its own in the wasm.
+    let mut steps: Vec<(f64, usize)> = Vec::new();
+    let mut after = f64::NEG_INFINITY;
+    loop {
+        let next = settle_times
+            .iter()
+            .copied()
+            .filter(|t| *t > after)
+            .fold(f64::INFINITY, f64::min);
+        if !next.is_finite() {
+            return steps;
         }
+        let settled = settle_times.iter().filter(|t| **t <= next).count();
+        steps.push((next, settled));
+        after = next;
     }
-    steps
 }
 
 /// SVG path data for one run: a staircase from nothing settled at Run that rises at each
 /// comic's settle time (`M`, then `H`/`V` pairs; one decimal is finer than a pixel here).
 pub fn staircase(settle_times: &[f64], scale: &Scale) -> String {
-    let mut data = format!("M{:.1},{:.1}", scale.x(0.0), scale.y(0));
+    let mut data = format!("M{},{}", tenths(scale.x(0.0)), tenths(scale.y(0)));
     for (t, settled) in steps(settle_times) {
-        data.push_str(&format!("H{:.1}V{:.1}", scale.x(t), scale.y(settled)));
+        let _ = write!(data, "H{}V{}", tenths(scale.x(t)), tenths(scale.y(settled)));
     }
     data
 }
@@ -96,7 +117,23 @@ mod tests {
             axis_ticks(10_400.0),
             vec![2000.0, 4000.0, 6000.0, 8000.0, 10_000.0]
         );
+        assert_eq!(axis_ticks(60.0), vec![10.0, 20.0, 30.0, 40.0, 50.0]);
         assert!(axis_ticks(0.5).is_empty());
+        assert!(axis_ticks(f64::INFINITY).is_empty());
+        assert!(axis_ticks(f64::NAN).is_empty());
+    }
+
+    #[test]
+    fn tenths_round_to_one_decimal() {
+        assert_eq!(
+            (tenths(16.299999), tenths(134.946), tenths(2.0)),
+            (16.3, 134.9, 2.0)
+        );
+        assert_eq!(
+            tenths(2.0).to_string(),
+            "2",
+            "whole numbers print without a decimal"
+        );
     }
 
     #[test]
@@ -131,7 +168,7 @@ mod tests {
     fn staircase_rises_once_per_settle_time() {
         let times = [500.0, 1000.0, 1000.0];
         let scale = Scale::fitting([(&times[..], 4)], AREA);
-        assert_eq!(staircase(&times, &scale), "M40.0,110.0H290.0V85.0H540.0V35.0");
-        assert_eq!(staircase(&[], &scale), "M40.0,110.0");
+        assert_eq!(staircase(&times, &scale), "M40,110H290V85H540V35");
+        assert_eq!(staircase(&[], &scale), "M40,110");
     }
 }

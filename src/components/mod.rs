@@ -5,6 +5,7 @@ mod chart;
 mod controls;
 mod gallery;
 mod history;
+mod markup;
 mod progress_curve;
 mod summary;
 mod tile;
