@@ -1,13 +1,31 @@
+use std::fmt::Write;
+
 use leptos::prelude::*;
 
 use super::{
+    markup::escaped,
     ms,
     progress_curve::{CurveLine, ProgressCurve},
 };
 use crate::{
     run_config::strategy_label,
     state::{AppState, RunStatus},
+    stats::Summary,
 };
+
+/// The run's figures, in order: what each is called and what it means.
+const FIGURES: [(&str, &str); 7] = [
+    ("wall time", "from Run to the last comic"),
+    ("first tile", "from Run to the first comic on screen"),
+    (
+        "mean time to tile",
+        "how long a comic keeps you waiting, on average: from Run to its tile (failed ones when they failed)",
+    ),
+    ("sum of latencies", "what one after another would have cost"),
+    ("speedup", "sum of latencies ÷ wall time"),
+    ("vs. ideal", "wall time ÷ the slowest single comic; 1.00× is the limit"),
+    ("loaded / failed", "comics on screen and error tiles"),
+];
 
 /// The run's numbers, with stable `data-*` hooks for outside tools.
 #[component]
@@ -50,51 +68,43 @@ pub fn RunSummary() -> impl IntoView {
                     }}
                 </span>
             </div>
-            <dl class="figures" class:dim=move || !finished()>
-                <Figure
-                    term="wall time"
-                    value=Signal::derive(move || summary.with(|s| ms(s.wall_ms)))
-                    hint="from Run to the last comic"
-                />
-                <Figure
-                    term="first tile"
-                    value=Signal::derive(move || summary.with(|s| ms(s.first_ms)))
-                    hint="from Run to the first comic on screen"
-                />
-                <Figure
-                    term="mean time to tile"
-                    value=Signal::derive(move || summary.with(|s| ms(s.mean_ms)))
-                    hint="how long a comic keeps you waiting, on average: from Run to its tile (failed ones when they failed)"
-                />
-                <Figure
-                    term="sum of latencies"
-                    value=Signal::derive(move || summary.with(|s| ms(s.sum_ms)))
-                    hint="what one after another would have cost"
-                />
-                <Figure
-                    term="speedup"
-                    value=Signal::derive(move || summary.with(|s| format!("{:.1}×", s.speedup())))
-                    hint="sum of latencies ÷ wall time"
-                />
-                <Figure
-                    term="vs. ideal"
-                    value=Signal::derive(move || summary.with(|s| format!("{:.2}×", s.vs_ideal())))
-                    hint="wall time ÷ the slowest single comic; 1.00× is the limit"
-                />
-                <Figure
-                    term="loaded / failed"
-                    value=Signal::derive(move || summary.with(|s| format!("{} / {}", s.loaded, s.failed)))
-                    hint="comics on screen and error tiles"
-                />
-            </dl>
+            <dl
+                class="figures"
+                class:dim=move || !finished()
+                inner_html=move || summary.with(figures_markup)
+            ></dl>
             <BatchCurve summary />
         </section>
     }
 }
 
+/// The figures' terms and values, each with what it means as its tooltip.
+fn figures_markup(s: &Summary) -> String {
+    let values = [
+        ms(s.wall_ms),
+        ms(s.first_ms),
+        ms(s.mean_ms),
+        ms(s.sum_ms),
+        format!("{:.1}×", s.speedup()),
+        format!("{:.2}×", s.vs_ideal()),
+        format!("{} / {}", s.loaded, s.failed),
+    ];
+    let mut out = String::new();
+    for ((term, hint), value) in FIGURES.iter().zip(values) {
+        let _ = write!(
+            out,
+            r#"<div class="figure" title="{}"><dt>{}</dt><dd>{}</dd></div>"#,
+            escaped(hint),
+            escaped(term),
+            escaped(&value)
+        );
+    }
+    out
+}
+
 /// The current run's progress curve, over the runs before it in the same Compare.
 #[component]
-fn BatchCurve(summary: Memo<crate::stats::Summary>) -> impl IntoView {
+fn BatchCurve(summary: Memo<Summary>) -> impl IntoView {
     let state = expect_context::<AppState>();
     let lines = Memo::new(move |_| {
         let run = state.run.get();
@@ -125,12 +135,29 @@ fn BatchCurve(summary: Memo<crate::stats::Summary>) -> impl IntoView {
     }
 }
 
-#[component]
-fn Figure(term: &'static str, value: Signal<String>, hint: &'static str) -> impl IntoView {
-    view! {
-        <div class="figure" title=hint>
-            <dt>{term}</dt>
-            <dd>{move || value.get()}</dd>
-        </div>
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_carry_their_meaning_as_a_tooltip() {
+        let summary = Summary {
+            wall_ms: 1234.6,
+            first_ms: 300.0,
+            mean_ms: 800.0,
+            sum_ms: 2469.2,
+            ideal_ms: 617.3,
+            loaded: 3,
+            failed: 1,
+        };
+        let markup = figures_markup(&summary);
+        assert_eq!(markup.matches(r#"<div class="figure" title=""#).count(), 7, "{markup}");
+        assert!(
+            markup.starts_with(r#"<div class="figure" title="from Run to the last comic"><dt>wall time</dt><dd>1,235 ms</dd></div>"#),
+            "{markup}"
+        );
+        for figure in ["<dd>2.0×</dd>", "<dd>2.00×</dd>", "<dd>3 / 1</dd>", "<dd>2,469 ms</dd>"] {
+            assert!(markup.contains(figure), "{figure} in {markup}");
+        }
     }
 }
