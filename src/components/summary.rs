@@ -128,10 +128,10 @@ fn BatchCurve(summary: Memo<Summary>) -> impl IntoView {
         lines
     });
     let started = Memo::new(move |_| state.run.with(|r| r.id != 0));
-    view! {
-        <Show when=move || started.get()>
-            <ProgressCurve lines=lines.into() label="Comics settled over time" />
-        </Show>
+    move || {
+        started
+            .get()
+            .then(|| view! { <ProgressCurve lines=lines.into() label="Comics settled over time" /> })
     }
 }
 
