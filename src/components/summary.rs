@@ -23,7 +23,10 @@ const FIGURES: [(&str, &str); 7] = [
     ),
     ("sum of latencies", "what one after another would have cost"),
     ("speedup", "sum of latencies ÷ wall time"),
-    ("vs. ideal", "wall time ÷ the slowest single comic; 1.00× is the limit"),
+    (
+        "vs. ideal",
+        "wall time ÷ the slowest single comic; 1.00× is the limit",
+    ),
     ("loaded / failed", "comics on screen and error tiles"),
 ];
 
@@ -151,12 +154,21 @@ mod tests {
             failed: 1,
         };
         let markup = figures_markup(&summary);
-        assert_eq!(markup.matches(r#"<div class="figure" title=""#).count(), 7, "{markup}");
+        assert_eq!(
+            markup.matches(r#"<div class="figure" title=""#).count(),
+            7,
+            "{markup}"
+        );
         assert!(
             markup.starts_with(r#"<div class="figure" title="from Run to the last comic"><dt>wall time</dt><dd>1,235 ms</dd></div>"#),
             "{markup}"
         );
-        for figure in ["<dd>2.0×</dd>", "<dd>2.00×</dd>", "<dd>3 / 1</dd>", "<dd>2,469 ms</dd>"] {
+        for figure in [
+            "<dd>2.0×</dd>",
+            "<dd>2.00×</dd>",
+            "<dd>3 / 1</dd>",
+            "<dd>2,469 ms</dd>",
+        ] {
             assert!(markup.contains(figure), "{figure} in {markup}");
         }
     }

@@ -1,11 +1,13 @@
+use std::fmt::Write;
+
 use leptos::prelude::*;
 use web_sys::HtmlDetailsElement;
 
-use super::ms;
+use super::{markup::escaped, ms};
 use fanout_api::Route;
 
 use crate::{
-    plot::axis_ticks,
+    plot::{axis_ticks, tenths},
     run_config::{Mode, Priority},
     state::AppState,
     stats::RequestTiming,
@@ -20,29 +22,10 @@ const ROW: f64 = 9.0;
 pub fn Waterfall() -> impl IntoView {
     let state = expect_context::<AppState>();
     let requests = state.requests;
-    let end = Memo::new(move |_| requests.with(|r| r.iter().map(|t| t.response_end).fold(1.0, f64::max)));
-    let protocols = move || {
-        requests.with(|r| {
-            let mut seen: Vec<String> = r
-                .iter()
-                .map(|t| t.protocol.clone())
-                .filter(|p| !p.is_empty())
-                .collect();
-            seen.sort_unstable();
-            seen.dedup();
-            if seen.is_empty() {
-                "unknown".to_string()
-            } else {
-                seen.join(", ")
-            }
-        })
-    };
-    let over_http1 = move || protocols().contains("http/1.1");
-    let priority = move || state.run.with(|r| r.priority);
-    let mode = move || state.run.with(|r| r.mode);
-    let height = move || requests.with(|r| r.len() as f64 * ROW + 24.0);
+    let run = state.run;
+    let protocols = Memo::new(move |_| requests.with(|r| protocols_used(r)));
+    let height = move || requests.with(|r| chart_height(r.len())).to_string();
     let table_open = RwSignal::new(false);
-    let x = move |t: f64| LABEL + t / end.get() * (WIDTH - LABEL - 10.0);
 
     view! {
         <section class="waterfall" aria-labelledby="waterfall-title" data-testid="waterfall">
@@ -53,37 +36,15 @@ pub fn Waterfall() -> impl IntoView {
                 <span class="key waiting">"waiting"</span>" for the first byte, then "
                 <span class="key download">"download"</span>". "
                 {move || {
-                    if protocols().contains("h2") {
+                    if protocols.with(|p| p.contains("h2")) {
                         "Over HTTP/2 every request shares one connection, so none waits for a free one: the bars start together, in one wave. \
                      What still separates the wall time from the ideal is the browser's own work: handing each request to the network, \
                      reading each answer, decoding each image."
                     } else {
                         "Over HTTP/1.1 a browser opens at most six connections to one host, so from the seventh concurrent request on, requests queue until one frees up: that is the staircase."
                     }
-                }} " " <span data-testid="order" data-priority=move || priority().as_str()>
-                    {move || match (mode(), priority()) {
-                        (Mode::Gather, _) => {
-                            "Server gathers, streamed: one request (the \"comics\" row) carries every comic's metadata, \
-                        and the proxy sends each comic the moment the origin answers it. What that buys over HTTP/1.1: \
-                        the metadata hop no longer queues for the browser's six connections, only the images do, \
-                        each starting the moment its comic's line arrives."
-                        }
-                        (Mode::GatherAll, _) => {
-                            "Server gathers, waits for all: one request (the \"comics\" row) carries every comic's metadata, \
-                        but the proxy answers only after the slowest comic, as the Flask tutorial's asyncio.gather does. \
-                        No image can start before that answer, so the first tile comes no earlier than the slowest comic's metadata."
-                        }
-                        (_, Priority::ImagesFirst) => {
-                            "Images first: each comic's metadata asks for low priority and its image for high, \
-                        so a free connection goes to an image whose metadata has arrived before the next comic's metadata. \
-                        Comics finish one by one from the first wave on, and the gallery fills while the queue drains."
-                        }
-                        (_, Priority::NoHints) => {
-                            "No priority hints: the browser serves fetch() (the metadata) ahead of images it \
-                        considers less urgent, so over HTTP/1.1 every metadata request queues ahead of every image \
-                        and the gallery stays empty until nearly all the metadata is in."
-                        }
-                    }}
+                }} " " <span data-testid="order" data-priority=move || run.with(|r| r.priority.as_str())>
+                    {move || run.with(|r| order_explained(r.mode, r.priority))}
                 </span>
             </p>
             <p class="protocols">"Protocol used: " <span data-testid="protocols">{protocols}</span></p>
@@ -96,47 +57,9 @@ pub fn Waterfall() -> impl IntoView {
                 aria-label="Request waterfall; the table below has the same numbers"
                 viewBox=move || format!("0 0 {WIDTH} {}", height())
                 preserveAspectRatio="none"
-                height=move || height().to_string()
-            >
-                {move || {
-                    axis_ticks(end.get())
-                        .into_iter()
-                        .map(|t| {
-                            view! {
-                                <line class="tick" x1=x(t) x2=x(t) y1="0" y2=height() />
-                                <text class="tick-label" x=x(t) y=height() - 4.0>
-                                    {ms(t)}
-                                </text>
-                            }
-                        })
-                        .collect_view()
-                }}
-                {move || {
-                    requests
-                        .get()
-                        .into_iter()
-                        .enumerate()
-                        .map(|(i, t)| {
-                            let p = t.phases();
-                            let y = i as f64 * ROW + 2.0;
-                            let a = x(t.start);
-                            let b = a + x(p.queued) - LABEL;
-                            let c = b + x(p.waiting) - LABEL;
-                            let d = c + x(p.download) - LABEL;
-                            view! {
-                                <g class="bar">
-                                    <text class="row-label" x=LABEL - 6.0 y=y + ROW - 2.0>
-                                        {short_name(&t)}
-                                    </text>
-                                    <rect class="queued" x=a y=y width=(b - a).max(0.5) height=ROW - 2.0 />
-                                    <rect class="waiting" x=b y=y width=(c - b).max(0.5) height=ROW - 2.0 />
-                                    <rect class="download" x=c y=y width=(d - c).max(1.0) height=ROW - 2.0 />
-                                </g>
-                            }
-                        })
-                        .collect_view()
-                }}
-            </svg>
+                height=height
+                inner_html=move || requests.with(|r| chart_markup(r))
+            ></svg>
             // The table is built only while open: mid-run, the waterfall refreshes several times
             // a second, and rebuilding a hidden row per request each time was wasted work.
             <details on:toggle=move |ev| table_open.set(event_target::<HtmlDetailsElement>(&ev).open())>
@@ -152,35 +75,14 @@ pub fn Waterfall() -> impl IntoView {
                             <th>"download"</th>
                         </tr>
                     </thead>
-                    <tbody>
-                        {move || {
-                            table_open
-                                .get()
-                                .then(|| {
-                                    requests
-                                        .get()
-                                        .into_iter()
-                                        .map(|t| {
-                                            let p = t.phases();
-                                            view! {
-                                                <tr>
-                                                    <td>{short_name(&t)}</td>
-                                                    <td>{t.protocol.clone()}</td>
-                                                    <td>{ms(t.start)}</td>
-                                                    <td>{ms(p.queued)}</td>
-                                                    <td>{ms(p.waiting)}</td>
-                                                    <td>{ms(p.download)}</td>
-                                                </tr>
-                                            }
-                                        })
-                                        .collect_view()
-                                })
-                        }}
-                    </tbody>
+                    <tbody inner_html=move || {
+                        if table_open.get() { requests.with(|r| table_markup(r)) } else { String::new() }
+                    }></tbody>
                 </table>
             </details>
             {move || {
-                over_http1()
+                protocols
+                    .with(|p| p.contains("http/1.1"))
                     .then(|| {
                         view! {
                             <p class="lift-cap" data-testid="lift-cap">
@@ -193,6 +95,118 @@ pub fn Waterfall() -> impl IntoView {
             }}
         </section>
     }
+}
+
+/// What the order of requests was, and why, for the run's strategy and priority hints.
+fn order_explained(mode: Mode, priority: Priority) -> &'static str {
+    match (mode, priority) {
+        (Mode::Gather, _) => {
+            "Server gathers, streamed: one request (the \"comics\" row) carries every comic's metadata, \
+            and the proxy sends each comic the moment the origin answers it. What that buys over HTTP/1.1: \
+            the metadata hop no longer queues for the browser's six connections, only the images do, \
+            each starting the moment its comic's line arrives."
+        }
+        (Mode::GatherAll, _) => {
+            "Server gathers, waits for all: one request (the \"comics\" row) carries every comic's metadata, \
+            but the proxy answers only after the slowest comic, as the Flask tutorial's asyncio.gather does. \
+            No image can start before that answer, so the first tile comes no earlier than the slowest comic's metadata."
+        }
+        (_, Priority::ImagesFirst) => {
+            "Images first: each comic's metadata asks for low priority and its image for high, \
+            so a free connection goes to an image whose metadata has arrived before the next comic's metadata. \
+            Comics finish one by one from the first wave on, and the gallery fills while the queue drains."
+        }
+        (_, Priority::NoHints) => {
+            "No priority hints: the browser serves fetch() (the metadata) ahead of images it \
+            considers less urgent, so over HTTP/1.1 every metadata request queues ahead of every image \
+            and the gallery stays empty until nearly all the metadata is in."
+        }
+    }
+}
+
+/// Every protocol the requests used, in order and once each: `"h2, http/1.1"`, or `"unknown"`.
+fn protocols_used(requests: &[RequestTiming]) -> String {
+    // Kept sorted by inserting in place: there are one or two, and a sort would add its code.
+    let mut seen: Vec<&str> = Vec::new();
+    for protocol in requests
+        .iter()
+        .map(|t| t.protocol.as_str())
+        .filter(|p| !p.is_empty())
+    {
+        if let Err(at) = seen.binary_search(&protocol) {
+            seen.insert(at, protocol);
+        }
+    }
+    if seen.is_empty() {
+        "unknown".to_string()
+    } else {
+        seen.join(", ")
+    }
+}
+
+fn chart_height(requests: usize) -> usize {
+    requests * ROW as usize + 24
+}
+
+/// The chart's content: round time ticks, then one row per request with its three phases.
+fn chart_markup(requests: &[RequestTiming]) -> String {
+    let end = requests.iter().map(|t| t.response_end).fold(1.0, f64::max);
+    let height = chart_height(requests.len());
+    let x = |t: f64| LABEL + t / end * (WIDTH - LABEL - 10.0);
+    let mut out = String::new();
+    for t in axis_ticks(end) {
+        let at = tenths(x(t));
+        let _ = write!(
+            out,
+            r#"<line class="tick" x1="{at}" x2="{at}" y1="0" y2="{height}"/><text class="tick-label" x="{at}" y="{}">{}</text>"#,
+            height - 4,
+            ms(t)
+        );
+    }
+    for (i, t) in requests.iter().enumerate() {
+        let p = t.phases();
+        let y = i as f64 * ROW + 2.0;
+        let a = x(t.start);
+        let b = a + x(p.queued) - LABEL;
+        let c = b + x(p.waiting) - LABEL;
+        let d = c + x(p.download) - LABEL;
+        let _ = write!(
+            out,
+            r#"<g class="bar"><text class="row-label" x="{}" y="{}">{}</text><rect class="queued" x="{}" y="{y}" width="{}" height="{}"/><rect class="waiting" x="{}" y="{y}" width="{}" height="{}"/><rect class="download" x="{}" y="{y}" width="{}" height="{}"/></g>"#,
+            LABEL - 6.0,
+            y + ROW - 2.0,
+            escaped(&short_name(t)),
+            tenths(a),
+            tenths((b - a).max(0.5)),
+            ROW - 2.0,
+            tenths(b),
+            tenths((c - b).max(0.5)),
+            ROW - 2.0,
+            tenths(c),
+            tenths((d - c).max(1.0)),
+            ROW - 2.0,
+        );
+    }
+    out
+}
+
+/// The table's rows: each request's numbers as the chart draws them.
+fn table_markup(requests: &[RequestTiming]) -> String {
+    let mut out = String::new();
+    for t in requests {
+        let p = t.phases();
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escaped(&short_name(t)),
+            escaped(&t.protocol),
+            ms(t.start),
+            ms(p.queued),
+            ms(p.waiting),
+            ms(p.download)
+        );
+    }
+    out
 }
 
 /// A row's label, from its parsed route: `comic 614`, `img x_614.png` (long names cut short).
@@ -209,5 +223,78 @@ fn short_name(timing: &RequestTiming) -> String {
         Some(Route::Comics) => "comics".to_string(),
         Some(Route::Health) => "health".to_string(),
         None => timing.url.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(url: &str, start: f64, protocol: &str) -> RequestTiming {
+        RequestTiming {
+            url: url.to_string(),
+            route: Route::parse(url),
+            start,
+            request_start: start + 100.0,
+            response_start: start + 400.0,
+            response_end: start + 450.0,
+            protocol: protocol.to_string(),
+        }
+    }
+
+    #[test]
+    fn protocols_are_listed_once_in_order() {
+        assert_eq!(protocols_used(&[]), "unknown");
+        assert_eq!(protocols_used(&[request("/x", 0.0, "")]), "unknown");
+        let mixed = [
+            request("/a", 0.0, "http/1.1"),
+            request("/b", 0.0, "h2"),
+            request("/c", 0.0, ""),
+            request("/d", 0.0, "http/1.1"),
+        ];
+        assert_eq!(protocols_used(&mixed), "h2, http/1.1");
+    }
+
+    #[test]
+    fn a_bar_per_request_with_its_phases() {
+        let requests = [
+            request("/api/comics/614", 0.0, "http/1.1"),
+            request("/elsewhere?a=<b>", 550.0, "http/1.1"),
+        ];
+        let chart = chart_markup(&requests);
+        // Ticks every 200 ms across the 1,000 ms the run took.
+        assert_eq!(chart.matches(r#"<line class="tick""#).count(), 4, "{chart}");
+        assert!(
+            chart.starts_with(r#"<line class="tick" x1="318" x2="318" y1="0" y2="42"/><text class="tick-label" x="318" y="38">200 ms</text>"#),
+            "{chart}"
+        );
+        assert!(
+            chart.contains(concat!(
+                r#"<g class="bar"><text class="row-label" x="144" y="9">comic 614</text>"#,
+                r#"<rect class="queued" x="150" y="2" width="84" height="7"/>"#,
+                r#"<rect class="waiting" x="234" y="2" width="252" height="7"/>"#,
+                r#"<rect class="download" x="486" y="2" width="42" height="7"/></g>"#
+            )),
+            "{chart}"
+        );
+        assert!(
+            chart.contains(r#"y="18">/elsewhere?a=&lt;b&gt;</text><rect class="queued" x="612""#),
+            "{chart}"
+        );
+    }
+
+    #[test]
+    fn the_table_has_the_same_numbers() {
+        let rows = table_markup(&[request("/api/img/x_614.png", 1550.0, "<h3>")]);
+        assert_eq!(
+            rows,
+            "<tr><td>img x_614.png</td><td>&lt;h3&gt;</td><td>1,550 ms</td><td>100 ms</td><td>300 ms</td><td>50 ms</td></tr>"
+        );
+    }
+
+    #[test]
+    fn long_image_names_are_cut_short() {
+        let timing = request("/api/img/a_very_long_image_name.png", 0.0, "h2");
+        assert_eq!(short_name(&timing), "img a_very_long_image_…");
     }
 }
