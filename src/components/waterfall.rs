@@ -24,7 +24,6 @@ pub fn Waterfall() -> impl IntoView {
     let requests = state.requests;
     let run = state.run;
     let protocols = Memo::new(move |_| requests.with(|r| protocols_used(r)));
-    let height = move || requests.with(|r| chart_height(r.len())).to_string();
     let table_open = RwSignal::new(false);
 
     view! {
@@ -48,18 +47,7 @@ pub fn Waterfall() -> impl IntoView {
                 </span>
             </p>
             <p class="protocols">"Protocol used: " <span data-testid="protocols">{protocols}</span></p>
-            {move || {
-                requests.with(|r| r.is_empty()).then(|| view! { <p class="empty">"No requests yet."</p> })
-            }}
-            <svg
-                class="chart"
-                role="img"
-                aria-label="Request waterfall; the table below has the same numbers"
-                viewBox=move || format!("0 0 {WIDTH} {}", height())
-                preserveAspectRatio="none"
-                height=height
-                inner_html=move || requests.with(|r| chart_markup(r))
-            ></svg>
+            <div inner_html=move || requests.with(|r| chart_markup(r))></div>
             // The table is built only while open: mid-run, the waterfall refreshes several times
             // a second, and rebuilding a hidden row per request each time was wasted work.
             <details on:toggle=move |ev| table_open.set(event_target::<HtmlDetailsElement>(&ev).open())>
@@ -148,12 +136,20 @@ fn chart_height(requests: usize) -> usize {
     requests * ROW as usize + 24
 }
 
-/// The chart's content: round time ticks, then one row per request with its three phases.
+/// The chart, `<svg>` and all (it is sized by the number of requests), under a note while
+/// there are none: round time ticks, then one row per request with its three phases.
 fn chart_markup(requests: &[RequestTiming]) -> String {
     let end = requests.iter().map(|t| t.response_end).fold(1.0, f64::max);
     let height = chart_height(requests.len());
     let x = |t: f64| LABEL + t / end * (WIDTH - LABEL - 10.0);
     let mut out = String::new();
+    if requests.is_empty() {
+        out.push_str(r#"<p class="empty">No requests yet.</p>"#);
+    }
+    let _ = write!(
+        out,
+        r#"<svg class="chart" role="img" aria-label="Request waterfall; the table below has the same numbers" viewBox="0 0 {WIDTH} {height}" preserveAspectRatio="none" height="{height}">"#
+    );
     for t in axis_ticks(end) {
         let at = tenths(x(t));
         let _ = write!(
@@ -187,6 +183,7 @@ fn chart_markup(requests: &[RequestTiming]) -> String {
             ROW - 2.0,
         );
     }
+    out.push_str("</svg>");
     out
 }
 
@@ -265,7 +262,10 @@ mod tests {
         // Ticks every 200 ms across the 1,000 ms the run took.
         assert_eq!(chart.matches(r#"<line class="tick""#).count(), 4, "{chart}");
         assert!(
-            chart.starts_with(r#"<line class="tick" x1="318" x2="318" y1="0" y2="42"/><text class="tick-label" x="318" y="38">200 ms</text>"#),
+            chart.starts_with(concat!(
+                r#"<svg class="chart" role="img" aria-label="Request waterfall; the table below has the same numbers" viewBox="0 0 1000 42" preserveAspectRatio="none" height="42">"#,
+                r#"<line class="tick" x1="318" x2="318" y1="0" y2="42"/><text class="tick-label" x="318" y="38">200 ms</text>"#
+            )),
             "{chart}"
         );
         assert!(
@@ -280,6 +280,17 @@ mod tests {
         assert!(
             chart.contains(r#"y="18">/elsewhere?a=&lt;b&gt;</text><rect class="queued" x="612""#),
             "{chart}"
+        );
+    }
+
+    #[test]
+    fn before_any_request_the_chart_is_empty_and_says_so() {
+        assert_eq!(
+            chart_markup(&[]),
+            concat!(
+                r#"<p class="empty">No requests yet.</p>"#,
+                r#"<svg class="chart" role="img" aria-label="Request waterfall; the table below has the same numbers" viewBox="0 0 1000 24" preserveAspectRatio="none" height="24"></svg>"#
+            )
         );
     }
 
