@@ -1,7 +1,5 @@
 use std::fmt::Write;
 
-use leptos::prelude::*;
-
 use super::{markup::escaped, ms};
 use crate::{
     plot::{Area, Scale, axis_ticks, staircase, tenths},
@@ -45,32 +43,11 @@ impl CurveLine {
     }
 }
 
-/// Comics settled against time, one staircase per run on shared axes: the earlier a line
-/// climbs, the sooner the gallery fills, whatever the wall time.
-#[component]
-pub fn ProgressCurve(lines: Signal<Vec<CurveLine>>, label: &'static str) -> impl IntoView {
-    view! {
-        <figure
-            class="curve"
-            data-testid="progress-curve"
-            inner_html=move || {
-                let mut figure = String::new();
-                lines.with(|lines| curve_markup(&mut figure, lines, label));
-                figure
-            }
-        ></figure>
-    }
-}
-
-/// Appends a progress curve's figure to `out`, as [`ProgressCurve`] renders it.
+/// Appends a progress curve to `out`: comics settled against time, one staircase per run on
+/// shared axes (the earlier a line climbs, the sooner the gallery fills, whatever the wall
+/// time), its numbers in its label, and a legend.
 pub fn curve_figure(out: &mut String, lines: &[CurveLine], label: &str) {
     out.push_str(r#"<figure class="curve" data-testid="progress-curve">"#);
-    curve_markup(out, lines, label);
-    out.push_str("</figure>");
-}
-
-/// The figure's content: the chart (its numbers in its label) and a legend.
-fn curve_markup(out: &mut String, lines: &[CurveLine], label: &str) {
     let s = Scale::fitting(lines.iter().map(|l| (l.settle_times.as_slice(), l.total)), AREA);
     let _ = write!(
         out,
@@ -136,7 +113,7 @@ fn curve_markup(out: &mut String, lines: &[CurveLine], label: &str) {
             ms(l.mean_ms)
         );
     }
-    out.push_str("</ul></figcaption>");
+    out.push_str("</ul></figcaption></figure>");
 }
 
 #[cfg(test)]

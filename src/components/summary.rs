@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use super::{
     markup::escaped,
     ms,
-    progress_curve::{CurveLine, ProgressCurve},
+    progress_curve::{CurveLine, curve_figure},
 };
 use crate::{
     run_config::strategy_label,
@@ -39,6 +39,28 @@ pub fn RunSummary() -> impl IntoView {
     let comics = move || state.run.with(|r| r.comics.len());
     let settled = move || summary.with(|s| s.loaded + s.failed);
     let finished = move || matches!(status(), RunStatus::Done | RunStatus::Cancelled);
+    // The current run's progress curve, over the runs before it in the same Compare.
+    let lines = Memo::new(move |_| {
+        let run = state.run.get();
+        if run.id == 0 {
+            return Vec::new();
+        }
+        let mut lines: Vec<CurveLine> = state.history.with(|rows| {
+            rows.iter()
+                .rev()
+                .filter(|row| row.batch == run.batch && row.id != run.id)
+                .map(CurveLine::of)
+                .collect()
+        });
+        lines.push(CurveLine {
+            run_id: run.id,
+            label: strategy_label(run.mode, run.limit, run.priority),
+            settle_times: state.settle_times(),
+            total: run.comics.len(),
+            mean_ms: summary.with(|s| s.mean_ms),
+        });
+        lines
+    });
 
     view! {
         <section
@@ -71,18 +93,16 @@ pub fn RunSummary() -> impl IntoView {
                     }}
                 </span>
             </div>
-            <dl
-                class="figures"
-                class:dim=move || !finished()
-                inner_html=move || summary.with(figures_markup)
-            ></dl>
-            <BatchCurve summary />
+            <div inner_html=move || {
+                summary.with(|s| lines.with(|lines| figures_and_curve(s, finished(), lines)))
+            }></div>
         </section>
     }
 }
 
-/// The figures' terms and values, each with what it means as its tooltip.
-fn figures_markup(s: &Summary) -> String {
+/// The figures' list (terms and values, each with what it means as its tooltip, dimmed until
+/// the run is over), then the progress curve once a run has started.
+fn figures_and_curve(s: &Summary, finished: bool, lines: &[CurveLine]) -> String {
     let values = [
         ms(s.wall_ms),
         ms(s.first_ms),
@@ -92,7 +112,11 @@ fn figures_markup(s: &Summary) -> String {
         format!("{:.2}×", s.vs_ideal()),
         format!("{} / {}", s.loaded, s.failed),
     ];
-    let mut out = String::new();
+    let mut out = String::from(if finished {
+        r#"<dl class="figures">"#
+    } else {
+        r#"<dl class="figures dim">"#
+    });
     for ((term, hint), value) in FIGURES.iter().zip(values) {
         let _ = write!(
             out,
@@ -102,65 +126,37 @@ fn figures_markup(s: &Summary) -> String {
             escaped(&value)
         );
     }
-    out
-}
-
-/// The current run's progress curve, over the runs before it in the same Compare.
-#[component]
-fn BatchCurve(summary: Memo<Summary>) -> impl IntoView {
-    let state = expect_context::<AppState>();
-    let lines = Memo::new(move |_| {
-        let run = state.run.get();
-        if run.id == 0 {
-            return Vec::new();
-        }
-        let mut lines: Vec<CurveLine> = state.history.with(|rows| {
-            rows.iter()
-                .rev()
-                .filter(|row| row.batch == run.batch && row.id != run.id)
-                .map(CurveLine::of)
-                .collect()
-        });
-        lines.push(CurveLine {
-            run_id: run.id,
-            label: strategy_label(run.mode, run.limit, run.priority),
-            settle_times: state.settle_times(),
-            total: run.comics.len(),
-            mean_ms: summary.with(|s| s.mean_ms),
-        });
-        lines
-    });
-    let started = Memo::new(move |_| state.run.with(|r| r.id != 0));
-    move || {
-        started
-            .get()
-            .then(|| view! { <ProgressCurve lines=lines.into() label="Comics settled over time" /> })
+    out.push_str("</dl>");
+    if !lines.is_empty() {
+        curve_figure(&mut out, lines, "Comics settled over time");
     }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const SUMMARY: Summary = Summary {
+        wall_ms: 1234.6,
+        first_ms: 300.0,
+        mean_ms: 800.0,
+        sum_ms: 2469.2,
+        ideal_ms: 617.3,
+        loaded: 3,
+        failed: 1,
+    };
+
     #[test]
     fn figures_carry_their_meaning_as_a_tooltip() {
-        let summary = Summary {
-            wall_ms: 1234.6,
-            first_ms: 300.0,
-            mean_ms: 800.0,
-            sum_ms: 2469.2,
-            ideal_ms: 617.3,
-            loaded: 3,
-            failed: 1,
-        };
-        let markup = figures_markup(&summary);
+        let markup = figures_and_curve(&SUMMARY, true, &[]);
         assert_eq!(
             markup.matches(r#"<div class="figure" title=""#).count(),
             7,
             "{markup}"
         );
         assert!(
-            markup.starts_with(r#"<div class="figure" title="from Run to the last comic"><dt>wall time</dt><dd>1,235 ms</dd></div>"#),
+            markup.starts_with(r#"<dl class="figures"><div class="figure" title="from Run to the last comic"><dt>wall time</dt><dd>1,235 ms</dd></div>"#),
             "{markup}"
         );
         for figure in [
@@ -171,5 +167,24 @@ mod tests {
         ] {
             assert!(markup.contains(figure), "{figure} in {markup}");
         }
+        assert!(markup.ends_with("</dl>"), "no curve before a run: {markup}");
+    }
+
+    #[test]
+    fn figures_are_dim_until_the_run_is_over_and_the_curve_follows_them() {
+        let line = CurveLine {
+            run_id: 1,
+            label: "all at once".to_string(),
+            settle_times: vec![300.0],
+            total: 4,
+            mean_ms: 300.0,
+        };
+        let markup = figures_and_curve(&SUMMARY, false, &[line]);
+        assert!(markup.starts_with(r#"<dl class="figures dim">"#), "{markup}");
+        assert!(
+            markup.contains(r#"</dl><figure class="curve" data-testid="progress-curve">"#),
+            "{markup}"
+        );
+        assert!(markup.contains(r#"data-run="1" data-settled="1"/>"#), "{markup}");
     }
 }
