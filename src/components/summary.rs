@@ -40,7 +40,7 @@ pub fn RunSummary() -> impl IntoView {
     let settled = move || summary.with(|s| s.loaded + s.failed);
     let finished = move || matches!(status(), RunStatus::Done | RunStatus::Cancelled);
     // The current run's progress curve, over the runs before it in the same Compare.
-    let lines = Memo::new(move |_| {
+    let lines = move || {
         let run = state.run.get();
         if run.id == 0 {
             return Vec::new();
@@ -60,7 +60,7 @@ pub fn RunSummary() -> impl IntoView {
             mean_ms: summary.with(|s| s.mean_ms),
         });
         lines
-    });
+    };
 
     view! {
         <section
@@ -94,7 +94,7 @@ pub fn RunSummary() -> impl IntoView {
                 </span>
             </div>
             <div inner_html=move || {
-                summary.with(|s| lines.with(|lines| figures_and_curve(s, finished(), lines)))
+                summary.with(|s| figures_and_curve(s, finished(), &lines()))
             }></div>
         </section>
     }
