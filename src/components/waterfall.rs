@@ -68,22 +68,18 @@ pub fn Waterfall() -> impl IntoView {
                     }></tbody>
                 </table>
             </details>
-            {move || {
-                protocols
-                    .with(|p| p.contains("http/1.1"))
-                    .then(|| {
-                        view! {
-                            <p class="lift-cap" data-testid="lift-cap">
-                                "HTTP/2 removes the six-connection queue: every request shares one connection. To get it, serve the page over HTTPS with "
-                                <code>"cargo xtask serve --tls-self-signed"</code>
-                                " and open its https:// address."
-                            </p>
-                        }
-                    })
-            }}
+            <div inner_html=move || {
+                if protocols.with(|p| p.contains("http/1.1")) { LIFT_CAP } else { "" }
+            }></div>
         </section>
     }
 }
+
+/// How to lift the six-connection cap, shown while requests go over HTTP/1.1.
+const LIFT_CAP: &str = concat!(
+    r#"<p class="lift-cap" data-testid="lift-cap">HTTP/2 removes the six-connection queue: every request shares one connection. "#,
+    "To get it, serve the page over HTTPS with <code>cargo xtask serve --tls-self-signed</code> and open its https:// address.</p>"
+);
 
 /// What the order of requests was, and why, for the run's strategy and priority hints.
 fn order_explained(mode: Mode, priority: Priority) -> &'static str {
