@@ -93,9 +93,7 @@ pub fn RunSummary() -> impl IntoView {
                     }}
                 </span>
             </div>
-            <div inner_html=move || {
-                summary.with(|s| figures_and_curve(s, finished(), &lines()))
-            }></div>
+            <div inner_html=move || { summary.with(|s| figures_and_curve(s, finished(), &lines())) }></div>
         </section>
     }
 }

@@ -29,24 +29,9 @@ pub fn Waterfall() -> impl IntoView {
     view! {
         <section class="waterfall" aria-labelledby="waterfall-title" data-testid="waterfall">
             <h2 id="waterfall-title">"Waterfall"</h2>
-            <p class="explain">
-                "Each bar is one request, as the browser itself timed it: "
-                <span class="key queued">"queued"</span>" waiting for a free connection, "
-                <span class="key waiting">"waiting"</span>" for the first byte, then "
-                <span class="key download">"download"</span>". "
-                {move || {
-                    if protocols.with(|p| p.contains("h2")) {
-                        "Over HTTP/2 every request shares one connection, so none waits for a free one: the bars start together, in one wave. \
-                     What still separates the wall time from the ideal is the browser's own work: handing each request to the network, \
-                     reading each answer, decoding each image."
-                    } else {
-                        "Over HTTP/1.1 a browser opens at most six connections to one host, so from the seventh concurrent request on, requests queue until one frees up: that is the staircase."
-                    }
-                }} " " <span data-testid="order" data-priority=move || run.with(|r| r.priority.as_str())>
-                    {move || run.with(|r| order_explained(r.mode, r.priority))}
-                </span>
-            </p>
-            <p class="protocols">"Protocol used: " <span data-testid="protocols">{protocols}</span></p>
+            <div inner_html=move || {
+                protocols.with(|p| run.with(|r| explanation(p, r.mode, r.priority)))
+            }></div>
             <div inner_html=move || requests.with(|r| chart_markup(r))></div>
             // The table is built only while open: mid-run, the waterfall refreshes several times
             // a second, and rebuilding a hidden row per request each time was wasted work.
@@ -80,6 +65,30 @@ const LIFT_CAP: &str = concat!(
     r#"<p class="lift-cap" data-testid="lift-cap">HTTP/2 removes the six-connection queue: every request shares one connection. "#,
     "To get it, serve the page over HTTPS with <code>cargo xtask serve --tls-self-signed</code> and open its https:// address.</p>"
 );
+
+/// What the bars mean, why they stack up as they do over the protocols in use, what the
+/// order of requests was, and the protocols themselves.
+fn explanation(protocols: &str, mode: Mode, priority: Priority) -> String {
+    let connections = if protocols.contains("h2") {
+        "Over HTTP/2 every request shares one connection, so none waits for a free one: the bars start together, in one wave. \
+        What still separates the wall time from the ideal is the browser's own work: handing each request to the network, \
+        reading each answer, decoding each image."
+    } else {
+        "Over HTTP/1.1 a browser opens at most six connections to one host, so from the seventh concurrent request on, \
+        requests queue until one frees up: that is the staircase."
+    };
+    format!(
+        concat!(
+            r#"<p class="explain">Each bar is one request, as the browser itself timed it: <span class="key queued">queued</span> waiting for a free connection, "#,
+            r#"<span class="key waiting">waiting</span> for the first byte, then <span class="key download">download</span>. {} "#,
+            r#"<span data-testid="order" data-priority="{}">{}</span></p><p class="protocols">Protocol used: <span data-testid="protocols">{}</span></p>"#
+        ),
+        escaped(connections),
+        escaped(priority.as_str()),
+        escaped(order_explained(mode, priority)),
+        escaped(protocols)
+    )
+}
 
 /// What the order of requests was, and why, for the run's strategy and priority hints.
 fn order_explained(mode: Mode, priority: Priority) -> &'static str {
@@ -246,6 +255,42 @@ mod tests {
             request("/d", 0.0, "http/1.1"),
         ];
         assert_eq!(protocols_used(&mixed), "h2, http/1.1");
+    }
+
+    #[test]
+    fn the_explanation_follows_the_protocol_and_the_strategy() {
+        let h1 = explanation("http/1.1", Mode::Concurrent, Priority::NoHints);
+        assert!(
+            h1.starts_with(r#"<p class="explain">Each bar is one request"#),
+            "{h1}"
+        );
+        assert!(
+            h1.contains("<span class=\"key download\">download</span>. Over HTTP/1.1 a browser opens"),
+            "{h1}"
+        );
+        assert!(h1.contains("on, requests queue until"), "{h1}");
+        assert!(
+            h1.contains(r#"staircase. <span data-testid="order" data-priority="none">No priority hints: "#),
+            "{h1}"
+        );
+        assert!(
+            h1.ends_with(
+                r#"<p class="protocols">Protocol used: <span data-testid="protocols">http/1.1</span></p>"#
+            ),
+            "{h1}"
+        );
+        let h2 = explanation("h2", Mode::Gather, Priority::ImagesFirst);
+        assert!(
+            h2.contains(". Over HTTP/2 every request shares one connection"),
+            "{h2}"
+        );
+        assert!(h2.contains("in one wave. What still separates"), "{h2}");
+        assert!(
+            h2.contains(
+                r#"data-priority="images">Server gathers, streamed: one request (the &quot;comics&quot; row)"#
+            ),
+            "{h2}"
+        );
     }
 
     #[test]
