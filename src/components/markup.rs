@@ -1,6 +1,7 @@
 //! Markup the page builds as text (charts and tables that only show numbers and labels):
 //! one `inner_html` update per region costs far less wasm than a typed view per element.
-//! Every piece of text that goes into such markup passes through [`escaped`].
+//! Numbers the page formats itself go in as they are; every piece of text (labels, names,
+//! anything that came from a URL or the network) passes through [`escaped`].
 
 use std::fmt;
 

@@ -121,7 +121,7 @@ fn figures_and_curve(s: &Summary, finished: bool, lines: &[CurveLine]) -> String
             r#"<div class="figure" title="{}"><dt>{}</dt><dd>{}</dd></div>"#,
             escaped(hint),
             escaped(term),
-            escaped(&value)
+            value
         );
     }
     out.push_str("</dl>");
