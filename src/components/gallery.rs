@@ -1,6 +1,6 @@
 use leptos::prelude::*;
 
-use super::tile::TileView;
+use super::tile::tile_view;
 use crate::{run_config::TileOrder, state::AppState};
 
 /// Runs of up to this many comics get an entrance animation per tile.
@@ -26,7 +26,7 @@ pub fn Gallery() -> impl IntoView {
                     state
                         .tiles
                         .with_untracked(|t| t.get(slot).cloned())
-                        .map(|tile| view! { <TileView tile by_completion /> })
+                        .map(|tile| tile_view(state, tile, by_completion))
                 }
             })
             .collect_view()

@@ -8,9 +8,7 @@ use crate::{
 
 /// One comic: a placeholder while pending, the decoded image once loaded, the reason it
 /// failed with a retry button, or a quiet "stopped" when its run was stopped first.
-#[component]
-pub fn TileView(tile: Tile, by_completion: Signal<bool>) -> impl IntoView {
-    let state = expect_context::<AppState>();
+pub fn tile_view(state: AppState, tile: Tile, by_completion: Signal<bool>) -> impl IntoView {
     let slot = tile.slot;
     let settled_as = tile.settled_as;
     // Completion order moves settled tiles forward visually; the DOM order never changes.
