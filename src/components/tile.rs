@@ -1,4 +1,4 @@
-use leptos::prelude::*;
+use leptos::{either::EitherOf4, prelude::*};
 
 use super::ms;
 use crate::{
@@ -36,17 +36,17 @@ pub fn tile_view(state: AppState, tile: Tile, by_completion: Signal<bool>) -> im
     let (state_name, body) = match tile.state {
         TileState::Pending => (
             "pending",
-            view! {
+            EitherOf4::A(view! {
                 <div class="tile-body placeholder" aria-label=format!("comic {} loading", tile.num)>
                     <span class="num">{format!("#{}", tile.num)}</span>
                     <span class="spinner" aria-hidden="true"></span>
                 </div>
             }
-            .into_any(),
+            ),
         ),
         TileState::Cancelled => (
             "cancelled",
-            view! {
+            EitherOf4::B(view! {
                 <div class="tile-body placeholder stopped">
                     <span class="num">{format!("#{}", tile.num)}</span>
                     <span class="stopped-label" data-testid="tile-stopped">
@@ -54,7 +54,7 @@ pub fn tile_view(state: AppState, tile: Tile, by_completion: Signal<bool>) -> im
                     </span>
                 </div>
             }
-            .into_any(),
+            ),
         ),
         TileState::Loaded { comic, image_url } => {
             let title = comic.safe_title.clone();
@@ -65,7 +65,7 @@ pub fn tile_view(state: AppState, tile: Tile, by_completion: Signal<bool>) -> im
             };
             (
                 "loaded",
-                view! {
+                EitherOf4::C(view! {
                     <button type="button" class="tile-body" on:click=open aria-label=label>
                         <img src=image_url alt=comic.alt.clone() decoding="async" />
                         <span class="caption">
@@ -76,12 +76,12 @@ pub fn tile_view(state: AppState, tile: Tile, by_completion: Signal<bool>) -> im
                     </button>
                     {phases}
                 }
-                .into_any(),
+                ),
             )
         }
         TileState::Failed { reason, retryable } => (
             "error",
-            view! {
+            EitherOf4::D(view! {
                 <div class="tile-body failed" role="group" aria-label=format!("comic {} failed", tile.num)>
                     <span class="num">{format!("#{}", tile.num)}</span>
                     <p class="reason" data-testid="tile-error">
@@ -103,8 +103,7 @@ pub fn tile_view(state: AppState, tile: Tile, by_completion: Signal<bool>) -> im
                         })}
                 </div>
                 {phases}
-            }
-            .into_any(),
+            }),
         ),
     };
     view! {
