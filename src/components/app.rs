@@ -61,8 +61,18 @@ fn OriginBadge() -> impl IntoView {
         // The test id marks an answer (or its absence): "connecting…" has none.
         let (class, test_id, origin, text) = match state.health.get() {
             None => ("badge", None, None, "connecting…".to_owned()),
-            Some(Ok(health)) => ("badge", Some("origin"), Some(health.origin.as_str()), health.description),
-            Some(Err(err)) => ("badge badge-error", Some("origin"), None, format!("proxy unreachable: {err}")),
+            Some(Ok(health)) => (
+                "badge",
+                Some("origin"),
+                Some(health.origin.as_str()),
+                health.description,
+            ),
+            Some(Err(err)) => (
+                "badge badge-error",
+                Some("origin"),
+                None,
+                format!("proxy unreachable: {err}"),
+            ),
         };
         view! {
             <span class=class data-testid=test_id data-origin=origin>

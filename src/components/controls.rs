@@ -100,7 +100,12 @@ pub fn Controls() -> impl IntoView {
                         .map(|mode| {
                             view! {
                                 <label class="mode">
-                                    <input type="radio" name="mode" value=mode.as_str() prop:checked=initial.mode == mode />
+                                    <input
+                                        type="radio"
+                                        name="mode"
+                                        value=mode.as_str()
+                                        prop:checked=initial.mode == mode
+                                    />
                                     <span>{mode.label()}</span>
                                 </label>
                             }
@@ -131,7 +136,11 @@ pub fn Controls() -> impl IntoView {
                     class="check"
                     title="Each comic's image asks for high priority and its metadata for low, so over HTTP/1.1 a free connection goes to an image before the next comic's metadata"
                 >
-                    <input type="checkbox" name="priority" prop:checked=initial.priority == Priority::ImagesFirst />
+                    <input
+                        type="checkbox"
+                        name="priority"
+                        prop:checked=initial.priority == Priority::ImagesFirst
+                    />
                     <span>"Images first (priority hints)"</span>
                 </label>
             </fieldset>
@@ -332,13 +341,20 @@ mod tests {
             ("n", ""),
             ("latency_ms", &(MAX_DELAY_MS + 1).to_string()),
         ] {
-            assert_eq!(edit(&config, name, value, false), Edit::Refuse(None), "{name}={value}");
+            assert_eq!(
+                edit(&config, name, value, false),
+                Edit::Refuse(None),
+                "{name}={value}"
+            );
         }
     }
 
     #[test]
     fn the_comic_list_explains_what_it_refuses_and_empty_means_random() {
-        assert_eq!(applied("comics", "1, 404,614", false).comics, Some(vec![1, 404, 614]));
+        assert_eq!(
+            applied("comics", "1, 404,614", false).comics,
+            Some(vec![1, 404, 614])
+        );
         let listed = RunConfig {
             comics: Some(vec![1]),
             ..RunConfig::default()
@@ -355,7 +371,10 @@ mod tests {
         assert_eq!(applied("fail_rate", "12.5", false).sim.fail_rate, 0.125);
         assert_eq!(applied("timeout_rate", "100", false).sim.timeout_rate, 1.0);
         assert_eq!(applied("missing_rate", "0", false).sim.missing_rate, 0.0);
-        assert_eq!(edit(&RunConfig::default(), "fail_rate", "101", false), Edit::Ignore);
+        assert_eq!(
+            edit(&RunConfig::default(), "fail_rate", "101", false),
+            Edit::Ignore
+        );
         assert_eq!(edit(&RunConfig::default(), "fail_rate", "x", false), Edit::Ignore);
     }
 

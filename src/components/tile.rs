@@ -41,8 +41,7 @@ pub fn tile_view(state: AppState, tile: Tile, by_completion: Signal<bool>) -> im
                     <span class="num">{format!("#{}", tile.num)}</span>
                     <span class="spinner" aria-hidden="true"></span>
                 </div>
-            }
-            ),
+            }),
         ),
         TileState::Cancelled => (
             "cancelled",
@@ -53,8 +52,7 @@ pub fn tile_view(state: AppState, tile: Tile, by_completion: Signal<bool>) -> im
                         "stopped"
                     </span>
                 </div>
-            }
-            ),
+            }),
         ),
         TileState::Loaded { comic, image_url } => {
             let title = comic.safe_title.clone();
@@ -75,8 +73,7 @@ pub fn tile_view(state: AppState, tile: Tile, by_completion: Signal<bool>) -> im
                         </span>
                     </button>
                     {phases}
-                }
-                ),
+                }),
             )
         }
         TileState::Failed { reason, retryable } => (
