@@ -22,10 +22,9 @@ pub fn Gallery() -> impl IntoView {
             .map(|slot| {
                 let key = Memo::new(move |_| state.tiles.with(|t| t.get(slot).map(|t| (t.num, t.version))));
                 move || {
-                    key.track();
-                    state
-                        .tiles
-                        .with_untracked(|t| t.get(slot).cloned())
+                    // Read, not just tracked: a memo nobody reads never computes, so never updates.
+                    key.get()
+                        .and_then(|_| state.tiles.with_untracked(|t| t.get(slot).cloned()))
                         .map(|tile| tile_view(state, tile, by_completion))
                 }
             })
