@@ -31,9 +31,9 @@ pub fn App() -> impl IntoView {
         <header class="masthead">
             <h1>"Fanout"</h1>
             <p class="tagline">"What concurrent requests buy you, one comic at a time."</p>
-            <OriginBadge />
+            {origin_badge(state)}
         </header>
-        <Problems />
+        {url_problems(state)}
         <main>
             <Controls />
             <RunSummary />
@@ -54,9 +54,7 @@ pub fn App() -> impl IntoView {
 
 /// Which origin the proxy uses, or why it cannot be reached: one element whose attributes
 /// and text follow the health check (one view type, not one per outcome).
-#[component]
-fn OriginBadge() -> impl IntoView {
-    let state = expect_context::<AppState>();
+fn origin_badge(state: AppState) -> impl IntoView {
     move || {
         // The test id marks an answer (or its absence): "connecting…" has none.
         let (class, test_id, origin, text) = match state.health.get() {
@@ -82,9 +80,7 @@ fn OriginBadge() -> impl IntoView {
     }
 }
 
-#[component]
-fn Problems() -> impl IntoView {
-    let state = expect_context::<AppState>();
+fn url_problems(state: AppState) -> impl IntoView {
     move || {
         let problems = state.problems.get();
         (!problems.is_empty()).then(|| {
