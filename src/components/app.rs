@@ -31,9 +31,9 @@ pub fn App() -> impl IntoView {
         <header class="masthead">
             <h1>"Fanout"</h1>
             <p class="tagline">"What concurrent requests buy you, one comic at a time."</p>
-            <OriginBadge />
+            {origin_badge(state)}
         </header>
-        <Problems />
+        {url_problems(state)}
         <main>
             <Controls />
             <RunSummary />
@@ -52,29 +52,35 @@ pub fn App() -> impl IntoView {
     }
 }
 
-#[component]
-fn OriginBadge() -> impl IntoView {
-    let state = expect_context::<AppState>();
-    move || match state.health.get() {
-        None => view! { <span class="badge">"connecting…"</span> }.into_any(),
-        Some(Ok(health)) => view! {
-            <span class="badge" data-testid="origin" data-origin=health.origin.as_str()>
-                {health.description}
+/// Which origin the proxy uses, or why it cannot be reached: one element whose attributes
+/// and text follow the health check (one view type, not one per outcome).
+fn origin_badge(state: AppState) -> impl IntoView {
+    move || {
+        // The test id marks an answer (or its absence): "connecting…" has none.
+        let (class, test_id, origin, text) = match state.health.get() {
+            None => ("badge", None, None, "connecting…".to_owned()),
+            Some(Ok(health)) => (
+                "badge",
+                Some("origin"),
+                Some(health.origin.as_str()),
+                health.description,
+            ),
+            Some(Err(err)) => (
+                "badge badge-error",
+                Some("origin"),
+                None,
+                format!("proxy unreachable: {err}"),
+            ),
+        };
+        view! {
+            <span class=class data-testid=test_id data-origin=origin>
+                {text}
             </span>
         }
-        .into_any(),
-        Some(Err(err)) => view! {
-            <span class="badge badge-error" data-testid="origin">
-                {format!("proxy unreachable: {err}")}
-            </span>
-        }
-        .into_any(),
     }
 }
 
-#[component]
-fn Problems() -> impl IntoView {
-    let state = expect_context::<AppState>();
+fn url_problems(state: AppState) -> impl IntoView {
     move || {
         let problems = state.problems.get();
         (!problems.is_empty()).then(|| {

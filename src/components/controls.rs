@@ -1,42 +1,56 @@
 use fanout_api::MAX_DELAY_MS;
 use leptos::prelude::*;
+use web_sys::HtmlInputElement;
 
 use crate::{
-    run_config::{MAX_COMICS, Mode, Priority, TileOrder, parse_comic_list},
+    run_config::{MAX_COMICS, Mode, Priority, RunConfig, TileOrder, parse_comic_list},
     runner,
     state::AppState,
 };
 
+/// The run's settings. Only this form writes `config`, so each field shows its initial value
+/// and the browser keeps what is typed; one listener on the form reads every edit (see
+/// [`edit`]), which costs far fewer bytes than a handler and a value binding per field.
 #[component]
 pub fn Controls() -> impl IntoView {
     let state = expect_context::<AppState>();
     let config = state.config;
-    let stoppable = move || runner::is_stoppable(state);
+    let initial = config.get_untracked();
     let list_error = RwSignal::new(None::<String>);
-    let list_text = RwSignal::new(
-        config
-            .get_untracked()
-            .comics
-            .map(|c| c.iter().map(u32::to_string).collect::<Vec<_>>().join(","))
-            .unwrap_or_default(),
-    );
 
-    let on_list = move |ev| {
-        let text = event_target_value(&ev);
-        list_text.set(text.clone());
-        if text.trim().is_empty() {
-            list_error.set(None);
-            config.update(|c| c.comics = None);
+    let on_edit = move |ev: web_sys::Event| {
+        let field: HtmlInputElement = event_target(&ev);
+        // Text and number fields act on every keystroke, choices once they are made.
+        let is_choice = matches!(field.type_().as_str(), "radio" | "checkbox" | "select-one");
+        if is_choice != (ev.type_() == "change") {
             return;
         }
-        match parse_comic_list(&text) {
-            Ok(list) => {
-                list_error.set(None);
-                config.update(|c| c.comics = Some(list));
-            }
-            Err(err) => list_error.set(Some(err)),
+        let name = field.name();
+        let result = config.with_untracked(|c| edit(c, &name, &field.value(), field.checked()));
+        if field.has_attribute("aria-invalid") {
+            let invalid = matches!(result, Edit::Refuse(_));
+            let _ = field.set_attribute("aria-invalid", if invalid { "true" } else { "false" });
+        }
+        if name == "comics" {
+            list_error.set(match &result {
+                Edit::Refuse(reason) => reason.clone(),
+                _ => None,
+            });
+        }
+        if let Edit::Apply(next) = result {
+            config.set(next);
         }
     };
+
+    let n_disabled = Signal::derive(move || config.with(|c| c.comics.is_some()));
+    let limit_disabled = Signal::derive(move || config.with(|c| c.mode != Mode::Limited));
+    let editable = Signal::stored(false);
+    let is_demo = move || {
+        state
+            .health
+            .with(|h| matches!(h, Some(Ok(h)) if h.origin == fanout_api::OriginKind::Demo))
+    };
+    let sim = initial.sim;
 
     view! {
         <form
@@ -45,18 +59,12 @@ pub fn Controls() -> impl IntoView {
                 ev.prevent_default();
                 runner::start_run(state, false);
             }
+            on:input:capture=on_edit
+            on:change:capture=on_edit
         >
             <fieldset>
                 <legend>"What to fetch"</legend>
-                <NumberField
-                    label="Comics"
-                    name="n"
-                    min=1
-                    max=MAX_COMICS
-                    get=move || config.with(|c| c.n)
-                    set=move |v| config.update(|c| c.n = v)
-                    disabled=Signal::derive(move || config.with(|c| c.comics.is_some()))
-                />
+                {number_field("Comics", "n", 1, MAX_COMICS, initial.n, n_disabled)}
                 <label class="field wide">
                     <span>"or these comics"</span>
                     <input
@@ -64,9 +72,12 @@ pub fn Controls() -> impl IntoView {
                         name="comics"
                         inputmode="numeric"
                         placeholder="e.g. 1,404,614"
-                        prop:value=move || list_text.get()
-                        on:input=on_list
-                        aria-invalid=move || list_error.with(|e| e.is_some()).to_string()
+                        prop:value=initial
+                            .comics
+                            .as_ref()
+                            .map(|c| c.iter().map(u32::to_string).collect::<Vec<_>>().join(","))
+                            .unwrap_or_default()
+                        aria-invalid="false"
                     />
                 </label>
                 {move || {
@@ -93,8 +104,7 @@ pub fn Controls() -> impl IntoView {
                                         type="radio"
                                         name="mode"
                                         value=mode.as_str()
-                                        prop:checked=move || config.with(|c| c.mode == mode)
-                                        on:change=move |_| config.update(|c| c.mode = mode)
+                                        prop:checked=initial.mode == mode
                                     />
                                     <span>{mode.label()}</span>
                                 </label>
@@ -102,33 +112,15 @@ pub fn Controls() -> impl IntoView {
                         })
                         .collect_view()}
                 </div>
-                <NumberField
-                    label="at most k in flight"
-                    name="limit"
-                    min=1
-                    max=MAX_COMICS
-                    get=move || config.with(|c| c.limit)
-                    set=move |v| config.update(|c| c.limit = v)
-                    disabled=Signal::derive(move || config.with(|c| c.mode != Mode::Limited))
-                />
+                {number_field("at most k in flight", "limit", 1, MAX_COMICS, initial.limit, limit_disabled)}
                 <label class="field">
                     <span>"Tiles appear"</span>
-                    <select
-                        name="order"
-                        on:change=move |ev| {
-                            if let Some(order) = TileOrder::parse(&event_target_value(&ev)) {
-                                config.update(|c| c.order = order);
-                            }
-                        }
-                    >
+                    <select name="order">
                         {TileOrder::ALL
                             .into_iter()
                             .map(|order| {
                                 view! {
-                                    <option
-                                        value=order.as_str()
-                                        selected=move || config.with(|c| c.order == order)
-                                    >
+                                    <option value=order.as_str() selected=initial.order == order>
                                         {order_label(order)}
                                     </option>
                                 }
@@ -137,12 +129,7 @@ pub fn Controls() -> impl IntoView {
                     </select>
                 </label>
                 <label class="check">
-                    <input
-                        type="checkbox"
-                        name="cache"
-                        prop:checked=move || config.with(|c| c.use_cache)
-                        on:change=move |ev| config.update(|c| c.use_cache = event_target_checked(&ev))
-                    />
+                    <input type="checkbox" name="cache" prop:checked=initial.use_cache />
                     <span>"let the browser cache answer repeats"</span>
                 </label>
                 <label
@@ -152,20 +139,29 @@ pub fn Controls() -> impl IntoView {
                     <input
                         type="checkbox"
                         name="priority"
-                        prop:checked=move || config.with(|c| c.priority == Priority::ImagesFirst)
-                        on:change=move |ev| {
-                            let priority = if event_target_checked(&ev) {
-                                Priority::ImagesFirst
-                            } else {
-                                Priority::NoHints
-                            };
-                            config.update(|c| c.priority = priority);
-                        }
+                        prop:checked=initial.priority == Priority::ImagesFirst
                     />
                     <span>"Images first (priority hints)"</span>
                 </label>
             </fieldset>
-            <NetworkControls />
+            <fieldset class="network" class:inactive=move || !is_demo()>
+                <legend>"Demo network"</legend>
+                <p class="hint">
+                    {move || {
+                        if is_demo() {
+                            "The demo origin waits this long per request (metadata and image each), with a long-tailed jitter."
+                        } else {
+                            "These apply to the demo origin only; xkcd's latency is real."
+                        }
+                    }}
+                </p>
+                {number_field("latency (ms)", "latency_ms", 0, MAX_DELAY_MS, sim.latency_ms, editable)}
+                {number_field("jitter (ms)", "jitter_ms", 0, MAX_DELAY_MS, sim.jitter_ms, editable)}
+                {number_field("seed", "seed", 0, u32::MAX, sim.seed as u32, editable)}
+                {rate_field("fail %", "fail_rate", sim.fail_rate)}
+                {rate_field("timeout %", "timeout_rate", sim.timeout_rate)}
+                {rate_field("missing image %", "missing_rate", sim.missing_rate)}
+            </fieldset>
             <div class="actions">
                 <button type="submit" class="primary" data-testid="run">
                     "Run"
@@ -173,7 +169,7 @@ pub fn Controls() -> impl IntoView {
                 <button
                     type="button"
                     data-testid="stop"
-                    disabled=move || !stoppable()
+                    disabled=move || !runner::is_stoppable(state)
                     on:click=move |_| runner::stop(state)
                 >
                     "Stop"
@@ -191,74 +187,80 @@ pub fn Controls() -> impl IntoView {
     }
 }
 
-#[component]
-fn NetworkControls() -> impl IntoView {
-    let state = expect_context::<AppState>();
-    let config = state.config;
-    let is_demo = move || {
-        state
-            .health
-            .with(|h| matches!(h, Some(Ok(h)) if h.origin == fanout_api::OriginKind::Demo))
+/// What one edited field does to the settings.
+#[derive(Debug, PartialEq)]
+enum Edit {
+    /// The settings with the new value.
+    Apply(RunConfig),
+    /// The value is refused and the field marked invalid, with a reason to show when the
+    /// field has one of its own (the comic list).
+    Refuse(Option<String>),
+    /// Nothing changes (a rate outside 0 to 100, a field this form does not know).
+    Ignore,
+}
+
+/// The settings after the field `name` took `value` (`checked` for a checkbox); whole
+/// numbers are only ever stored within their field's `min..=max`.
+fn edit(config: &RunConfig, name: &str, value: &str, checked: bool) -> Edit {
+    let mut next = config.clone();
+    let whole = |min: u32, max: u32| value.parse::<u32>().ok().filter(|v| (min..=max).contains(v));
+    let rate = || {
+        fanout_api::parse_decimal(value)
+            .filter(|pct| (0.0..=100.0).contains(pct))
+            .map(|pct| pct / 100.0)
     };
-    view! {
-        <fieldset class="network" class:inactive=move || !is_demo()>
-            <legend>"Demo network"</legend>
-            <p class="hint">
-                {move || {
-                    if is_demo() {
-                        "The demo origin waits this long per request (metadata and image each), with a long-tailed jitter."
-                    } else {
-                        "These apply to the demo origin only; xkcd's latency is real."
-                    }
-                }}
-            </p>
-            <NumberField
-                label="latency (ms)"
-                name="latency_ms"
-                min=0
-                max=MAX_DELAY_MS
-                get=move || config.with(|c| c.sim.latency_ms)
-                set=move |v| config.update(|c| c.sim.latency_ms = v)
-                disabled=Signal::derive(|| false)
-            />
-            <NumberField
-                label="jitter (ms)"
-                name="jitter_ms"
-                min=0
-                max=MAX_DELAY_MS
-                get=move || config.with(|c| c.sim.jitter_ms)
-                set=move |v| config.update(|c| c.sim.jitter_ms = v)
-                disabled=Signal::derive(|| false)
-            />
-            <NumberField
-                label="seed"
-                name="seed"
-                min=0
-                max=u32::MAX
-                get=move || config.with(|c| c.sim.seed as u32)
-                set=move |v| config.update(|c| c.sim.seed = u64::from(v))
-                disabled=Signal::derive(|| false)
-            />
-            <RateField
-                label="fail %"
-                name="fail_rate"
-                get=move || config.with(|c| c.sim.fail_rate)
-                set=move |v| config.update(|c| c.sim.fail_rate = v)
-            />
-            <RateField
-                label="timeout %"
-                name="timeout_rate"
-                get=move || config.with(|c| c.sim.timeout_rate)
-                set=move |v| config.update(|c| c.sim.timeout_rate = v)
-            />
-            <RateField
-                label="missing image %"
-                name="missing_rate"
-                get=move || config.with(|c| c.sim.missing_rate)
-                set=move |v| config.update(|c| c.sim.missing_rate = v)
-            />
-        </fieldset>
+    match name {
+        "n" | "limit" | "latency_ms" | "jitter_ms" | "seed" => {
+            let (min, max) = match name {
+                "n" | "limit" => (1, MAX_COMICS),
+                "seed" => (0, u32::MAX),
+                _ => (0, MAX_DELAY_MS),
+            };
+            let Some(v) = whole(min, max) else {
+                return Edit::Refuse(None);
+            };
+            match name {
+                "n" => next.n = v,
+                "limit" => next.limit = v,
+                "latency_ms" => next.sim.latency_ms = v,
+                "jitter_ms" => next.sim.jitter_ms = v,
+                _ => next.sim.seed = u64::from(v),
+            }
+        }
+        "comics" if value.trim().is_empty() => next.comics = None,
+        "comics" => match parse_comic_list(value) {
+            Ok(list) => next.comics = Some(list),
+            Err(reason) => return Edit::Refuse(Some(reason)),
+        },
+        "fail_rate" | "timeout_rate" | "missing_rate" => {
+            let Some(r) = rate() else {
+                return Edit::Ignore;
+            };
+            match name {
+                "fail_rate" => next.sim.fail_rate = r,
+                "timeout_rate" => next.sim.timeout_rate = r,
+                _ => next.sim.missing_rate = r,
+            }
+        }
+        "mode" => match Mode::parse(value) {
+            Some(mode) => next.mode = mode,
+            None => return Edit::Ignore,
+        },
+        "order" => match TileOrder::parse(value) {
+            Some(order) => next.order = order,
+            None => return Edit::Ignore,
+        },
+        "cache" => next.use_cache = checked,
+        "priority" => {
+            next.priority = if checked {
+                Priority::ImagesFirst
+            } else {
+                Priority::NoHints
+            }
+        }
+        _ => return Edit::Ignore,
     }
+    Edit::Apply(next)
 }
 
 fn order_label(order: TileOrder) -> &'static str {
@@ -268,25 +270,15 @@ fn order_label(order: TileOrder) -> &'static str {
     }
 }
 
-/// A whole-number input that only ever stores values within `min..=max`.
-#[component]
-fn NumberField(
+/// A whole-number input; [`edit`] checks what is typed against the same `min..=max`.
+fn number_field(
     label: &'static str,
     name: &'static str,
     min: u32,
     max: u32,
-    get: impl Fn() -> u32 + Send + Sync + Copy + 'static,
-    set: impl Fn(u32) + Send + Sync + Copy + 'static,
+    value: u32,
     disabled: Signal<bool>,
 ) -> impl IntoView {
-    let invalid = RwSignal::new(false);
-    let on_input = move |ev| match event_target_value(&ev).parse::<u32>() {
-        Ok(v) if (min..=max).contains(&v) => {
-            invalid.set(false);
-            set(v)
-        }
-        _ => invalid.set(true),
-    };
     view! {
         <label class="field">
             <span>{label}</span>
@@ -297,30 +289,16 @@ fn NumberField(
                 max=max
                 step="1"
                 inputmode="numeric"
-                prop:value=move || get().to_string()
-                disabled=move || disabled.get()
-                aria-invalid=move || invalid.get().to_string()
-                on:input=on_input
+                prop:value=value.to_string()
+                disabled=disabled
+                aria-invalid="false"
             />
         </label>
     }
 }
 
 /// A percentage input backed by a 0..=1 rate.
-#[component]
-fn RateField(
-    label: &'static str,
-    name: &'static str,
-    get: impl Fn() -> f64 + Send + Sync + Copy + 'static,
-    set: impl Fn(f64) + Send + Sync + Copy + 'static,
-) -> impl IntoView {
-    let on_input = move |ev| {
-        if let Some(pct) = fanout_api::parse_decimal(&event_target_value(&ev))
-            && (0.0..=100.0).contains(&pct)
-        {
-            set(pct / 100.0);
-        }
-    };
+fn rate_field(label: &'static str, name: &'static str, rate: f64) -> impl IntoView {
     view! {
         <label class="field">
             <span>{label}</span>
@@ -330,9 +308,85 @@ fn RateField(
                 min="0"
                 max="100"
                 step="1"
-                prop:value=move || format!("{}", (get() * 100.0).round())
-                on:input=on_input
+                prop:value=((rate * 100.0).round() as u32).to_string()
             />
         </label>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn applied(name: &str, value: &str, checked: bool) -> RunConfig {
+        match edit(&RunConfig::default(), name, value, checked) {
+            Edit::Apply(config) => config,
+            other => panic!("{name}={value}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn whole_numbers_are_stored_only_within_their_range() {
+        assert_eq!(applied("n", "7", false).n, 7);
+        assert_eq!(applied("limit", "3", false).limit, 3);
+        assert_eq!(applied("latency_ms", "0", false).sim.latency_ms, 0);
+        assert_eq!(applied("jitter_ms", "25", false).sim.jitter_ms, 25);
+        assert_eq!(applied("seed", "4294967295", false).sim.seed, u64::from(u32::MAX));
+        let config = RunConfig::default();
+        for (name, value) in [
+            ("n", "0"),
+            ("n", "101"),
+            ("limit", "-1"),
+            ("n", "2.5"),
+            ("n", ""),
+            ("latency_ms", &(MAX_DELAY_MS + 1).to_string()),
+        ] {
+            assert_eq!(
+                edit(&config, name, value, false),
+                Edit::Refuse(None),
+                "{name}={value}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_comic_list_explains_what_it_refuses_and_empty_means_random() {
+        assert_eq!(
+            applied("comics", "1, 404,614", false).comics,
+            Some(vec![1, 404, 614])
+        );
+        let listed = RunConfig {
+            comics: Some(vec![1]),
+            ..RunConfig::default()
+        };
+        assert!(matches!(edit(&listed, "comics", "  ", false), Edit::Apply(c) if c.comics.is_none()));
+        assert!(matches!(
+            edit(&listed, "comics", "1,0,abc", false),
+            Edit::Refuse(Some(reason)) if reason.contains("comic number")
+        ));
+    }
+
+    #[test]
+    fn rates_are_percentages_and_out_of_range_ones_wait() {
+        assert_eq!(applied("fail_rate", "12.5", false).sim.fail_rate, 0.125);
+        assert_eq!(applied("timeout_rate", "100", false).sim.timeout_rate, 1.0);
+        assert_eq!(applied("missing_rate", "0", false).sim.missing_rate, 0.0);
+        assert_eq!(
+            edit(&RunConfig::default(), "fail_rate", "101", false),
+            Edit::Ignore
+        );
+        assert_eq!(edit(&RunConfig::default(), "fail_rate", "x", false), Edit::Ignore);
+    }
+
+    #[test]
+    fn choices_set_mode_order_cache_and_priority() {
+        assert_eq!(applied("mode", "gather-all", false).mode, Mode::GatherAll);
+        assert_eq!(applied("order", "grid", false).order, TileOrder::Grid);
+        assert!(applied("cache", "on", true).use_cache);
+        assert!(!applied("cache", "on", false).use_cache);
+        assert_eq!(applied("priority", "on", false).priority, Priority::NoHints);
+        assert_eq!(applied("priority", "on", true).priority, Priority::ImagesFirst);
+        assert_eq!(edit(&RunConfig::default(), "mode", "fast", false), Edit::Ignore);
+        assert_eq!(edit(&RunConfig::default(), "unknown", "1", false), Edit::Ignore);
     }
 }

@@ -1,4 +1,4 @@
-use leptos::prelude::*;
+use leptos::{either::EitherOf4, prelude::*};
 
 use super::ms;
 use crate::{
@@ -8,9 +8,7 @@ use crate::{
 
 /// One comic: a placeholder while pending, the decoded image once loaded, the reason it
 /// failed with a retry button, or a quiet "stopped" when its run was stopped first.
-#[component]
-pub fn TileView(tile: Tile, by_completion: Signal<bool>) -> impl IntoView {
-    let state = expect_context::<AppState>();
+pub fn tile_view(state: AppState, tile: Tile, by_completion: Signal<bool>) -> impl IntoView {
     let slot = tile.slot;
     let settled_as = tile.settled_as;
     // Completion order moves settled tiles forward visually; the DOM order never changes.
@@ -38,25 +36,23 @@ pub fn TileView(tile: Tile, by_completion: Signal<bool>) -> impl IntoView {
     let (state_name, body) = match tile.state {
         TileState::Pending => (
             "pending",
-            view! {
+            EitherOf4::A(view! {
                 <div class="tile-body placeholder" aria-label=format!("comic {} loading", tile.num)>
                     <span class="num">{format!("#{}", tile.num)}</span>
                     <span class="spinner" aria-hidden="true"></span>
                 </div>
-            }
-            .into_any(),
+            }),
         ),
         TileState::Cancelled => (
             "cancelled",
-            view! {
+            EitherOf4::B(view! {
                 <div class="tile-body placeholder stopped">
                     <span class="num">{format!("#{}", tile.num)}</span>
                     <span class="stopped-label" data-testid="tile-stopped">
                         "stopped"
                     </span>
                 </div>
-            }
-            .into_any(),
+            }),
         ),
         TileState::Loaded { comic, image_url } => {
             let title = comic.safe_title.clone();
@@ -67,7 +63,7 @@ pub fn TileView(tile: Tile, by_completion: Signal<bool>) -> impl IntoView {
             };
             (
                 "loaded",
-                view! {
+                EitherOf4::C(view! {
                     <button type="button" class="tile-body" on:click=open aria-label=label>
                         <img src=image_url alt=comic.alt.clone() decoding="async" />
                         <span class="caption">
@@ -77,13 +73,12 @@ pub fn TileView(tile: Tile, by_completion: Signal<bool>) -> impl IntoView {
                         </span>
                     </button>
                     {phases}
-                }
-                .into_any(),
+                }),
             )
         }
         TileState::Failed { reason, retryable } => (
             "error",
-            view! {
+            EitherOf4::D(view! {
                 <div class="tile-body failed" role="group" aria-label=format!("comic {} failed", tile.num)>
                     <span class="num">{format!("#{}", tile.num)}</span>
                     <p class="reason" data-testid="tile-error">
@@ -105,8 +100,7 @@ pub fn TileView(tile: Tile, by_completion: Signal<bool>) -> impl IntoView {
                         })}
                 </div>
                 {phases}
-            }
-            .into_any(),
+            }),
         ),
     };
     view! {
