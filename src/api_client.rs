@@ -3,10 +3,9 @@
 
 use fanout_api::{Comic, ErrorBody, ErrorCode, Health, NetSim, Route, routes};
 use gloo_events::EventListener;
-use gloo_net::http::{Request, Response};
-use wasm_bindgen::JsCast;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortSignal, HtmlImageElement, RequestCache, RequestInit};
+use web_sys::{AbortSignal, HtmlImageElement, Request, RequestCache, RequestInit, Response};
 
 use crate::{run_config::Priority, stats::RequestTiming};
 
@@ -78,9 +77,7 @@ impl Fetcher {
         format!("{path}{separator}{}", sim.to_query())
     }
 
-    /// A GET for `path`, at `priority` (`"low"`, `"high"`) when hints are on. gloo-net's
-    /// builder has no way to set the request's priority, so the request is built from a
-    /// `RequestInit` of our own and handed to gloo-net to send.
+    /// A GET for `path`, at `priority` (`"low"`, `"high"`) when hints are on.
     fn get(&self, path: &str, priority: &str) -> Result<Request, Failure> {
         let init = RequestInit::new();
         init.set_cache(if self.use_cache {
@@ -94,13 +91,11 @@ impl Fetcher {
             js_sys::Reflect::set(&init, &"priority".into(), &priority.into())
                 .map_err(|_| self.failure("cannot set the request's priority".into()))?;
         }
-        web_sys::Request::new_with_str_and_init(&self.url(path), &init)
-            .map(Request::from)
-            .map_err(|_| self.failure(format!("cannot make a request for {path}")))
+        Request::new_with_str_and_init(&self.url(path), &init).map_err(|_| self.failure(format!("cannot make a request for {path}")))
     }
 
     async fn send(&self, path: &str, priority: &str) -> Result<Response, Failure> {
-        let response = self.get(path, priority)?.send().await.map_err(|err| {
+        let response = fetch(&self.get(path, priority)?).await.map_err(|err| {
             if self.signal.aborted() {
                 Failure::Aborted
             } else {
@@ -187,10 +182,7 @@ impl Fetcher {
 }
 
 pub async fn health() -> Result<Health, String> {
-    let response = Request::get(routes::HEALTH)
-        .send()
-        .await
-        .map_err(|err| err.to_string())?;
+    let response = fetch_url(routes::HEALTH).await?;
     json::<Health>(response).await
 }
 
@@ -200,17 +192,38 @@ pub async fn latest() -> Result<u32, String> {
         "{}?latency_ms=0&jitter_ms=0",
         routes::comic(fanout_api::ComicId::Latest)
     );
-    let response = Request::get(&url).send().await.map_err(|err| err.to_string())?;
+    let response = fetch_url(&url).await?;
     if !response.ok() {
         return Err(format!("HTTP {}", response.status()));
     }
     Ok(json::<Comic>(response).await?.num)
 }
 
+/// A plain GET for `url`, or the browser's words for why it failed.
+async fn fetch_url(url: &str) -> Result<Response, String> {
+    let request = Request::new_with_str(url).map_err(|err| error_text(&err))?;
+    fetch(&request).await
+}
+
+/// Sends `request`; a request that never got an answer fails with the browser's words
+/// (`TypeError: Failed to fetch`, `AbortError: …`).
+async fn fetch(request: &Request) -> Result<Response, String> {
+    let window = web_sys::window().ok_or_else(|| "no window to fetch from".to_string())?;
+    JsFuture::from(window.fetch_with_request(request))
+        .await
+        .map(JsCast::unchecked_into)
+        .map_err(|err| error_text(&err))
+}
+
+/// A thrown JavaScript error as its `toString()`: `TypeError: Failed to fetch`.
+fn error_text(err: &JsValue) -> String {
+    err.unchecked_ref::<js_sys::Error>().to_string().into()
+}
+
 /// A JSON body decoded by the browser's own parser (`Response.json()`) and read into `T`
 /// with serde-wasm-bindgen, so that no JSON parser is compiled into the page.
 async fn json<T: serde::de::DeserializeOwned>(response: Response) -> Result<T, String> {
-    let parsed = web_sys::Response::from(response)
+    let parsed = response
         .json()
         .map_err(|_| "the body was already read".to_string())?;
     let value = JsFuture::from(parsed).await.map_err(|err| {

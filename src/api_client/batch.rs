@@ -73,7 +73,7 @@ impl Fetcher {
     /// `GET /api/comics?ids=…`: once the answer's head is in, its lines as they arrive.
     pub async fn gather(&self, comics: &[u32]) -> Result<BatchLines, Failure> {
         let response = self.send(&batch_path(comics, false), BATCH_PRIORITY).await?;
-        let body = web_sys::Response::from(response)
+        let body = response
             .body()
             .ok_or_else(|| self.failure("the answer has no body".into()))?;
         let lines = LineReader::new(&body, MAX_LINE_BYTES).map_err(|err| self.failure(err))?;
