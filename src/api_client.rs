@@ -10,7 +10,9 @@ use web_sys::{AbortSignal, HtmlImageElement, Request, RequestCache, RequestInit,
 use crate::{run_config::Priority, stats::RequestTiming};
 
 mod batch;
+mod decode;
 pub use batch::BatchAnswer;
+use decode::Decode;
 
 /// Why one comic failed, in words for its error tile.
 #[derive(Debug, Clone, PartialEq)]
@@ -221,8 +223,8 @@ fn error_text(err: &JsValue) -> String {
 }
 
 /// A JSON body decoded by the browser's own parser (`Response.json()`) and read into `T`
-/// with serde-wasm-bindgen, so that no JSON parser is compiled into the page.
-async fn json<T: serde::de::DeserializeOwned>(response: Response) -> Result<T, String> {
+/// field by field, so that no JSON parser is compiled into the page.
+async fn json<T: Decode>(response: Response) -> Result<T, String> {
     let parsed = response
         .json()
         .map_err(|_| "the body was already read".to_string())?;
@@ -232,7 +234,7 @@ async fn json<T: serde::de::DeserializeOwned>(response: Response) -> Result<T, S
             .and_then(|message| message.as_string())
             .unwrap_or_else(|| "the body is not JSON".into())
     })?;
-    serde_wasm_bindgen::from_value(value).map_err(|err| err.to_string())
+    T::decode(&value)
 }
 
 /// The HTTP status the browser recorded for `absolute_url` (0 and missing entries: none).

@@ -5,7 +5,7 @@
 use fanout_api::{BatchLine, Comic, ComicId, ErrorDetail, routes};
 use web_sys::AbortSignal;
 
-use super::{Failure, Fetcher, json};
+use super::{Failure, Fetcher, decode::Decode, json};
 use crate::line_reader::LineReader;
 
 /// The longest line read: one comic's JSON. The proxy takes at most 256 KiB of JSON from
@@ -47,8 +47,7 @@ impl BatchLines {
 fn parse_line(line: &str) -> Result<BatchLine, Failure> {
     let value = js_sys::JSON::parse(line)
         .map_err(|_| Failure::Retryable("a line of the stream is not JSON".into()))?;
-    serde_wasm_bindgen::from_value(value)
-        .map_err(|err| Failure::Retryable(format!("unreadable line in the stream: {err}")))
+    BatchLine::decode(&value).map_err(|err| Failure::Retryable(format!("unreadable line in the stream: {err}")))
 }
 
 /// A line's error is the one the single route would have answered for that comic, and is
