@@ -219,11 +219,7 @@ async fn run_once(state: AppState, config: &RunConfig, batch: u64, comics: Vec<u
     } else {
         let in_flight = config.max_in_flight(comics.len());
         let jobs: Vec<(usize, u32)> = comics.into_iter().enumerate().collect();
-        run_bounded(jobs, in_flight, |(slot, num)| {
-            let run = run.clone();
-            async move { run.load_tile(slot, num).await }
-        })
-        .await;
+        run_bounded(jobs, in_flight, |(slot, num)| run.load_tile(slot, num)).await;
     }
     run.refresh_network_times();
     state.run.update(|run| run.status = RunStatus::Done);
