@@ -8,7 +8,7 @@ mod gather;
 use std::{cell::Cell, future::Future, rc::Rc};
 
 use fanout_api::{Comic, ComicId, Route};
-use futures::future::{AbortHandle, Abortable};
+use futures::future::{AbortHandle, Abortable, LocalBoxFuture};
 use leptos::{prelude::*, task::spawn_local};
 use web_sys::{AbortController, AbortSignal};
 
@@ -219,7 +219,11 @@ async fn run_once(state: AppState, config: &RunConfig, batch: u64, comics: Vec<u
     } else {
         let in_flight = config.max_in_flight(comics.len());
         let jobs: Vec<(usize, u32)> = comics.into_iter().enumerate().collect();
-        run_bounded(jobs, in_flight, |(slot, num)| run.load_tile(slot, num)).await;
+        // Boxed like the gather's image loads, so both drive one kind of future.
+        run_bounded(jobs, in_flight, |(slot, num)| -> LocalBoxFuture<'_, ()> {
+            Box::pin(run.load_tile(slot, num))
+        })
+        .await;
     }
     run.refresh_network_times();
     state.run.update(|run| run.status = RunStatus::Done);

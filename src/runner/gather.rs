@@ -2,7 +2,7 @@
 //! started the moment its metadata is in, through the same tile pipeline as a single fetch.
 
 use fanout_api::{Comic, ComicId};
-use futures::{StreamExt, channel::mpsc};
+use futures::{StreamExt, channel::mpsc, future::LocalBoxFuture};
 
 use super::RunContext;
 use crate::api_client::{BatchAnswer, Failure};
@@ -22,8 +22,8 @@ impl RunContext {
         let began = self.elapsed();
         let (arrivals, arrived) = mpsc::unbounded();
         let read = self.read_batch(comics, wait_all, arrivals);
-        let load = arrived.for_each_concurrent(None, |arrival: Arrival| {
-            self.load_image(arrival.slot, arrival.comic, began, arrival.at)
+        let load = arrived.for_each_concurrent(None, |arrival: Arrival| -> LocalBoxFuture<'_, ()> {
+            Box::pin(self.load_image(arrival.slot, arrival.comic, began, arrival.at))
         });
         futures::join!(read, load);
     }
