@@ -179,7 +179,8 @@ where
             Ok::<_, String>(control.requests.signal())
         })
         .unwrap_or_else(|| Err("the page is shutting down".into()))?;
-    let work = work(signal);
+    // Boxed, so that runs and retries share one spawned future type.
+    let work: LocalBoxFuture<'static, ()> = Box::pin(work(signal));
     spawn_local(async move {
         let _ = Abortable::new(work, registration).await;
     });
