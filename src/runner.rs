@@ -8,7 +8,7 @@ mod gather;
 use std::{cell::Cell, future::Future, rc::Rc};
 
 use fanout_api::{Comic, ComicId, Route};
-use futures::future::{AbortHandle, Abortable, LocalBoxFuture};
+use futures::future::{AbortHandle, AbortRegistration, Abortable, LocalBoxFuture};
 use leptos::{prelude::*, task::spawn_local};
 use web_sys::{AbortController, AbortSignal};
 
@@ -158,6 +158,18 @@ fn spawn_stoppable<F>(state: AppState, kind: Work, work: impl FnOnce(AbortSignal
 where
     F: Future<Output = ()> + 'static,
 {
+    let (signal, registration) = register(state, kind)?;
+    // Boxed, so that runs and retries share one spawned future type.
+    let work: LocalBoxFuture<'static, ()> = Box::pin(work(signal));
+    spawn_local(async move {
+        let _ = Abortable::new(work, registration).await;
+    });
+    Ok(())
+}
+
+/// Enrols new work of `kind` with the current run's control (made if there is none): the
+/// signal for its requests and the registration that Stop aborts its future through.
+fn register(state: AppState, kind: Work) -> Result<(AbortSignal, AbortRegistration), String> {
     let (futures, registration) = AbortHandle::new_pair();
     let signal = state
         .control
@@ -179,12 +191,7 @@ where
             Ok::<_, String>(control.requests.signal())
         })
         .unwrap_or_else(|| Err("the page is shutting down".into()))?;
-    // Boxed, so that runs and retries share one spawned future type.
-    let work: LocalBoxFuture<'static, ()> = Box::pin(work(signal));
-    spawn_local(async move {
-        let _ = Abortable::new(work, registration).await;
-    });
-    Ok(())
+    Ok((signal, registration))
 }
 
 async fn run_once(state: AppState, config: &RunConfig, batch: u64, comics: Vec<u32>, signal: AbortSignal) {
