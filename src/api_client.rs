@@ -225,16 +225,21 @@ fn error_text(err: &JsValue) -> String {
 /// A JSON body decoded by the browser's own parser (`Response.json()`) and read into `T`
 /// field by field, so that no JSON parser is compiled into the page.
 async fn json<T: Decode>(response: Response) -> Result<T, String> {
+    T::decode(&parsed_json(response).await?)
+}
+
+/// The body as the browser parsed it. Apart from [`json`], so that its future is compiled once
+/// rather than once per type read.
+async fn parsed_json(response: Response) -> Result<JsValue, String> {
     let parsed = response
         .json()
         .map_err(|_| "the body was already read".to_string())?;
-    let value = JsFuture::from(parsed).await.map_err(|err| {
+    JsFuture::from(parsed).await.map_err(|err| {
         js_sys::Reflect::get(&err, &"message".into())
             .ok()
             .and_then(|message| message.as_string())
             .unwrap_or_else(|| "the body is not JSON".into())
-    })?;
-    T::decode(&value)
+    })
 }
 
 /// The HTTP status the browser recorded for `absolute_url` (0 and missing entries: none).
