@@ -11,7 +11,7 @@ use crate::{run_config::Priority, stats::RequestTiming};
 
 mod batch;
 mod decode;
-pub use batch::BatchAnswer;
+pub use batch::{BatchAnswer, BatchLines};
 use decode::Decode;
 
 /// Why one comic failed, in words for its error tile.

@@ -226,7 +226,7 @@ async fn run_once(state: AppState, config: &RunConfig, batch: u64, comics: Vec<u
         run.gather(&comics, config.mode == Mode::GatherAll).await;
     } else {
         let in_flight = config.max_in_flight(comics.len());
-        let jobs: Vec<(usize, u32)> = comics.into_iter().enumerate().collect();
+        let jobs = futures::stream::iter(comics.into_iter().enumerate());
         // Boxed like the gather's image loads, so both drive one kind of future.
         run_bounded(jobs, in_flight, |(slot, num)| -> LocalBoxFuture<'_, ()> {
             Box::pin(run.load_tile(slot, num))
