@@ -38,7 +38,6 @@ impl Failure {
 }
 
 /// Per-run request options.
-#[derive(Clone)]
 pub struct Fetcher {
     sim: NetSim,
     /// Which try this is (0: the run's own); retries draw fresh simulated faults.

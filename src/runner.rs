@@ -5,7 +5,7 @@
 
 mod gather;
 
-use std::{cell::Cell, future::Future, rc::Rc};
+use std::{cell::Cell, future::Future};
 
 use fanout_api::{Comic, ComicId, Route};
 use futures::future::{AbortHandle, AbortRegistration, Abortable, LocalBoxFuture};
@@ -240,7 +240,6 @@ async fn run_once(state: AppState, config: &RunConfig, batch: u64, comics: Vec<u
 
 /// What every comic of one run (or one retry) shares: where it paints, how it fetches, and
 /// the run's clock.
-#[derive(Clone)]
 struct RunContext {
     state: AppState,
     run_id: u64,
@@ -248,7 +247,7 @@ struct RunContext {
     started_at: f64,
     fetcher: Fetcher,
     /// When the waterfall was last refreshed (`performance.now()`).
-    last_refresh: Rc<Cell<f64>>,
+    last_refresh: Cell<f64>,
 }
 
 impl RunContext {
@@ -260,7 +259,7 @@ impl RunContext {
             run_id: run.id,
             started_at: run.started_at,
             fetcher: Fetcher::new(config.sim, config.use_cache, run.priority, attempt, signal),
-            last_refresh: Rc::new(Cell::new(f64::NEG_INFINITY)),
+            last_refresh: Cell::new(f64::NEG_INFINITY),
         }
     }
 
