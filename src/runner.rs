@@ -77,7 +77,7 @@ pub fn stop(state: AppState) {
         futures.abort();
     }
     state.tiles.update(|tiles| {
-        for tile in tiles.iter_mut().filter(|t| t.state == TileState::Pending) {
+        for tile in tiles.iter_mut().filter(|t| matches!(t.state, TileState::Pending)) {
             tile.state = TileState::Cancelled;
             tile.version += 1;
         }
@@ -95,7 +95,7 @@ pub fn is_stoppable(state: AppState) -> bool {
     state.run.with(|r| r.status == RunStatus::Running)
         || state
             .tiles
-            .with(|tiles| tiles.iter().any(|t| t.state == TileState::Pending))
+            .with(|tiles| tiles.iter().any(|t| matches!(t.state, TileState::Pending)))
 }
 
 /// Runs `comics` once per strategy in `strategies`, one run after another (one strategy: a
@@ -322,7 +322,7 @@ impl RunContext {
                 return;
             };
             tile.version += 1;
-            if new_state == TileState::Cancelled {
+            if matches!(new_state, TileState::Cancelled) {
                 tile.state = new_state;
                 return;
             }
