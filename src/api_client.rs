@@ -92,7 +92,8 @@ impl Fetcher {
             js_sys::Reflect::set(&init, &"priority".into(), &priority.into())
                 .map_err(|_| self.failure("cannot set the request's priority".into()))?;
         }
-        Request::new_with_str_and_init(&self.url(path), &init).map_err(|_| self.failure(format!("cannot make a request for {path}")))
+        Request::new_with_str_and_init(&self.url(path), &init)
+            .map_err(|_| self.failure(format!("cannot make a request for {path}")))
     }
 
     async fn send(&self, path: &str, priority: &str) -> Result<Response, Failure> {

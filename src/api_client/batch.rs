@@ -47,7 +47,8 @@ impl BatchLines {
 fn parse_line(line: &str) -> Result<BatchLine, Failure> {
     let value = js_sys::JSON::parse(line)
         .map_err(|_| Failure::Retryable("a line of the stream is not JSON".into()))?;
-    BatchLine::decode(&value).map_err(|err| Failure::Retryable(format!("unreadable line in the stream: {err}")))
+    BatchLine::decode(&value)
+        .map_err(|err| Failure::Retryable(format!("unreadable line in the stream: {err}")))
 }
 
 /// A line's error is the one the single route would have answered for that comic, and is

@@ -4,7 +4,9 @@
 //! The names here are the wire's: the tests check every type against `fanout-api`'s own serde
 //! derives, so the two cannot drift apart.
 
-use fanout_api::{BatchLine, BatchOutcome, Comic, ComicId, ErrorBody, ErrorCode, ErrorDetail, Health, OriginKind};
+use fanout_api::{
+    BatchLine, BatchOutcome, Comic, ComicId, ErrorBody, ErrorCode, ErrorDetail, Health, OriginKind,
+};
 use wasm_bindgen::{JsCast, JsValue};
 
 /// A parsed JSON value: the browser's in the page, serde_json's in the native tests.
@@ -204,7 +206,11 @@ impl Decode for BatchLine {
         let outcome = match (optional(value, "comic")?, optional(value, "error")?) {
             (Some(comic), None) => BatchOutcome::Comic(comic),
             (None, Some(error)) => BatchOutcome::Error(error),
-            _ => return Err(format!("batch line for {id} needs exactly one of comic and error")),
+            _ => {
+                return Err(format!(
+                    "batch line for {id} needs exactly one of comic and error"
+                ));
+            }
         };
         Ok(BatchLine { id, outcome })
     }
@@ -308,13 +314,22 @@ mod tests {
     fn refuses_what_serde_refuses() {
         let mut wire = serde_json::to_value(comic(1, None)).unwrap();
         wire["num"] = json!(1.5);
-        assert_eq!(Comic::decode(&wire), Err("num: expected a whole number from 0 to 4294967295".into()));
+        assert_eq!(
+            Comic::decode(&wire),
+            Err("num: expected a whole number from 0 to 4294967295".into())
+        );
         for bad in [json!(-1), json!(4294967296.0), json!("1")] {
             assert!(u32::decode(&bad).is_err(), "{bad}");
         }
         wire.as_object_mut().unwrap().remove("num");
         assert_eq!(Comic::decode(&wire), Err("missing field `num`".into()));
-        for bad in [json!(0), json!(1_000_000), json!(2.5), json!("Latest"), json!(null)] {
+        for bad in [
+            json!(0),
+            json!(1_000_000),
+            json!(2.5),
+            json!("Latest"),
+            json!(null),
+        ] {
             assert!(ComicId::decode(&bad).is_err(), "{bad}");
             assert!(serde_json::from_value::<ComicId>(bad).is_err());
         }

@@ -55,9 +55,13 @@ impl RunContext {
         };
         let arrivals = stream::unfold(reading, Reading::next_arrival);
         // Room for every comic, so reading the answer never waits for an image.
-        run_bounded(arrivals, comics.len(), |arrival: Arrival| -> LocalBoxFuture<'_, ()> {
-            Box::pin(self.load_image(arrival.slot, arrival.comic, began, arrival.at))
-        })
+        run_bounded(
+            arrivals,
+            comics.len(),
+            |arrival: Arrival| -> LocalBoxFuture<'_, ()> {
+                Box::pin(self.load_image(arrival.slot, arrival.comic, began, arrival.at))
+            },
+        )
         .await;
     }
 }
