@@ -3,15 +3,16 @@
 
 use fanout_api::{Comic, ErrorBody, ErrorCode, Health, NetSim, Route, routes};
 use gloo_events::EventListener;
-use gloo_net::http::{Request, Response};
-use wasm_bindgen::JsCast;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortSignal, HtmlImageElement, RequestCache, RequestInit};
+use web_sys::{AbortSignal, HtmlImageElement, Request, RequestCache, RequestInit, Response};
 
 use crate::{run_config::Priority, stats::RequestTiming};
 
 mod batch;
-pub use batch::BatchAnswer;
+mod decode;
+pub use batch::{BatchAnswer, BatchLines};
+use decode::Decode;
 
 /// Why one comic failed, in words for its error tile.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,7 +38,6 @@ impl Failure {
 }
 
 /// Per-run request options.
-#[derive(Clone)]
 pub struct Fetcher {
     sim: NetSim,
     /// Which try this is (0: the run's own); retries draw fresh simulated faults.
@@ -78,9 +78,7 @@ impl Fetcher {
         format!("{path}{separator}{}", sim.to_query())
     }
 
-    /// A GET for `path`, at `priority` (`"low"`, `"high"`) when hints are on. gloo-net's
-    /// builder has no way to set the request's priority, so the request is built from a
-    /// `RequestInit` of our own and handed to gloo-net to send.
+    /// A GET for `path`, at `priority` (`"low"`, `"high"`) when hints are on.
     fn get(&self, path: &str, priority: &str) -> Result<Request, Failure> {
         let init = RequestInit::new();
         init.set_cache(if self.use_cache {
@@ -94,13 +92,12 @@ impl Fetcher {
             js_sys::Reflect::set(&init, &"priority".into(), &priority.into())
                 .map_err(|_| self.failure("cannot set the request's priority".into()))?;
         }
-        web_sys::Request::new_with_str_and_init(&self.url(path), &init)
-            .map(Request::from)
+        Request::new_with_str_and_init(&self.url(path), &init)
             .map_err(|_| self.failure(format!("cannot make a request for {path}")))
     }
 
     async fn send(&self, path: &str, priority: &str) -> Result<Response, Failure> {
-        let response = self.get(path, priority)?.send().await.map_err(|err| {
+        let response = fetch(&self.get(path, priority)?).await.map_err(|err| {
             if self.signal.aborted() {
                 Failure::Aborted
             } else {
@@ -187,10 +184,7 @@ impl Fetcher {
 }
 
 pub async fn health() -> Result<Health, String> {
-    let response = Request::get(routes::HEALTH)
-        .send()
-        .await
-        .map_err(|err| err.to_string())?;
+    let response = fetch_url(routes::HEALTH).await?;
     json::<Health>(response).await
 }
 
@@ -200,26 +194,52 @@ pub async fn latest() -> Result<u32, String> {
         "{}?latency_ms=0&jitter_ms=0",
         routes::comic(fanout_api::ComicId::Latest)
     );
-    let response = Request::get(&url).send().await.map_err(|err| err.to_string())?;
+    let response = fetch_url(&url).await?;
     if !response.ok() {
         return Err(format!("HTTP {}", response.status()));
     }
     Ok(json::<Comic>(response).await?.num)
 }
 
+/// A plain GET for `url`, or the browser's words for why it failed.
+async fn fetch_url(url: &str) -> Result<Response, String> {
+    let request = Request::new_with_str(url).map_err(|err| error_text(&err))?;
+    fetch(&request).await
+}
+
+/// Sends `request`; a request that never got an answer fails with the browser's words
+/// (`TypeError: Failed to fetch`, `AbortError: …`).
+async fn fetch(request: &Request) -> Result<Response, String> {
+    let window = web_sys::window().ok_or_else(|| "no window to fetch from".to_string())?;
+    JsFuture::from(window.fetch_with_request(request))
+        .await
+        .map(JsCast::unchecked_into)
+        .map_err(|err| error_text(&err))
+}
+
+/// A thrown JavaScript error as its `toString()`: `TypeError: Failed to fetch`.
+fn error_text(err: &JsValue) -> String {
+    err.unchecked_ref::<js_sys::Error>().to_string().into()
+}
+
 /// A JSON body decoded by the browser's own parser (`Response.json()`) and read into `T`
-/// with serde-wasm-bindgen, so that no JSON parser is compiled into the page.
-async fn json<T: serde::de::DeserializeOwned>(response: Response) -> Result<T, String> {
-    let parsed = web_sys::Response::from(response)
+/// field by field, so that no JSON parser is compiled into the page.
+async fn json<T: Decode>(response: Response) -> Result<T, String> {
+    T::decode(&parsed_json(response).await?)
+}
+
+/// The body as the browser parsed it. Apart from [`json`], so that its future is compiled once
+/// rather than once per type read.
+async fn parsed_json(response: Response) -> Result<JsValue, String> {
+    let parsed = response
         .json()
         .map_err(|_| "the body was already read".to_string())?;
-    let value = JsFuture::from(parsed).await.map_err(|err| {
+    JsFuture::from(parsed).await.map_err(|err| {
         js_sys::Reflect::get(&err, &"message".into())
             .ok()
             .and_then(|message| message.as_string())
             .unwrap_or_else(|| "the body is not JSON".into())
-    })?;
-    serde_wasm_bindgen::from_value(value).map_err(|err| err.to_string())
+    })
 }
 
 /// The HTTP status the browser recorded for `absolute_url` (0 and missing entries: none).
@@ -249,13 +269,14 @@ pub fn prepare_resource_timing() {
 }
 
 /// The browser's own timing of every API request made since `since` (a `now()` value),
-/// relative to `since`.
+/// relative to `since`, in the order they started: `getEntriesByType` already returns them
+/// sorted by `startTime` (Performance Timeline), so the page compiles in no sort of its own.
 pub fn api_requests_since(since: f64) -> Vec<RequestTiming> {
     let Some(performance) = web_sys::window().and_then(|w| w.performance()) else {
         return Vec::new();
     };
     let entries = performance.get_entries_by_type("resource");
-    let mut timings: Vec<RequestTiming> = entries
+    entries
         .iter()
         .filter_map(|entry| entry.dyn_into::<web_sys::PerformanceResourceTiming>().ok())
         .filter(|entry| entry.start_time() >= since)
@@ -273,7 +294,5 @@ pub fn api_requests_since(since: f64) -> Vec<RequestTiming> {
                 protocol: entry.next_hop_protocol(),
             })
         })
-        .collect();
-    timings.sort_by(|a, b| a.start.total_cmp(&b.start));
-    timings
+        .collect()
 }

@@ -5,10 +5,10 @@
 
 mod gather;
 
-use std::{cell::Cell, future::Future, rc::Rc};
+use std::{cell::Cell, future::Future};
 
 use fanout_api::{Comic, ComicId, Route};
-use futures::future::{AbortHandle, Abortable};
+use futures::future::{AbortHandle, AbortRegistration, Abortable, LocalBoxFuture};
 use leptos::{prelude::*, task::spawn_local};
 use web_sys::{AbortController, AbortSignal};
 
@@ -77,7 +77,7 @@ pub fn stop(state: AppState) {
         futures.abort();
     }
     state.tiles.update(|tiles| {
-        for tile in tiles.iter_mut().filter(|t| t.state == TileState::Pending) {
+        for tile in tiles.iter_mut().filter(|t| matches!(t.state, TileState::Pending)) {
             tile.state = TileState::Cancelled;
             tile.version += 1;
         }
@@ -95,7 +95,7 @@ pub fn is_stoppable(state: AppState) -> bool {
     state.run.with(|r| r.status == RunStatus::Running)
         || state
             .tiles
-            .with(|tiles| tiles.iter().any(|t| t.state == TileState::Pending))
+            .with(|tiles| tiles.iter().any(|t| matches!(t.state, TileState::Pending)))
 }
 
 /// Runs `comics` once per strategy in `strategies`, one run after another (one strategy: a
@@ -158,6 +158,18 @@ fn spawn_stoppable<F>(state: AppState, kind: Work, work: impl FnOnce(AbortSignal
 where
     F: Future<Output = ()> + 'static,
 {
+    let (signal, registration) = register(state, kind)?;
+    // Boxed, so that runs and retries share one spawned future type.
+    let work: LocalBoxFuture<'static, ()> = Box::pin(work(signal));
+    spawn_local(async move {
+        let _ = Abortable::new(work, registration).await;
+    });
+    Ok(())
+}
+
+/// Enrols new work of `kind` with the current run's control (made if there is none): the
+/// signal for its requests and the registration that Stop aborts its future through.
+fn register(state: AppState, kind: Work) -> Result<(AbortSignal, AbortRegistration), String> {
     let (futures, registration) = AbortHandle::new_pair();
     let signal = state
         .control
@@ -179,11 +191,7 @@ where
             Ok::<_, String>(control.requests.signal())
         })
         .unwrap_or_else(|| Err("the page is shutting down".into()))?;
-    let work = work(signal);
-    spawn_local(async move {
-        let _ = Abortable::new(work, registration).await;
-    });
-    Ok(())
+    Ok((signal, registration))
 }
 
 async fn run_once(state: AppState, config: &RunConfig, batch: u64, comics: Vec<u32>, signal: AbortSignal) {
@@ -218,10 +226,10 @@ async fn run_once(state: AppState, config: &RunConfig, batch: u64, comics: Vec<u
         run.gather(&comics, config.mode == Mode::GatherAll).await;
     } else {
         let in_flight = config.max_in_flight(comics.len());
-        let jobs: Vec<(usize, u32)> = comics.into_iter().enumerate().collect();
-        run_bounded(jobs, in_flight, |(slot, num)| {
-            let run = run.clone();
-            async move { run.load_tile(slot, num).await }
+        let jobs = futures::stream::iter(comics.into_iter().enumerate());
+        // Boxed like the gather's image loads, so both drive one kind of future.
+        run_bounded(jobs, in_flight, |(slot, num)| -> LocalBoxFuture<'_, ()> {
+            Box::pin(run.load_tile(slot, num))
         })
         .await;
     }
@@ -232,7 +240,6 @@ async fn run_once(state: AppState, config: &RunConfig, batch: u64, comics: Vec<u
 
 /// What every comic of one run (or one retry) shares: where it paints, how it fetches, and
 /// the run's clock.
-#[derive(Clone)]
 struct RunContext {
     state: AppState,
     run_id: u64,
@@ -240,7 +247,7 @@ struct RunContext {
     started_at: f64,
     fetcher: Fetcher,
     /// When the waterfall was last refreshed (`performance.now()`).
-    last_refresh: Rc<Cell<f64>>,
+    last_refresh: Cell<f64>,
 }
 
 impl RunContext {
@@ -252,7 +259,7 @@ impl RunContext {
             run_id: run.id,
             started_at: run.started_at,
             fetcher: Fetcher::new(config.sim, config.use_cache, run.priority, attempt, signal),
-            last_refresh: Rc::new(Cell::new(f64::NEG_INFINITY)),
+            last_refresh: Cell::new(f64::NEG_INFINITY),
         }
     }
 
@@ -315,7 +322,7 @@ impl RunContext {
                 return;
             };
             tile.version += 1;
-            if new_state == TileState::Cancelled {
+            if matches!(new_state, TileState::Cancelled) {
                 tile.state = new_state;
                 return;
             }

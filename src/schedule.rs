@@ -1,16 +1,19 @@
 //! Runs one future per comic with at most `max_in_flight` of them pending at once:
 //! 1 is sequential (await one after another), N is all at once. Knows nothing of the DOM.
 
-use futures::{StreamExt, stream};
+use futures::{Stream, StreamExt};
 use std::future::Future;
 
-/// Drives `job(item)` for every item, starting the next as soon as one settles.
-pub async fn run_bounded<T, F, Fut>(items: Vec<T>, max_in_flight: usize, job: F)
+/// Drives `job(item)` for every item, starting the next as soon as one settles. The items may
+/// come over time (a streamed answer): each starts as it comes, if a slot is free.
+pub async fn run_bounded<S, F, Fut>(items: S, max_in_flight: usize, job: F)
 where
-    F: FnMut(T) -> Fut,
+    S: Stream,
+    F: FnMut(S::Item) -> Fut,
     Fut: Future<Output = ()>,
 {
-    stream::iter(items.into_iter().map(job))
+    items
+        .map(job)
         .buffer_unordered(max_in_flight.max(1))
         .collect::<()>()
         .await;
@@ -40,7 +43,7 @@ mod tests {
         let in_flight = Rc::new(RefCell::new((0usize, 0usize)));
         let (job_log, job_flight) = (log.clone(), in_flight.clone());
         let items: Vec<(usize, oneshot::Receiver<()>)> = receivers.into_iter().enumerate().collect();
-        let run = run_bounded(items, max, move |(i, done)| {
+        let run = run_bounded(futures::stream::iter(items), max, move |(i, done)| {
             let (log, flight) = (job_log.clone(), job_flight.clone());
             async move {
                 {

@@ -12,16 +12,17 @@ pub fn read() -> (RunConfig, Vec<String>) {
     let Ok(params) = web_sys::UrlSearchParams::new_with_str(&search) else {
         return (RunConfig::default(), vec!["the address could not be read".into()]);
     };
-    let mut pairs = Vec::new();
-    if let Ok(Some(entries)) = js_sys::try_iter(&params.entries()) {
-        for entry in entries.flatten() {
+    // `Array.from` walks the params' own iterator: every `[key, value]` pair, in order.
+    let pairs: Vec<(String, String)> = js_sys::Array::from(&params)
+        .iter()
+        .map(|entry| {
             let pair: js_sys::Array = entry.unchecked_into();
-            pairs.push((
+            (
                 pair.get(0).as_string().unwrap_or_default(),
                 pair.get(1).as_string().unwrap_or_default(),
-            ));
-        }
-    }
+            )
+        })
+        .collect();
     RunConfig::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
 }
 

@@ -5,7 +5,7 @@
 use fanout_api::{BatchLine, Comic, ComicId, ErrorDetail, routes};
 use web_sys::AbortSignal;
 
-use super::{Failure, Fetcher, json};
+use super::{Failure, Fetcher, decode::Decode, json};
 use crate::line_reader::LineReader;
 
 /// The longest line read: one comic's JSON. The proxy takes at most 256 KiB of JSON from
@@ -47,7 +47,7 @@ impl BatchLines {
 fn parse_line(line: &str) -> Result<BatchLine, Failure> {
     let value = js_sys::JSON::parse(line)
         .map_err(|_| Failure::Retryable("a line of the stream is not JSON".into()))?;
-    serde_wasm_bindgen::from_value(value)
+    BatchLine::decode(&value)
         .map_err(|err| Failure::Retryable(format!("unreadable line in the stream: {err}")))
 }
 
@@ -73,7 +73,7 @@ impl Fetcher {
     /// `GET /api/comics?ids=…`: once the answer's head is in, its lines as they arrive.
     pub async fn gather(&self, comics: &[u32]) -> Result<BatchLines, Failure> {
         let response = self.send(&batch_path(comics, false), BATCH_PRIORITY).await?;
-        let body = web_sys::Response::from(response)
+        let body = response
             .body()
             .ok_or_else(|| self.failure("the answer has no body".into()))?;
         let lines = LineReader::new(&body, MAX_LINE_BYTES).map_err(|err| self.failure(err))?;
