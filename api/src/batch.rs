@@ -136,7 +136,7 @@ impl Visitor<'_> for ComicIdVisitor {
         }
     }
 
-    // serde-wasm-bindgen hands the page's JS numbers over as i64.
+    // serde_json hands a negative number over as i64: it gets the same clear refusal.
     fn visit_i64<E: de::Error>(self, n: i64) -> Result<ComicId, E> {
         match u64::try_from(n) {
             Ok(n) => self.visit_u64(n),

@@ -47,6 +47,9 @@ pub enum OriginKind {
 }
 
 impl OriginKind {
+    /// Every origin, for readers that look one up by its wire name.
+    pub const ALL: [OriginKind; 2] = [OriginKind::Xkcd, OriginKind::Demo];
+
     /// The name on the wire (`"xkcd"`, `"demo"`). The page uses this rather than
     /// lowercasing the `Debug` text: `str::to_lowercase` brings Unicode's case tables, 11 KB,
     /// into the page's wasm.
@@ -74,9 +77,20 @@ mod tests {
 
     #[test]
     fn origin_names_are_the_wire_names() {
-        for origin in [OriginKind::Xkcd, OriginKind::Demo] {
+        for origin in OriginKind::ALL {
             assert_eq!(serde_json::to_value(origin).unwrap(), origin.as_str());
         }
+    }
+
+    #[test]
+    fn all_lists_every_origin_once() {
+        // A new variant stops this match from compiling until it is placed in `ALL`.
+        let position = |origin| match origin {
+            OriginKind::Xkcd => 0,
+            OriginKind::Demo => 1,
+        };
+        let positions: Vec<usize> = OriginKind::ALL.into_iter().map(position).collect();
+        assert_eq!(positions, (0..OriginKind::ALL.len()).collect::<Vec<_>>());
     }
 
     #[test]
