@@ -1,22 +1,57 @@
 //! Runs one future per comic with at most `max_in_flight` of them pending at once:
 //! 1 is sequential (await one after another), N is all at once. Knows nothing of the DOM.
 
-use futures::{Stream, StreamExt};
-use std::future::Future;
+use futures::Stream;
+use std::{
+    future::{Future, poll_fn},
+    pin::{Pin, pin},
+    task::{Context, Poll},
+};
+
+/// One job in flight, boxed so that every run drives one kind of future.
+type Job<'a> = Pin<Box<dyn Future<Output = ()> + 'a>>;
 
 /// Drives `job(item)` for every item, starting the next as soon as one settles. The items may
-/// come over time (a streamed answer): each starts as it comes, if a slot is free.
-pub async fn run_bounded<S, F, Fut>(items: S, max_in_flight: usize, job: F)
+/// come over time (a streamed answer): each starts as it comes, if a slot is free. The jobs
+/// in flight are polled together, in the order they started (a plain list: a run has at most
+/// a few hundred, so this needs none of a general executor's machinery).
+pub async fn run_bounded<'a, S, F, Fut>(items: S, max_in_flight: usize, mut job: F)
 where
     S: Stream,
     F: FnMut(S::Item) -> Fut,
-    Fut: Future<Output = ()>,
+    Fut: Future<Output = ()> + 'a,
 {
-    items
-        .map(job)
-        .buffer_unordered(max_in_flight.max(1))
-        .collect::<()>()
-        .await;
+    let max_in_flight = max_in_flight.max(1);
+    let mut items = pin!(items);
+    let mut ended = false;
+    let mut running: Vec<Job<'a>> = Vec::new();
+    poll_fn(|cx| {
+        loop {
+            while !ended && running.len() < max_in_flight {
+                match items.as_mut().poll_next(cx) {
+                    Poll::Ready(Some(item)) => running.push(Box::pin(job(item))),
+                    Poll::Ready(None) => ended = true,
+                    Poll::Pending => break,
+                }
+            }
+            if !poll_running(&mut running, cx) {
+                return if ended && running.is_empty() {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                };
+            }
+        }
+    })
+    .await;
+}
+
+/// Polls every job in flight once and drops those that settled; true if any did (a slot is
+/// free again).
+fn poll_running(running: &mut Vec<Job<'_>>, cx: &mut Context<'_>) -> bool {
+    let before = running.len();
+    running.retain_mut(|job| job.as_mut().poll(cx).is_pending());
+    running.len() != before
 }
 
 #[cfg(test)]

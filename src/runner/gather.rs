@@ -2,7 +2,7 @@
 //! started the moment its metadata is in, through the same tile pipeline as a single fetch.
 
 use fanout_api::{Comic, ComicId};
-use futures::{future::LocalBoxFuture, stream};
+use futures::stream;
 
 use super::RunContext;
 use crate::{
@@ -55,13 +55,9 @@ impl RunContext {
         };
         let arrivals = stream::unfold(reading, Reading::next_arrival);
         // Room for every comic, so reading the answer never waits for an image.
-        run_bounded(
-            arrivals,
-            comics.len(),
-            |arrival: Arrival| -> LocalBoxFuture<'_, ()> {
-                Box::pin(self.load_image(arrival.slot, arrival.comic, began, arrival.at))
-            },
-        )
+        run_bounded(arrivals, comics.len(), |arrival: Arrival| {
+            self.load_image(arrival.slot, arrival.comic, began, arrival.at)
+        })
         .await;
     }
 }
