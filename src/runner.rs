@@ -322,10 +322,6 @@ impl RunContext {
                 return;
             };
             tile.version += 1;
-            if matches!(new_state, TileState::Cancelled) {
-                tile.state = new_state;
-                return;
-            }
             tile.settled_as = Some(tile.settled_as.unwrap_or(order));
             tile.state = new_state;
             tile.timing = Some(timing);
