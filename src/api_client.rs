@@ -11,7 +11,7 @@ use crate::{run_config::Priority, stats::RequestTiming};
 
 mod batch;
 mod decode;
-pub use batch::{BatchAnswer, BatchLines};
+pub use batch::BatchAnswer;
 use decode::Decode;
 
 /// Why one comic failed, in words for its error tile.
@@ -114,7 +114,10 @@ impl Fetcher {
         }
         let status = response.status();
         let status_text = response.status_text();
-        let (code, message) = match parsed_json(response).await.and_then(|body| ErrorBody::decode(&body)) {
+        let (code, message) = match parsed_json(response)
+            .await
+            .and_then(|body| ErrorBody::decode(&body))
+        {
             Ok(body) => (Some(body.error.code), body.error.message),
             Err(_) => (ErrorCode::from_status(status), status_text),
         };

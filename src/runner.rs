@@ -217,7 +217,7 @@ async fn run_once(state: AppState, config: &RunConfig, batch: u64, comics: Vec<u
         run.gather(&comics, config.mode == Mode::GatherAll).await;
     } else {
         let in_flight = config.max_in_flight(comics.len());
-        let jobs = futures::stream::iter(comics.into_iter().enumerate());
+        let jobs = comics.into_iter().enumerate();
         run_bounded(jobs, in_flight, |(slot, num)| run.load_tile(slot, num)).await;
     }
     // Stopped: Stop has already settled the run and its history.

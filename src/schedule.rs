@@ -1,7 +1,6 @@
 //! Runs one future per comic with at most `max_in_flight` of them pending at once:
 //! 1 is sequential (await one after another), N is all at once. Knows nothing of the DOM.
 
-use futures::Stream;
 use std::{
     future::{Future, poll_fn},
     pin::{Pin, pin},
@@ -11,47 +10,69 @@ use std::{
 /// One job in flight, boxed so that every run drives one kind of future.
 type Job<'a> = Pin<Box<dyn Future<Output = ()> + 'a>>;
 
-/// Drives `job(item)` for every item, starting the next as soon as one settles. The items may
-/// come over time (a streamed answer): each starts as it comes, if a slot is free. The jobs
-/// in flight are polled together, in the order they started (a plain list: a run has at most
-/// a few hundred, so this needs none of a general executor's machinery).
-pub async fn run_bounded<'a, S, F, Fut>(items: S, max_in_flight: usize, mut job: F)
-where
-    S: Stream,
-    F: FnMut(S::Item) -> Fut,
-    Fut: Future<Output = ()> + 'a,
-{
-    let max_in_flight = max_in_flight.max(1);
-    let mut items = pin!(items);
-    let mut ended = false;
-    let mut running: Vec<Job<'a>> = Vec::new();
-    poll_fn(|cx| {
-        loop {
-            while !ended && running.len() < max_in_flight {
-                match items.as_mut().poll_next(cx) {
-                    Poll::Ready(Some(item)) => running.push(Box::pin(job(item))),
-                    Poll::Ready(None) => ended = true,
-                    Poll::Pending => break,
-                }
-            }
-            if !poll_running(&mut running, cx) {
-                return if ended && running.is_empty() {
-                    Poll::Ready(())
-                } else {
-                    Poll::Pending
-                };
-            }
-        }
-    })
-    .await;
+/// Jobs in flight, polled together in the order they started: a plain list (a run has at
+/// most a few hundred), so none of a general executor's machinery is compiled in.
+#[derive(Default)]
+pub struct Jobs<'a> {
+    running: Vec<Job<'a>>,
 }
 
-/// Polls every job in flight once and drops those that settled; true if any did (a slot is
-/// free again).
-fn poll_running(running: &mut Vec<Job<'_>>, cx: &mut Context<'_>) -> bool {
-    let before = running.len();
+impl<'a> Jobs<'a> {
+    /// Adds `job`; it first runs the next time the jobs are driven.
+    pub fn start(&mut self, job: impl Future<Output = ()> + 'a) {
+        self.running.push(Box::pin(job));
+    }
+
+    /// Awaits `other` while driving the jobs (items that come over time, such as the lines of
+    /// a streamed answer, each starting a job as it comes).
+    pub async fn alongside<T>(&mut self, other: impl Future<Output = T>) -> T {
+        let mut other = pin!(other);
+        poll_fn(|cx| {
+            poll_running(&mut self.running, cx);
+            other.as_mut().poll(cx)
+        })
+        .await
+    }
+
+    /// Drives the jobs until fewer than `count` are in flight.
+    async fn until_fewer_than(&mut self, count: usize) {
+        poll_fn(|cx| {
+            if self.running.len() >= count {
+                poll_running(&mut self.running, cx);
+            }
+            if self.running.len() < count {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+    }
+
+    /// Drives the jobs until every one has settled.
+    pub async fn finish(&mut self) {
+        self.until_fewer_than(1).await;
+    }
+}
+
+/// Drives `job(item)` for every item, starting the next as soon as one settles.
+pub async fn run_bounded<'a, I, F, Fut>(items: I, max_in_flight: usize, mut job: F)
+where
+    I: IntoIterator,
+    F: FnMut(I::Item) -> Fut,
+    Fut: Future<Output = ()> + 'a,
+{
+    let mut jobs = Jobs::default();
+    for item in items {
+        jobs.until_fewer_than(max_in_flight.max(1)).await;
+        jobs.start(job(item));
+    }
+    jobs.finish().await;
+}
+
+/// Polls every job in flight once and drops those that settled.
+fn poll_running(running: &mut Vec<Job<'_>>, cx: &mut Context<'_>) {
     running.retain_mut(|job| job.as_mut().poll(cx).is_pending());
-    running.len() != before
 }
 
 #[cfg(test)]
@@ -78,7 +99,7 @@ mod tests {
         let in_flight = Rc::new(RefCell::new((0usize, 0usize)));
         let (job_log, job_flight) = (log.clone(), in_flight.clone());
         let items: Vec<(usize, oneshot::Receiver<()>)> = receivers.into_iter().enumerate().collect();
-        let run = run_bounded(futures::stream::iter(items), max, move |(i, done)| {
+        let run = run_bounded(items, max, move |(i, done)| {
             let (log, flight) = (job_log.clone(), job_flight.clone());
             async move {
                 {
