@@ -11,7 +11,6 @@ use crate::{run_config::Priority, stats::RequestTiming};
 
 mod batch;
 mod decode;
-pub use batch::BatchAnswer;
 use decode::Decode;
 
 /// Why one comic failed, in words for its error tile.
