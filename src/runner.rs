@@ -103,7 +103,7 @@ fn start_batch(state: AppState, comics: Vec<u32>, strategies: Vec<(Mode, Priorit
     stop(state);
     let base = state.config.get_untracked();
     crate::url_state::write(&base);
-    let batch_id = state.run.get_untracked().id + 1;
+    let batch_id = state.run.with_untracked(|run| run.id) + 1;
     let started = spawn_stoppable(state, Work::Run, move |signal| async move {
         for (mode, priority) in strategies {
             if signal.aborted() {
@@ -202,7 +202,7 @@ async fn run_once(state: AppState, config: &RunConfig, batch: u64, comics: Vec<u
     );
     api_client::prepare_resource_timing();
     let view = RunView {
-        id: state.run.get_untracked().id + 1,
+        id: state.run.with_untracked(|run| run.id) + 1,
         batch,
         status: RunStatus::Running,
         mode: config.mode,
@@ -305,7 +305,7 @@ impl RunContext {
 
     /// Paints one comic's outcome, unless its run has been replaced meanwhile.
     fn settle(&self, slot: usize, outcome: Result<(Comic, String), Failure>, timing: ChainTiming) {
-        if self.stopped() || self.state.run.get_untracked().id != self.run_id {
+        if self.stopped() || self.state.run.with_untracked(|run| run.id) != self.run_id {
             return;
         }
         let new_state = match outcome {
@@ -359,26 +359,23 @@ impl RunContext {
                     TileState::Loaded { comic, .. } => comic.img.as_deref().and_then(Route::parse),
                     _ => None,
                 };
-                let mine: Vec<_> = requests
-                    .iter()
-                    .filter(|r| {
-                        r.route
-                            .as_ref()
-                            .is_some_and(|route| *route == comic_route || Some(route) == image_route.as_ref())
-                    })
-                    .collect();
-                let mut network_ms = (!mine.is_empty()).then(|| {
-                    mine.iter()
-                        .map(|r| {
-                            let p = r.phases();
-                            p.waiting + p.download
-                        })
-                        .sum::<f64>()
-                });
+                // The comic's own requests: its metadata (unless it came in the batch) and
+                // its image.
+                let mut network_ms = None;
+                let mut own_metadata = false;
+                for request in &requests {
+                    let Some(route) = &request.route else { continue };
+                    let is_metadata = *route == comic_route;
+                    if is_metadata || Some(route) == image_route.as_ref() {
+                        own_metadata |= is_metadata;
+                        let p = request.phases();
+                        *network_ms.get_or_insert(0.0) += p.waiting + p.download;
+                    }
+                }
                 // Metadata that came in the batch has no request of its own: its share is
                 // from the batch going out to the comic's line arriving.
                 if let Some(sent) = batch_sent
-                    && !mine.iter().any(|r| r.route.as_ref() == Some(&comic_route))
+                    && !own_metadata
                 {
                     let share = (timing.metadata_done - sent).max(0.0);
                     network_ms = Some(network_ms.unwrap_or(0.0) + share);
