@@ -114,7 +114,7 @@ fn start_batch(state: AppState, comics: Vec<u32>, strategies: Vec<(Mode, Priorit
                 priority,
                 ..base.clone()
             };
-            run_once(state, &config, batch_id, comics.clone(), signal.clone()).await;
+            Box::pin(run_once(state, &config, batch_id, comics.clone(), signal.clone())).await;
         }
     });
     if let Err(problem) = started {
@@ -213,12 +213,18 @@ async fn run_once(state: AppState, config: &RunConfig, batch: u64, comics: Vec<u
     };
     state.run.set(view.clone());
     let run = RunContext::new(state, &view, config, 0, signal);
+    // The bigger awaited futures of a run are boxed (here, in the compare loop and in a
+    // tile's chain): each is then driven by its own code rather than copied into its
+    // caller's state machine, which measured a smaller module.
     if config.mode.is_gather() {
-        run.gather(&comics, config.mode == Mode::GatherAll).await;
+        Box::pin(run.gather(&comics, config.mode == Mode::GatherAll)).await;
     } else {
         let in_flight = config.max_in_flight(comics.len());
         let jobs = comics.into_iter().enumerate();
-        run_bounded(jobs, in_flight, |(slot, num)| run.load_tile(slot, num)).await;
+        Box::pin(run_bounded(jobs, in_flight, |(slot, num)| {
+            run.load_tile(slot, num)
+        }))
+        .await;
     }
     // Stopped: Stop has already settled the run and its history.
     if run.stopped() {
@@ -271,7 +277,7 @@ impl RunContext {
             return;
         }
         let began = self.elapsed();
-        let comic = self.fetcher.comic(num).await;
+        let comic = Box::pin(self.fetcher.comic(num)).await;
         self.load_image(slot, comic, began, self.elapsed()).await;
     }
 
@@ -281,9 +287,7 @@ impl RunContext {
         let metadata_done = if comic.is_ok() { arrived } else { began };
         let outcome = match comic {
             Ok(comic) => match comic.img.clone() {
-                Some(path) => self
-                    .fetcher
-                    .image(&path)
+                Some(path) => Box::pin(self.fetcher.image(&path))
                     .await
                     .map(|image_url| (comic, image_url)),
                 None => Err(Failure::Permanent(if comic.interactive {
