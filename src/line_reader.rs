@@ -5,7 +5,7 @@
 //! Aborting the request's `AbortSignal` errors the body, so a pending [`LineReader::next_line`]
 //! ends with an error at once; the caller tells an abort from a broken stream by its signal.
 
-use std::collections::VecDeque;
+use std::vec;
 
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -19,7 +19,9 @@ pub struct LineReader {
     reader: ReadableStreamDefaultReader,
     /// `None` once the body has ended or failed.
     splitter: Option<LineSplitter>,
-    ready: VecDeque<String>,
+    /// The whole lines of the last chunk not handed out yet (a chunk is read only once
+    /// they all have been).
+    ready: vec::IntoIter<String>,
 }
 
 impl LineReader {
@@ -30,7 +32,7 @@ impl LineReader {
         Ok(LineReader {
             reader,
             splitter: Some(LineSplitter::new(max_line_bytes)),
-            ready: VecDeque::new(),
+            ready: Vec::new().into_iter(),
         })
     }
 
@@ -38,7 +40,7 @@ impl LineReader {
     /// body could not be read. After an error or the end, every call returns `None`.
     pub async fn next_line(&mut self) -> Result<Option<String>, String> {
         loop {
-            if let Some(line) = self.ready.pop_front() {
+            if let Some(line) = self.ready.next() {
                 return Ok(Some(line));
             }
             if self.splitter.is_none() {
@@ -52,7 +54,7 @@ impl LineReader {
             match chunk? {
                 Some(bytes) => match splitter.push(&bytes) {
                     Ok(lines) => {
-                        self.ready.extend(lines);
+                        self.ready = lines.into_iter();
                         self.splitter = Some(splitter);
                     }
                     Err(err) => {
@@ -62,9 +64,10 @@ impl LineReader {
                     }
                 },
                 // The end: a last line may lack its newline.
-                None => self
-                    .ready
-                    .extend(splitter.finish().map_err(|err| err.to_string())?),
+                None => {
+                    let last = splitter.finish().map_err(|err| err.to_string())?;
+                    self.ready = Vec::from_iter(last).into_iter();
+                }
             }
         }
     }

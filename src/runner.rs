@@ -8,7 +8,6 @@ mod gather;
 use std::{cell::Cell, future::Future};
 
 use fanout_api::{Comic, ComicId, Route};
-use futures::future::{AbortHandle, AbortRegistration, Abortable, LocalBoxFuture};
 use leptos::{prelude::*, task::spawn_local};
 use web_sys::{AbortController, AbortSignal};
 
@@ -20,14 +19,15 @@ use crate::{
     stats::ChainTiming,
 };
 
-/// What Stop cancels: every request and future of the current run or compare batch, and of
-/// every retry started since. Kept in [`AppState::control`] until the next Stop or Run.
+/// What Stop cancels: the current run or compare batch, and every retry started since, each
+/// through its own `AbortController`. Aborting one fails its requests at once, and its work
+/// then changes nothing ([`RunContext::stopped`]). Kept in [`AppState::control`] until the
+/// next Stop or Run.
 pub struct RunControl {
-    requests: AbortController,
-    futures: Vec<AbortHandle>,
+    runs: Vec<AbortController>,
     /// Retries of the run on screen: the next run of a compare batch cancels them, so that
     /// they neither compete with it for connections nor outlive their tiles.
-    retries: Vec<AbortHandle>,
+    retries: Vec<AbortController>,
 }
 
 /// The waterfall redraws every bar, so mid-run it is refreshed at most this often; with
@@ -72,9 +72,8 @@ pub fn stop(state: AppState) {
     let Some(control) = state.control.try_update_value(Option::take).flatten() else {
         return;
     };
-    control.requests.abort();
-    for futures in control.futures.into_iter().chain(control.retries) {
-        futures.abort();
+    for work in control.runs.iter().chain(&control.retries) {
+        work.abort();
     }
     state.tiles.update(|tiles| {
         for tile in tiles.iter_mut().filter(|t| matches!(t.state, TileState::Pending)) {
@@ -104,15 +103,18 @@ fn start_batch(state: AppState, comics: Vec<u32>, strategies: Vec<(Mode, Priorit
     stop(state);
     let base = state.config.get_untracked();
     crate::url_state::write(&base);
-    let batch_id = state.run.get_untracked().id + 1;
+    let batch_id = state.run.with_untracked(|run| run.id) + 1;
     let started = spawn_stoppable(state, Work::Run, move |signal| async move {
         for (mode, priority) in strategies {
+            if signal.aborted() {
+                return;
+            }
             let config = RunConfig {
                 mode,
                 priority,
                 ..base.clone()
             };
-            run_once(state, &config, batch_id, comics.clone(), signal.clone()).await;
+            Box::pin(run_once(state, &config, batch_id, comics.clone(), signal.clone())).await;
         }
     });
     if let Err(problem) = started {
@@ -152,46 +154,35 @@ enum Work {
     Retry,
 }
 
-/// Spawns `work` so that Stop reaches it: its requests through the signal it is given (the
-/// current run's, while there is one) and the future itself through an abort handle.
+/// Spawns `work` so that Stop reaches it through the signal it is given.
 fn spawn_stoppable<F>(state: AppState, kind: Work, work: impl FnOnce(AbortSignal) -> F) -> Result<(), String>
 where
     F: Future<Output = ()> + 'static,
 {
-    let (signal, registration) = register(state, kind)?;
-    // Boxed, so that runs and retries share one spawned future type.
-    let work: LocalBoxFuture<'static, ()> = Box::pin(work(signal));
-    spawn_local(async move {
-        let _ = Abortable::new(work, registration).await;
-    });
+    spawn_local(work(register(state, kind)?));
     Ok(())
 }
 
 /// Enrols new work of `kind` with the current run's control (made if there is none): the
-/// signal for its requests and the registration that Stop aborts its future through.
-fn register(state: AppState, kind: Work) -> Result<(AbortSignal, AbortRegistration), String> {
-    let (futures, registration) = AbortHandle::new_pair();
-    let signal = state
+/// signal for its requests, which Stop aborts.
+fn register(state: AppState, kind: Work) -> Result<AbortSignal, String> {
+    let work = AbortController::new()
+        .map_err(|_| "this browser cannot cancel requests (no AbortController)".to_string())?;
+    let signal = work.signal();
+    state
         .control
         .try_update_value(|control| {
-            let control = match control {
-                Some(control) => control,
-                None => control.insert(RunControl {
-                    requests: AbortController::new().map_err(|_| {
-                        "this browser cannot cancel requests (no AbortController)".to_string()
-                    })?,
-                    futures: Vec::new(),
-                    retries: Vec::new(),
-                }),
-            };
+            let control = control.get_or_insert_with(|| RunControl {
+                runs: Vec::new(),
+                retries: Vec::new(),
+            });
             match kind {
-                Work::Run => control.futures.push(futures),
-                Work::Retry => control.retries.push(futures),
+                Work::Run => control.runs.push(work),
+                Work::Retry => control.retries.push(work),
             }
-            Ok::<_, String>(control.requests.signal())
         })
-        .unwrap_or_else(|| Err("the page is shutting down".into()))?;
-    Ok((signal, registration))
+        .ok_or_else(|| "the page is shutting down".to_string())?;
+    Ok(signal)
 }
 
 async fn run_once(state: AppState, config: &RunConfig, batch: u64, comics: Vec<u32>, signal: AbortSignal) {
@@ -211,7 +202,7 @@ async fn run_once(state: AppState, config: &RunConfig, batch: u64, comics: Vec<u
     );
     api_client::prepare_resource_timing();
     let view = RunView {
-        id: state.run.get_untracked().id + 1,
+        id: state.run.with_untracked(|run| run.id) + 1,
         batch,
         status: RunStatus::Running,
         mode: config.mode,
@@ -222,16 +213,22 @@ async fn run_once(state: AppState, config: &RunConfig, batch: u64, comics: Vec<u
     };
     state.run.set(view.clone());
     let run = RunContext::new(state, &view, config, 0, signal);
+    // The bigger awaited futures of a run are boxed (here, in the compare loop and in a
+    // tile's chain): each is then driven by its own code rather than copied into its
+    // caller's state machine, which measured a smaller module.
     if config.mode.is_gather() {
-        run.gather(&comics, config.mode == Mode::GatherAll).await;
+        Box::pin(run.gather(&comics, config.mode == Mode::GatherAll)).await;
     } else {
         let in_flight = config.max_in_flight(comics.len());
-        let jobs = futures::stream::iter(comics.into_iter().enumerate());
-        // Boxed like the gather's image loads, so both drive one kind of future.
-        run_bounded(jobs, in_flight, |(slot, num)| -> LocalBoxFuture<'_, ()> {
-            Box::pin(run.load_tile(slot, num))
-        })
+        let jobs = comics.into_iter().enumerate();
+        Box::pin(run_bounded(jobs, in_flight, |(slot, num)| {
+            run.load_tile(slot, num)
+        }))
         .await;
+    }
+    // Stopped: Stop has already settled the run and its history.
+    if run.stopped() {
+        return;
     }
     run.refresh_network_times();
     state.run.update(|run| run.status = RunStatus::Done);
@@ -263,6 +260,12 @@ impl RunContext {
         }
     }
 
+    /// True once Stop (or the next run of a compare batch, for a retry) has cancelled this
+    /// work: its requests have failed, and nothing it still does may change the page.
+    fn stopped(&self) -> bool {
+        self.fetcher.stopped()
+    }
+
     /// Milliseconds since the run started.
     fn elapsed(&self) -> f64 {
         api_client::now() - self.started_at
@@ -270,8 +273,11 @@ impl RunContext {
 
     /// Loads one comic, its metadata then its image, and paints its tile.
     async fn load_tile(&self, slot: usize, num: u32) {
+        if self.stopped() {
+            return;
+        }
         let began = self.elapsed();
-        let comic = self.fetcher.comic(num).await;
+        let comic = Box::pin(self.fetcher.comic(num)).await;
         self.load_image(slot, comic, began, self.elapsed()).await;
     }
 
@@ -281,9 +287,7 @@ impl RunContext {
         let metadata_done = if comic.is_ok() { arrived } else { began };
         let outcome = match comic {
             Ok(comic) => match comic.img.clone() {
-                Some(path) => self
-                    .fetcher
-                    .image(&path)
+                Some(path) => Box::pin(self.fetcher.image(&path))
                     .await
                     .map(|image_url| (comic, image_url)),
                 None => Err(Failure::Permanent(if comic.interactive {
@@ -305,7 +309,7 @@ impl RunContext {
 
     /// Paints one comic's outcome, unless its run has been replaced meanwhile.
     fn settle(&self, slot: usize, outcome: Result<(Comic, String), Failure>, timing: ChainTiming) {
-        if self.state.run.get_untracked().id != self.run_id {
+        if self.stopped() || self.state.run.with_untracked(|run| run.id) != self.run_id {
             return;
         }
         let new_state = match outcome {
@@ -322,10 +326,6 @@ impl RunContext {
                 return;
             };
             tile.version += 1;
-            if matches!(new_state, TileState::Cancelled) {
-                tile.state = new_state;
-                return;
-            }
             tile.settled_as = Some(tile.settled_as.unwrap_or(order));
             tile.state = new_state;
             tile.timing = Some(timing);
@@ -340,7 +340,7 @@ impl RunContext {
     /// settled comic's own network time (its queueing for a connection left out).
     fn refresh_network_times(&self) {
         // A retry that outlived its run (Compare moved on) must not paint the next run's.
-        if self.state.run.with_untracked(|run| run.id) != self.run_id {
+        if self.stopped() || self.state.run.with_untracked(|run| run.id) != self.run_id {
             return;
         }
         self.last_refresh.set(api_client::now());
@@ -363,26 +363,23 @@ impl RunContext {
                     TileState::Loaded { comic, .. } => comic.img.as_deref().and_then(Route::parse),
                     _ => None,
                 };
-                let mine: Vec<_> = requests
-                    .iter()
-                    .filter(|r| {
-                        r.route
-                            .as_ref()
-                            .is_some_and(|route| *route == comic_route || Some(route) == image_route.as_ref())
-                    })
-                    .collect();
-                let mut network_ms = (!mine.is_empty()).then(|| {
-                    mine.iter()
-                        .map(|r| {
-                            let p = r.phases();
-                            p.waiting + p.download
-                        })
-                        .sum::<f64>()
-                });
+                // The comic's own requests: its metadata (unless it came in the batch) and
+                // its image.
+                let mut network_ms = None;
+                let mut own_metadata = false;
+                for request in &requests {
+                    let Some(route) = &request.route else { continue };
+                    let is_metadata = *route == comic_route;
+                    if is_metadata || Some(route) == image_route.as_ref() {
+                        own_metadata |= is_metadata;
+                        let p = request.phases();
+                        *network_ms.get_or_insert(0.0) += p.waiting + p.download;
+                    }
+                }
                 // Metadata that came in the batch has no request of its own: its share is
                 // from the batch going out to the comic's line arriving.
                 if let Some(sent) = batch_sent
-                    && !mine.iter().any(|r| r.route.as_ref() == Some(&comic_route))
+                    && !own_metadata
                 {
                     let share = (timing.metadata_done - sent).max(0.0);
                     network_ms = Some(network_ms.unwrap_or(0.0) + share);

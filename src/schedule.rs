@@ -1,22 +1,78 @@
 //! Runs one future per comic with at most `max_in_flight` of them pending at once:
 //! 1 is sequential (await one after another), N is all at once. Knows nothing of the DOM.
 
-use futures::{Stream, StreamExt};
-use std::future::Future;
+use std::{
+    future::{Future, poll_fn},
+    pin::{Pin, pin},
+    task::{Context, Poll},
+};
 
-/// Drives `job(item)` for every item, starting the next as soon as one settles. The items may
-/// come over time (a streamed answer): each starts as it comes, if a slot is free.
-pub async fn run_bounded<S, F, Fut>(items: S, max_in_flight: usize, job: F)
-where
-    S: Stream,
-    F: FnMut(S::Item) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    items
-        .map(job)
-        .buffer_unordered(max_in_flight.max(1))
-        .collect::<()>()
+/// One job in flight, boxed so that every run drives one kind of future.
+type Job<'a> = Pin<Box<dyn Future<Output = ()> + 'a>>;
+
+/// Jobs in flight, polled together in the order they started: a plain list (a run has at
+/// most a few hundred), so none of a general executor's machinery is compiled in.
+#[derive(Default)]
+pub struct Jobs<'a> {
+    running: Vec<Job<'a>>,
+}
+
+impl<'a> Jobs<'a> {
+    /// Adds `job`; it first runs the next time the jobs are driven.
+    pub fn start(&mut self, job: impl Future<Output = ()> + 'a) {
+        self.running.push(Box::pin(job));
+    }
+
+    /// Awaits `other` while driving the jobs (items that come over time, such as the lines of
+    /// a streamed answer, each starting a job as it comes).
+    pub async fn alongside<T>(&mut self, other: impl Future<Output = T>) -> T {
+        let mut other = pin!(other);
+        poll_fn(|cx| {
+            poll_running(&mut self.running, cx);
+            other.as_mut().poll(cx)
+        })
+        .await
+    }
+
+    /// Drives the jobs until fewer than `count` are in flight.
+    async fn until_fewer_than(&mut self, count: usize) {
+        poll_fn(|cx| {
+            if self.running.len() >= count {
+                poll_running(&mut self.running, cx);
+            }
+            if self.running.len() < count {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
         .await;
+    }
+
+    /// Drives the jobs until every one has settled.
+    pub async fn finish(&mut self) {
+        self.until_fewer_than(1).await;
+    }
+}
+
+/// Drives `job(item)` for every item, starting the next as soon as one settles.
+pub async fn run_bounded<'a, I, F, Fut>(items: I, max_in_flight: usize, mut job: F)
+where
+    I: IntoIterator,
+    F: FnMut(I::Item) -> Fut,
+    Fut: Future<Output = ()> + 'a,
+{
+    let mut jobs = Jobs::default();
+    for item in items {
+        jobs.until_fewer_than(max_in_flight.max(1)).await;
+        jobs.start(job(item));
+    }
+    jobs.finish().await;
+}
+
+/// Polls every job in flight once and drops those that settled.
+fn poll_running(running: &mut Vec<Job<'_>>, cx: &mut Context<'_>) {
+    running.retain_mut(|job| job.as_mut().poll(cx).is_pending());
 }
 
 #[cfg(test)]
@@ -43,7 +99,7 @@ mod tests {
         let in_flight = Rc::new(RefCell::new((0usize, 0usize)));
         let (job_log, job_flight) = (log.clone(), in_flight.clone());
         let items: Vec<(usize, oneshot::Receiver<()>)> = receivers.into_iter().enumerate().collect();
-        let run = run_bounded(futures::stream::iter(items), max, move |(i, done)| {
+        let run = run_bounded(items, max, move |(i, done)| {
             let (log, flight) = (job_log.clone(), job_flight.clone());
             async move {
                 {

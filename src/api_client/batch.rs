@@ -5,7 +5,7 @@
 use fanout_api::{BatchLine, Comic, ComicId, ErrorDetail, routes};
 use web_sys::AbortSignal;
 
-use super::{Failure, Fetcher, decode::Decode, json};
+use super::{Failure, Fetcher, decode::Decode, parsed_json};
 use crate::line_reader::LineReader;
 
 /// The longest line read: one comic's JSON. The proxy takes at most 256 KiB of JSON from
@@ -87,8 +87,9 @@ impl Fetcher {
     /// asked.
     pub async fn gather_all(&self, comics: &[u32]) -> Result<Vec<BatchAnswer>, Failure> {
         let response = self.send(&batch_path(comics, true), BATCH_PRIORITY).await?;
-        let lines = json::<Vec<BatchLine>>(response)
+        let lines = parsed_json(response)
             .await
+            .and_then(|body| Vec::<BatchLine>::decode(&body))
             .map_err(|err| self.failure(format!("unreadable answer: {err}")))?;
         Ok(lines.into_iter().map(answer).collect())
     }

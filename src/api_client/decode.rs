@@ -53,18 +53,27 @@ pub trait Decode: Sized {
 
 /// The member `key`, which must be there.
 fn required<T: Decode, J: Json>(object: &J, key: &str) -> Result<T, String> {
-    let value = object
-        .field(key)
-        .ok_or_else(|| format!("missing field `{key}`"))?;
-    T::decode(&value).map_err(|err| format!("{key}: {err}"))
+    optional(object, key)?.ok_or_else(|| missing(key))
 }
 
 /// The member `key`, which may be missing or `null`.
 fn optional<T: Decode, J: Json>(object: &J, key: &str) -> Result<Option<T>, String> {
     object
         .field(key)
-        .map(|value| T::decode(&value).map_err(|err| format!("{key}: {err}")))
+        .map(|value| T::decode(&value).map_err(|err| within(key, err)))
         .transpose()
+}
+
+// The messages are built apart from the generic readers above, so that each type read does
+// not compile its own copy of them.
+#[inline(never)]
+fn missing(key: &str) -> String {
+    format!("missing field `{key}`")
+}
+
+#[inline(never)]
+fn within(key: &str, err: String) -> String {
+    format!("{key}: {err}")
 }
 
 impl Decode for String {
@@ -154,6 +163,8 @@ impl Decode for OriginKind {
 }
 
 impl Decode for Comic {
+    // Read by the single route and by each line of a batch: one copy for both.
+    #[inline(never)]
     fn decode<J: Json>(value: &J) -> Result<Self, String> {
         Ok(Comic {
             num: required(value, "num")?,
