@@ -1,120 +1,172 @@
-use leptos::{either::EitherOf4, prelude::*};
+use std::fmt::Write;
 
-use super::ms;
-use crate::{
-    runner,
-    state::{AppState, Tile, TileState},
-};
+use super::{markup::escaped, ms};
+use crate::state::{Tile, TileState};
 
-/// One comic: a placeholder while pending, the decoded image once loaded, the reason it
-/// failed with a retry button, or a quiet "stopped" when its run was stopped first.
-pub fn tile_view(state: AppState, tile: Tile, by_completion: Signal<bool>) -> impl IntoView {
-    let slot = tile.slot;
-    let settled_as = tile.settled_as;
-    // Completion order moves settled tiles forward visually; the DOM order never changes.
-    let order = move || match (by_completion.get(), settled_as) {
-        (true, Some(position)) => position.to_string(),
-        (true, None) => (1000 + slot).to_string(),
-        (false, _) => slot.to_string(),
-    };
+/// One comic as a gallery `<li>`: a placeholder while pending, the decoded image once
+/// loaded (a button that shows it large), the reason it failed with a retry button, or a
+/// quiet "stopped" when its run was stopped first. Its `--done` is its place in completion
+/// order (settled tiles first), which `.by-completion` uses; the DOM order never changes.
+pub fn tile_markup(tile: &Tile) -> String {
+    let num = tile.num;
     // A retry in flight, or one that was stopped, shows no timing from the try before.
     let timing = tile.settled_timing();
-    let chain_ms = timing.map(|t| t.total().round().to_string()).unwrap_or_default();
-    let metadata_ms = timing
-        .map(|t| t.metadata().round().to_string())
-        .unwrap_or_default();
-    let phases = timing.map(|t| {
-        view! {
-            <p class="timing">
-                <strong>{ms(t.total())}</strong>
-                <span class="phases">
-                    {format!(" = {} metadata + {} image", ms(t.metadata()), ms(t.image()))}
-                </span>
-            </p>
-        }
-    });
-    let (state_name, body) = match tile.state {
-        TileState::Pending => (
-            "pending",
-            EitherOf4::A(view! {
-                <div class="tile-body placeholder" aria-label=format!("comic {} loading", tile.num)>
-                    <span class="num">{format!("#{}", tile.num)}</span>
-                    <span class="spinner" aria-hidden="true"></span>
-                </div>
-            }),
+    let state_name = match tile.state {
+        TileState::Pending => "pending",
+        TileState::Cancelled => "cancelled",
+        TileState::Loaded { .. } => "loaded",
+        TileState::Failed { .. } => "error",
+    };
+    let done = tile.settled_as.unwrap_or(1000 + tile.slot);
+    let mut html = format!(
+        r#"<li class="tile tile-{state_name}" data-testid="tile" data-num="{num}" data-state="{state_name}" data-ms="{}" data-metadata-ms="{}" data-slot="{}" style="--done:{done}">"#,
+        timing.map(|t| t.total().round().to_string()).unwrap_or_default(),
+        timing
+            .map(|t| t.metadata().round().to_string())
+            .unwrap_or_default(),
+        tile.slot,
+    );
+    let _ = match &tile.state {
+        TileState::Pending => write!(
+            html,
+            r#"<div class="tile-body placeholder" aria-label="comic {num} loading"><span class="num">#{num}</span><span class="spinner" aria-hidden="true"></span></div>"#
         ),
-        TileState::Cancelled => (
-            "cancelled",
-            EitherOf4::B(view! {
-                <div class="tile-body placeholder stopped">
-                    <span class="num">{format!("#{}", tile.num)}</span>
-                    <span class="stopped-label" data-testid="tile-stopped">
-                        "stopped"
-                    </span>
-                </div>
-            }),
+        TileState::Cancelled => write!(
+            html,
+            r#"<div class="tile-body placeholder stopped"><span class="num">#{num}</span><span class="stopped-label" data-testid="tile-stopped">stopped</span></div>"#
         ),
-        TileState::Loaded { comic, image_url } => {
-            let title = comic.safe_title.clone();
-            let label = format!("#{} {}: show large", comic.num, title);
-            let open = {
-                let (comic, url) = (comic.clone(), image_url.clone());
-                move |_| state.viewing.set(Some(((*comic).clone(), url.clone())))
-            };
-            (
-                "loaded",
-                EitherOf4::C(view! {
-                    <button type="button" class="tile-body" on:click=open aria-label=label>
-                        <img src=image_url alt=comic.alt.clone() decoding="async" />
-                        <span class="caption">
-                            <span class="num">{format!("#{}", comic.num)}</span>
-                            " "
-                            {title}
-                        </span>
-                    </button>
-                    {phases}
-                }),
-            )
-        }
-        TileState::Failed { reason, retryable } => (
-            "error",
-            EitherOf4::D(view! {
-                <div class="tile-body failed" role="group" aria-label=format!("comic {} failed", tile.num)>
-                    <span class="num">{format!("#{}", tile.num)}</span>
-                    <p class="reason" data-testid="tile-error">
-                        {reason}
-                    </p>
-                    // A retry cannot bring back a comic that does not exist or has no image.
-                    {retryable
-                        .then(|| {
-                            view! {
-                                <button
-                                    type="button"
-                                    class="retry"
-                                    data-testid="retry"
-                                    on:click=move |_| runner::retry(state, slot)
-                                >
-                                    "Retry"
-                                </button>
-                            }
-                        })}
-                </div>
-                {phases}
-            }),
+        TileState::Loaded { comic, image_url } => write!(
+            html,
+            r##"<button type="button" class="tile-body" aria-label="#{0} {1}: show large"><img src="{2}" alt="{3}" decoding="async"><span class="caption"><span class="num">#{0}</span> {1}</span></button>"##,
+            comic.num,
+            escaped(&comic.safe_title),
+            escaped(image_url),
+            escaped(&comic.alt),
+        ),
+        TileState::Failed { reason, retryable } => write!(
+            html,
+            r#"<div class="tile-body failed" role="group" aria-label="comic {num} failed"><span class="num">#{num}</span><p class="reason" data-testid="tile-error">{}</p>{}</div>"#,
+            escaped(reason),
+            // A retry cannot bring back a comic that does not exist or has no image.
+            if *retryable {
+                r#"<button type="button" class="retry" data-testid="retry">Retry</button>"#
+            } else {
+                ""
+            },
         ),
     };
-    view! {
-        <li
-            class=format!("tile tile-{state_name}")
-            data-testid="tile"
-            data-num=tile.num
-            data-state=state_name
-            data-ms=chain_ms
-            data-metadata-ms=metadata_ms
-            data-slot=slot
-            style:order=order
-        >
-            {body}
-        </li>
+    if let Some(t) = timing {
+        let _ = write!(
+            html,
+            r#"<p class="timing"><strong>{}</strong><span class="phases"> = {} metadata + {} image</span></p>"#,
+            ms(t.total()),
+            ms(t.metadata()),
+            ms(t.image())
+        );
+    }
+    html.push_str("</li>");
+    html
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::ChainTiming;
+    use fanout_api::Comic;
+
+    fn comic() -> Comic {
+        Comic {
+            num: 614,
+            year: "2009".into(),
+            month: "7".into(),
+            day: "24".into(),
+            title: "Woodpecker".into(),
+            safe_title: "Wood<pecker>".into(),
+            alt: "If you \"don't\" & so".into(),
+            img: Some("/api/img/woodpecker.png".into()),
+            link: String::new(),
+            news: String::new(),
+            transcript: String::new(),
+            interactive: false,
+        }
+    }
+
+    fn timing() -> ChainTiming {
+        ChainTiming {
+            started: 10.0,
+            metadata_done: 130.4,
+            finished: 1310.0,
+            network_ms: None,
+        }
+    }
+
+    #[test]
+    fn a_pending_tile_is_a_placeholder_after_the_settled_ones() {
+        assert_eq!(
+            tile_markup(&Tile::pending(614, 2)),
+            concat!(
+                r#"<li class="tile tile-pending" data-testid="tile" data-num="614" data-state="pending" data-ms="" data-metadata-ms="" data-slot="2" style="--done:1002">"#,
+                r#"<div class="tile-body placeholder" aria-label="comic 614 loading"><span class="num">#614</span><span class="spinner" aria-hidden="true"></span></div></li>"#
+            )
+        );
+    }
+
+    #[test]
+    fn a_loaded_tile_opens_large_and_shows_its_escaped_texts_and_timing() {
+        let tile = Tile {
+            state: TileState::Loaded {
+                comic: Box::new(comic()),
+                image_url: "/api/img/woodpecker.png?latency_ms=0&fresh=1".into(),
+            },
+            settled_as: Some(0),
+            timing: Some(timing()),
+            version: 1,
+            ..Tile::pending(614, 2)
+        };
+        assert_eq!(
+            tile_markup(&tile),
+            concat!(
+                r#"<li class="tile tile-loaded" data-testid="tile" data-num="614" data-state="loaded" data-ms="1300" data-metadata-ms="120" data-slot="2" style="--done:0">"#,
+                r##"<button type="button" class="tile-body" aria-label="#614 Wood&lt;pecker&gt;: show large">"##,
+                r#"<img src="/api/img/woodpecker.png?latency_ms=0&amp;fresh=1" alt="If you &quot;don&#39;t&quot; &amp; so" decoding="async">"#,
+                r#"<span class="caption"><span class="num">#614</span> Wood&lt;pecker&gt;</span></button>"#,
+                r#"<p class="timing"><strong>1,300 ms</strong><span class="phases"> = 120 ms metadata + 1,180 ms image</span></p></li>"#
+            )
+        );
+    }
+
+    #[test]
+    fn a_failed_tile_says_why_and_offers_retry_only_where_it_helps() {
+        let failed = |retryable| Tile {
+            state: TileState::Failed {
+                reason: "HTTP 404: <no> such comic".into(),
+                retryable,
+            },
+            settled_as: Some(3),
+            timing: Some(timing()),
+            ..Tile::pending(5, 0)
+        };
+        let retry = r#"<button type="button" class="retry" data-testid="retry">Retry</button>"#;
+        let markup = tile_markup(&failed(true));
+        assert!(markup.starts_with(r#"<li class="tile tile-error" data-testid="tile" data-num="5" data-state="error" data-ms="1300" data-metadata-ms="120" data-slot="0" style="--done:3"><div class="tile-body failed" role="group" aria-label="comic 5 failed"><span class="num">#5</span><p class="reason" data-testid="tile-error">HTTP 404: &lt;no&gt; such comic</p>"#), "{markup}");
+        assert!(markup.contains(retry), "{markup}");
+        assert!(markup.contains(r#"<p class="timing">"#), "{markup}");
+        assert!(!tile_markup(&failed(false)).contains("retry"));
+    }
+
+    #[test]
+    fn a_stopped_tile_is_quiet_and_shows_no_timing_from_the_try_before() {
+        let tile = Tile {
+            state: TileState::Cancelled,
+            timing: Some(timing()),
+            ..Tile::pending(7, 1)
+        };
+        assert_eq!(
+            tile_markup(&tile),
+            concat!(
+                r#"<li class="tile tile-cancelled" data-testid="tile" data-num="7" data-state="cancelled" data-ms="" data-metadata-ms="" data-slot="1" style="--done:1001">"#,
+                r#"<div class="tile-body placeholder stopped"><span class="num">#7</span><span class="stopped-label" data-testid="tile-stopped">stopped</span></div></li>"#
+            )
+        );
     }
 }
