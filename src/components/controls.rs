@@ -80,17 +80,7 @@ pub fn Controls() -> impl IntoView {
                 <legend>"What to fetch"</legend>
                 {n}
                 {comics}
-                {move || {
-                    list_error
-                        .get()
-                        .map(|e| {
-                            view! {
-                                <p class="field-error" role="alert">
-                                    {e}
-                                </p>
-                            }
-                        })
-                }}
+                {move || { list_error.with(|e| e.as_deref().map(|e| InertElement::new(error_markup(e)))) }}
             </fieldset>
             {how}
             <fieldset class="network" class:inactive=move || !is_demo()>
@@ -276,6 +266,11 @@ fn fields_markup(initial: &RunConfig) -> [String; 9] {
     ]
 }
 
+/// Why the comic list is refused, next to it.
+fn error_markup(reason: &str) -> String {
+    format!(r#"<p class="field-error" role="alert">{}</p>"#, escaped(reason))
+}
+
 /// `attribute` when `on`, else nothing.
 fn flag(attribute: &'static str, on: bool) -> &'static str {
     if on { attribute } else { "" }
@@ -399,6 +394,14 @@ mod tests {
         assert_eq!(
             fail,
             r#"<label class="field"><span>fail %</span><input type="number" name="fail_rate" min="0" max="100" step="1" value="0"></label>"#
+        );
+    }
+
+    #[test]
+    fn the_list_error_is_escaped() {
+        assert_eq!(
+            error_markup("comics: <0>"),
+            r#"<p class="field-error" role="alert">comics: &lt;0&gt;</p>"#
         );
     }
 
