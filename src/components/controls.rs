@@ -85,15 +85,15 @@ pub fn Controls() -> impl IntoView {
             {how}
             <fieldset class="network" class:inactive=move || !is_demo()>
                 <legend>"Demo network"</legend>
-                <p class="hint">
-                    {move || {
+                {move || {
+                    InertElement::new(
                         if is_demo() {
-                            "The demo origin waits this long per request (metadata and image each), with a long-tailed jitter."
+                            r#"<p class="hint">The demo origin waits this long per request (metadata and image each), with a long-tailed jitter.</p>"#
                         } else {
-                            "These apply to the demo origin only; xkcd's latency is real."
-                        }
-                    }}
-                </p>
+                            r#"<p class="hint">These apply to the demo origin only; xkcd's latency is real.</p>"#
+                        },
+                    )
+                }}
                 {network}
             </fieldset>
             <div class="actions">
