@@ -1,7 +1,7 @@
 use std::fmt::Write;
 
 use fanout_api::MAX_DELAY_MS;
-use leptos::{prelude::*, tachys::html::InertElement};
+use leptos::{ev, prelude::*, tachys::html::InertElement};
 use wasm_bindgen::JsCast;
 use web_sys::{Element, HtmlInputElement};
 
@@ -73,8 +73,6 @@ pub fn Controls() -> impl IntoView {
                 ev.prevent_default();
                 runner::start_run(state, false);
             }
-            on:input:capture=on_edit
-            on:change:capture=on_edit
         >
             <fieldset>
                 <legend>"What to fetch"</legend>
@@ -119,6 +117,10 @@ pub fn Controls() -> impl IntoView {
             </div>
         </form>
     }
+    .into_inner()
+    // Both events share one listener type (a named event each would compile it twice).
+    .on(ev::capture(ev::Custom::new("input")), on_edit)
+    .on(ev::capture(ev::Custom::new("change")), on_edit)
 }
 
 /// What one edited field does to the settings.
