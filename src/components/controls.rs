@@ -24,11 +24,28 @@ pub fn Controls() -> impl IntoView {
     let [n, comics, how, network @ ..] = fields_markup(&config.get_untracked()).map(InertElement::new);
     let list_error = RwSignal::new(None::<String>);
 
-    let on_edit = move |ev: web_sys::Event| {
+    // One listener for everything the form does: Run (submit), Stop and Compare (clicks), and
+    // every edit.
+    let on_event = move |ev: web_sys::Event| {
+        let kind = ev.type_();
+        if kind == "submit" {
+            ev.prevent_default();
+            runner::start_run(state, false);
+            return;
+        }
+        if kind == "click" {
+            let target: Element = event_target(&ev);
+            match target.get_attribute("data-testid").as_deref() {
+                Some("stop") => runner::stop(state),
+                Some("compare") => runner::start_run(state, true),
+                _ => {}
+            }
+            return;
+        }
         let field: HtmlInputElement = event_target(&ev);
         // Text and number fields act on every keystroke, choices once they are made.
         let is_choice = matches!(field.type_().as_str(), "radio" | "checkbox" | "select-one");
-        if is_choice != (ev.type_() == "change") {
+        if is_choice != (kind == "change") {
             return;
         }
         let name = field.name();
@@ -69,10 +86,6 @@ pub fn Controls() -> impl IntoView {
     view! {
         <form
             class="controls"
-            on:submit=move |ev| {
-                ev.prevent_default();
-                runner::start_run(state, false);
-            }
         >
             <fieldset>
                 <legend>"What to fetch"</legend>
@@ -102,7 +115,6 @@ pub fn Controls() -> impl IntoView {
                     type="button"
                     data-testid="stop"
                     disabled=move || !runner::is_stoppable(state)
-                    on:click=move |_| runner::stop(state)
                 >
                     "Stop"
                 </button>
@@ -110,7 +122,6 @@ pub fn Controls() -> impl IntoView {
                     type="button"
                     data-testid="compare"
                     title="Run the same comics one after another, at most k at a time, all at once and gathered by the server (streamed, and waiting for all), then all at once with the other priority setting"
-                    on:click=move |_| runner::start_run(state, true)
                 >
                     "Compare strategies"
                 </button>
@@ -118,9 +129,11 @@ pub fn Controls() -> impl IntoView {
         </form>
     }
     .into_inner()
-    // Both events share one listener type (a named event each would compile it twice).
-    .on(ev::capture(ev::Custom::new("input")), on_edit)
-    .on(ev::capture(ev::Custom::new("change")), on_edit)
+    // Every event shares one listener type (a named event each would compile it again).
+    .on(ev::capture(ev::Custom::new("submit")), on_event)
+    .on(ev::capture(ev::Custom::new("click")), on_event)
+    .on(ev::capture(ev::Custom::new("input")), on_event)
+    .on(ev::capture(ev::Custom::new("change")), on_event)
 }
 
 /// What one edited field does to the settings.
