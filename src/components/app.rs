@@ -58,7 +58,12 @@ pub fn App() -> impl IntoView {
 /// Which origin the proxy uses, or why it cannot be reached: one element, rebuilt from
 /// markup when the health check answers.
 fn origin_badge(state: AppState) -> impl IntoView {
-    move || InertElement::new(state.health.with(|health| badge_markup(health.as_ref())))
+    // `Some`: the same view type as the optional markup regions, so compiled once.
+    move || {
+        Some(InertElement::new(
+            state.health.with(|health| badge_markup(health.as_ref())),
+        ))
+    }
 }
 
 /// The origin badge. The test id marks an answer (or its absence): "connecting…" has none.

@@ -84,9 +84,7 @@ pub fn Controls() -> impl IntoView {
     };
 
     view! {
-        <form
-            class="controls"
-        >
+        <form class="controls">
             <fieldset>
                 <legend>"What to fetch"</legend>
                 {n}
@@ -96,13 +94,16 @@ pub fn Controls() -> impl IntoView {
             {how}
             <fieldset class="network" class:inactive=move || !is_demo()>
                 <legend>"Demo network"</legend>
+                // `Some`: the same view type as the optional markup regions, so compiled once.
                 {move || {
-                    InertElement::new(
-                        if is_demo() {
-                            r#"<p class="hint">The demo origin waits this long per request (metadata and image each), with a long-tailed jitter.</p>"#
-                        } else {
-                            r#"<p class="hint">These apply to the demo origin only; xkcd's latency is real.</p>"#
-                        },
+                    Some(
+                        InertElement::new(
+                            if is_demo() {
+                                r#"<p class="hint">The demo origin waits this long per request (metadata and image each), with a long-tailed jitter.</p>"#
+                            } else {
+                                r#"<p class="hint">These apply to the demo origin only; xkcd's latency is real.</p>"#
+                            },
+                        ),
                     )
                 }}
                 {network}
@@ -111,11 +112,7 @@ pub fn Controls() -> impl IntoView {
                 <button type="submit" class="primary" data-testid="run">
                     "Run"
                 </button>
-                <button
-                    type="button"
-                    data-testid="stop"
-                    disabled=move || !runner::is_stoppable(state)
-                >
+                <button type="button" data-testid="stop" disabled=move || !runner::is_stoppable(state)>
                     "Stop"
                 </button>
                 <button
