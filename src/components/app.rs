@@ -1,8 +1,11 @@
-use leptos::{prelude::*, task::spawn_local};
+use std::fmt::Write;
+
+use fanout_api::Health;
+use leptos::{prelude::*, tachys::html::InertElement, task::spawn_local};
 
 use super::{
-    controls::Controls, gallery::Gallery, history::History, summary::RunSummary, viewer::Viewer,
-    waterfall::Waterfall,
+    controls::Controls, gallery::Gallery, history::History, markup::escaped, summary::RunSummary,
+    viewer::Viewer, waterfall::Waterfall,
 };
 use crate::{api_client, runner, state::AppState, url_state};
 
@@ -52,44 +55,82 @@ pub fn App() -> impl IntoView {
     }
 }
 
-/// Which origin the proxy uses, or why it cannot be reached: one element whose attributes
-/// and text follow the health check (one view type, not one per outcome).
+/// Which origin the proxy uses, or why it cannot be reached: one element, rebuilt from
+/// markup when the health check answers.
 fn origin_badge(state: AppState) -> impl IntoView {
+    // `Some`: the same view type as the optional markup regions, so compiled once.
     move || {
-        // The test id marks an answer (or its absence): "connecting…" has none.
-        let (class, test_id, origin, text) = match state.health.get() {
-            None => ("badge", None, None, "connecting…".to_owned()),
-            Some(Ok(health)) => (
-                "badge",
-                Some("origin"),
-                Some(health.origin.as_str()),
-                health.description,
-            ),
-            Some(Err(err)) => (
-                "badge badge-error",
-                Some("origin"),
-                None,
-                format!("proxy unreachable: {err}"),
-            ),
-        };
-        view! {
-            <span class=class data-testid=test_id data-origin=origin>
-                {text}
-            </span>
-        }
+        Some(InertElement::new(
+            state.health.with(|health| badge_markup(health.as_ref())),
+        ))
     }
 }
 
+/// The origin badge. The test id marks an answer (or its absence): "connecting…" has none.
+fn badge_markup(health: Option<&Result<Health, String>>) -> String {
+    match health {
+        None => r#"<span class="badge">connecting…</span>"#.to_owned(),
+        Some(Ok(health)) => format!(
+            r#"<span class="badge" data-testid="origin" data-origin="{}">{}</span>"#,
+            escaped(health.origin.as_str()),
+            escaped(&health.description)
+        ),
+        Some(Err(err)) => format!(
+            r#"<span class="badge badge-error" data-testid="origin">proxy unreachable: {}</span>"#,
+            escaped(err)
+        ),
+    }
+}
+
+/// What was wrong with the address, while there is something.
 fn url_problems(state: AppState) -> impl IntoView {
     move || {
-        let problems = state.problems.get();
-        (!problems.is_empty()).then(|| {
-            view! {
-                <div class="problems" role="alert" data-testid="problems">
-                    <p>"Some settings in the address were not understood and were replaced by defaults:"</p>
-                    <ul>{problems.into_iter().map(|p| view! { <li>{p}</li> }).collect_view()}</ul>
-                </div>
-            }
-        })
+        state
+            .problems
+            .with(|problems| (!problems.is_empty()).then(|| InertElement::new(problems_markup(problems))))
+    }
+}
+
+fn problems_markup(problems: &[String]) -> String {
+    let mut html = String::from(
+        r#"<div class="problems" role="alert" data-testid="problems"><p>Some settings in the address were not understood and were replaced by defaults:</p><ul>"#,
+    );
+    for problem in problems {
+        let _ = write!(html, "<li>{}</li>", escaped(problem));
+    }
+    html.push_str("</ul></div>");
+    html
+}
+
+#[cfg(test)]
+mod tests {
+    use fanout_api::{Health, OriginKind};
+
+    use super::*;
+
+    #[test]
+    fn the_badge_follows_the_health_check() {
+        assert_eq!(badge_markup(None), r#"<span class="badge">connecting…</span>"#);
+        let health = Health {
+            origin: OriginKind::Demo,
+            description: "demo <origin>".into(),
+            latest: None,
+        };
+        assert_eq!(
+            badge_markup(Some(&Ok(health))),
+            r#"<span class="badge" data-testid="origin" data-origin="demo">demo &lt;origin&gt;</span>"#
+        );
+        assert_eq!(
+            badge_markup(Some(&Err("refused & gone".into()))),
+            r#"<span class="badge badge-error" data-testid="origin">proxy unreachable: refused &amp; gone</span>"#
+        );
+    }
+
+    #[test]
+    fn problems_are_listed_escaped() {
+        assert_eq!(
+            problems_markup(&["n must be <1>".into(), "mode".into()]),
+            r#"<div class="problems" role="alert" data-testid="problems"><p>Some settings in the address were not understood and were replaced by defaults:</p><ul><li>n must be &lt;1&gt;</li><li>mode</li></ul></div>"#
+        );
     }
 }

@@ -1,28 +1,51 @@
-use fanout_api::MAX_DELAY_MS;
-use leptos::prelude::*;
-use web_sys::HtmlInputElement;
+use std::fmt::Write;
 
+use fanout_api::MAX_DELAY_MS;
+use leptos::{ev, prelude::*, tachys::html::InertElement};
+use wasm_bindgen::JsCast;
+use web_sys::{Element, HtmlInputElement};
+
+use super::markup::escaped;
 use crate::{
     run_config::{MAX_COMICS, Mode, Priority, RunConfig, TileOrder, parse_comic_list},
     runner,
     state::AppState,
 };
 
-/// The run's settings. Only this form writes `config`, so each field shows its initial value
-/// and the browser keeps what is typed; one listener on the form reads every edit (see
-/// [`edit`]), which costs far fewer bytes than a handler and a value binding per field.
+/// The run's settings. Only this form writes `config`, so each field starts from its
+/// initial value and the browser keeps what is typed; one listener on the form reads every
+/// edit (see [`edit`]). The fields are markup built once from the initial settings (see
+/// [`fields_markup`]): a typed view per input costs far more wasm, and nothing in them
+/// changes except whether `n` and `k` are disabled, which the listener sets itself.
 #[component]
 pub fn Controls() -> impl IntoView {
     let state = expect_context::<AppState>();
     let config = state.config;
-    let initial = config.get_untracked();
+    let [n, comics, how, network @ ..] = fields_markup(&config.get_untracked()).map(InertElement::new);
     let list_error = RwSignal::new(None::<String>);
 
-    let on_edit = move |ev: web_sys::Event| {
+    // One listener for everything the form does: Run (submit), Stop and Compare (clicks), and
+    // every edit.
+    let on_event = move |ev: web_sys::Event| {
+        let kind = ev.type_();
+        if kind == "submit" {
+            ev.prevent_default();
+            runner::start_run(state, false);
+            return;
+        }
+        if kind == "click" {
+            let target: Element = event_target(&ev);
+            match target.get_attribute("data-testid").as_deref() {
+                Some("stop") => runner::stop(state),
+                Some("compare") => runner::start_run(state, true),
+                _ => {}
+            }
+            return;
+        }
         let field: HtmlInputElement = event_target(&ev);
         // Text and number fields act on every keystroke, choices once they are made.
         let is_choice = matches!(field.type_().as_str(), "radio" | "checkbox" | "select-one");
-        if is_choice != (ev.type_() == "change") {
+        if is_choice != (kind == "change") {
             return;
         }
         let name = field.name();
@@ -38,153 +61,76 @@ pub fn Controls() -> impl IntoView {
             });
         }
         if let Edit::Apply(next) = result {
+            // The listener sits on the form, so the event's current target is the form.
+            if let Some(form) = ev.current_target() {
+                let form: Element = form.unchecked_into();
+                for (selector, off) in [
+                    ("[name=n]", next.comics.is_some()),
+                    ("[name=limit]", next.mode != Mode::Limited),
+                ] {
+                    if let Ok(Some(input)) = form.query_selector(selector) {
+                        let _ = input.toggle_attribute_with_force("disabled", off);
+                    }
+                }
+            }
             config.set(next);
         }
     };
 
-    let n_disabled = Signal::derive(move || config.with(|c| c.comics.is_some()));
-    let limit_disabled = Signal::derive(move || config.with(|c| c.mode != Mode::Limited));
-    let editable = Signal::stored(false);
     let is_demo = move || {
         state
             .health
             .with(|h| matches!(h, Some(Ok(h)) if h.origin == fanout_api::OriginKind::Demo))
     };
-    let sim = initial.sim;
 
     view! {
-        <form
-            class="controls"
-            on:submit=move |ev| {
-                ev.prevent_default();
-                runner::start_run(state, false);
-            }
-            on:input:capture=on_edit
-            on:change:capture=on_edit
-        >
+        <form class="controls">
             <fieldset>
                 <legend>"What to fetch"</legend>
-                {number_field("Comics", "n", 1, MAX_COMICS, initial.n, n_disabled)}
-                <label class="field wide">
-                    <span>"or these comics"</span>
-                    <input
-                        type="text"
-                        name="comics"
-                        inputmode="numeric"
-                        placeholder="e.g. 1,404,614"
-                        prop:value=initial
-                            .comics
-                            .as_ref()
-                            .map(|c| c.iter().map(u32::to_string).collect::<Vec<_>>().join(","))
-                            .unwrap_or_default()
-                        aria-invalid="false"
-                    />
-                </label>
-                {move || {
-                    list_error
-                        .get()
-                        .map(|e| {
-                            view! {
-                                <p class="field-error" role="alert">
-                                    {e}
-                                </p>
-                            }
-                        })
-                }}
+                {n}
+                {comics}
+                {move || { list_error.with(|e| e.as_deref().map(|e| InertElement::new(error_markup(e)))) }}
             </fieldset>
-            <fieldset>
-                <legend>"How"</legend>
-                <div class="modes" role="radiogroup">
-                    {Mode::ALL
-                        .into_iter()
-                        .map(|mode| {
-                            view! {
-                                <label class="mode">
-                                    <input
-                                        type="radio"
-                                        name="mode"
-                                        value=mode.as_str()
-                                        prop:checked=initial.mode == mode
-                                    />
-                                    <span>{mode.label()}</span>
-                                </label>
-                            }
-                        })
-                        .collect_view()}
-                </div>
-                {number_field("at most k in flight", "limit", 1, MAX_COMICS, initial.limit, limit_disabled)}
-                <label class="field">
-                    <span>"Tiles appear"</span>
-                    <select name="order">
-                        {TileOrder::ALL
-                            .into_iter()
-                            .map(|order| {
-                                view! {
-                                    <option value=order.as_str() selected=initial.order == order>
-                                        {order_label(order)}
-                                    </option>
-                                }
-                            })
-                            .collect_view()}
-                    </select>
-                </label>
-                <label class="check">
-                    <input type="checkbox" name="cache" prop:checked=initial.use_cache />
-                    <span>"let the browser cache answer repeats"</span>
-                </label>
-                <label
-                    class="check"
-                    title="Each comic's image asks for high priority and its metadata for low, so over HTTP/1.1 a free connection goes to an image before the next comic's metadata"
-                >
-                    <input
-                        type="checkbox"
-                        name="priority"
-                        prop:checked=initial.priority == Priority::ImagesFirst
-                    />
-                    <span>"Images first (priority hints)"</span>
-                </label>
-            </fieldset>
+            {how}
             <fieldset class="network" class:inactive=move || !is_demo()>
                 <legend>"Demo network"</legend>
-                <p class="hint">
-                    {move || {
-                        if is_demo() {
-                            "The demo origin waits this long per request (metadata and image each), with a long-tailed jitter."
-                        } else {
-                            "These apply to the demo origin only; xkcd's latency is real."
-                        }
-                    }}
-                </p>
-                {number_field("latency (ms)", "latency_ms", 0, MAX_DELAY_MS, sim.latency_ms, editable)}
-                {number_field("jitter (ms)", "jitter_ms", 0, MAX_DELAY_MS, sim.jitter_ms, editable)}
-                {number_field("seed", "seed", 0, u32::MAX, sim.seed as u32, editable)}
-                {rate_field("fail %", "fail_rate", sim.fail_rate)}
-                {rate_field("timeout %", "timeout_rate", sim.timeout_rate)}
-                {rate_field("missing image %", "missing_rate", sim.missing_rate)}
+                // `Some`: the same view type as the optional markup regions, so compiled once.
+                {move || {
+                    Some(
+                        InertElement::new(
+                            if is_demo() {
+                                r#"<p class="hint">The demo origin waits this long per request (metadata and image each), with a long-tailed jitter.</p>"#
+                            } else {
+                                r#"<p class="hint">These apply to the demo origin only; xkcd's latency is real.</p>"#
+                            },
+                        ),
+                    )
+                }}
+                {network}
             </fieldset>
             <div class="actions">
                 <button type="submit" class="primary" data-testid="run">
                     "Run"
                 </button>
-                <button
-                    type="button"
-                    data-testid="stop"
-                    disabled=move || !runner::is_stoppable(state)
-                    on:click=move |_| runner::stop(state)
-                >
+                <button type="button" data-testid="stop" disabled=move || !runner::is_stoppable(state)>
                     "Stop"
                 </button>
                 <button
                     type="button"
                     data-testid="compare"
                     title="Run the same comics one after another, at most k at a time, all at once and gathered by the server (streamed, and waiting for all), then all at once with the other priority setting"
-                    on:click=move |_| runner::start_run(state, true)
                 >
                     "Compare strategies"
                 </button>
             </div>
         </form>
     }
+    .into_inner()
+    // Every event shares one listener type (a named event each would compile it again).
+    .on(ev::capture(ev::Custom::new("submit")), on_event)
+    .on(ev::capture(ev::Custom::new("click")), on_event)
+    .on(ev::capture(ev::Custom::new("input")), on_event)
+    .on(ev::capture(ev::Custom::new("change")), on_event)
 }
 
 /// What one edited field does to the settings.
@@ -270,48 +216,105 @@ fn order_label(order: TileOrder) -> &'static str {
     }
 }
 
-/// A whole-number input; [`edit`] checks what is typed against the same `min..=max`.
-fn number_field(
-    label: &'static str,
-    name: &'static str,
-    min: u32,
-    max: u32,
-    value: u32,
-    disabled: Signal<bool>,
-) -> impl IntoView {
-    view! {
-        <label class="field">
-            <span>{label}</span>
-            <input
-                type="number"
-                name=name
-                min=min
-                max=max
-                step="1"
-                inputmode="numeric"
-                prop:value=value.to_string()
-                disabled=disabled
-                aria-invalid="false"
-            />
-        </label>
+/// The form's fields, each one element built from `initial`: the count `n`, the comic list,
+/// the whole "How" fieldset, then the six demo-network fields.
+fn fields_markup(initial: &RunConfig) -> [String; 9] {
+    let list = initial
+        .comics
+        .as_ref()
+        .map(|c| c.iter().map(u32::to_string).collect::<Vec<_>>().join(","))
+        .unwrap_or_default();
+    let mut how = String::from(r#"<fieldset><legend>How</legend><div class="modes" role="radiogroup">"#);
+    for mode in Mode::ALL {
+        let _ = write!(
+            how,
+            r#"<label class="mode"><input type="radio" name="mode" value="{}"{}><span>{}</span></label>"#,
+            escaped(mode.as_str()),
+            flag(" checked", initial.mode == mode),
+            escaped(mode.label()),
+        );
     }
+    how.push_str("</div>");
+    how.push_str(&number_field(
+        "at most k in flight",
+        "limit",
+        MAX_COMICS,
+        initial.limit,
+        initial.mode != Mode::Limited,
+    ));
+    how.push_str(r#"<label class="field"><span>Tiles appear</span><select name="order">"#);
+    for order in TileOrder::ALL {
+        let _ = write!(
+            how,
+            r#"<option value="{}"{}>{}</option>"#,
+            escaped(order.as_str()),
+            flag(" selected", initial.order == order),
+            escaped(order_label(order)),
+        );
+    }
+    let _ = write!(
+        how,
+        r#"</select></label><label class="check"><input type="checkbox" name="cache"{}><span>let the browser cache answer repeats</span></label><label class="check" title="{}"><input type="checkbox" name="priority"{}><span>Images first (priority hints)</span></label></fieldset>"#,
+        flag(" checked", initial.use_cache),
+        escaped(
+            "Each comic's image asks for high priority and its metadata for low, so over HTTP/1.1 a free connection goes to an image before the next comic's metadata"
+        ),
+        flag(" checked", initial.priority == Priority::ImagesFirst),
+    );
+    let sim = &initial.sim;
+    [
+        number_field("Comics", "n", MAX_COMICS, initial.n, initial.comics.is_some()),
+        format!(
+            r#"<label class="field wide"><span>or these comics</span><input type="text" name="comics" inputmode="numeric" placeholder="e.g. 1,404,614" value="{}" aria-invalid="false"></label>"#,
+            escaped(&list)
+        ),
+        how,
+        delay_field("latency (ms)", "latency_ms", MAX_DELAY_MS, sim.latency_ms),
+        delay_field("jitter (ms)", "jitter_ms", MAX_DELAY_MS, sim.jitter_ms),
+        delay_field("seed", "seed", u32::MAX, sim.seed as u32),
+        rate_field("fail %", "fail_rate", sim.fail_rate),
+        rate_field("timeout %", "timeout_rate", sim.timeout_rate),
+        rate_field("missing image %", "missing_rate", sim.missing_rate),
+    ]
+}
+
+/// Why the comic list is refused, next to it.
+fn error_markup(reason: &str) -> String {
+    format!(r#"<p class="field-error" role="alert">{}</p>"#, escaped(reason))
+}
+
+/// `attribute` when `on`, else nothing.
+fn flag(attribute: &'static str, on: bool) -> &'static str {
+    if on { attribute } else { "" }
+}
+
+/// A whole-number input from 1 to `max`; [`edit`] checks what is typed against the same
+/// range, and the form's listener keeps `disabled` in step with the settings.
+fn number_field(label: &str, name: &str, max: u32, value: u32, disabled: bool) -> String {
+    whole_field(label, name, 1, max, value, flag(" disabled", disabled))
+}
+
+/// A whole-number input from 0 to `max` for the demo network.
+fn delay_field(label: &str, name: &str, max: u32, value: u32) -> String {
+    whole_field(label, name, 0, max, value, "")
+}
+
+fn whole_field(label: &str, name: &str, min: u32, max: u32, value: u32, disabled: &str) -> String {
+    format!(
+        r#"<label class="field"><span>{}</span><input type="number" name="{}" min="{min}" max="{max}" step="1" inputmode="numeric" value="{value}"{disabled} aria-invalid="false"></label>"#,
+        escaped(label),
+        escaped(name),
+    )
 }
 
 /// A percentage input backed by a 0..=1 rate.
-fn rate_field(label: &'static str, name: &'static str, rate: f64) -> impl IntoView {
-    view! {
-        <label class="field">
-            <span>{label}</span>
-            <input
-                type="number"
-                name=name
-                min="0"
-                max="100"
-                step="1"
-                prop:value=((rate * 100.0).round() as u32).to_string()
-            />
-        </label>
-    }
+fn rate_field(label: &str, name: &str, rate: f64) -> String {
+    format!(
+        r#"<label class="field"><span>{}</span><input type="number" name="{}" min="0" max="100" step="1" value="{}"></label>"#,
+        escaped(label),
+        escaped(name),
+        (rate * 100.0).round() as u32,
+    )
 }
 
 #[cfg(test)]
@@ -376,6 +379,67 @@ mod tests {
             Edit::Ignore
         );
         assert_eq!(edit(&RunConfig::default(), "fail_rate", "x", false), Edit::Ignore);
+    }
+
+    #[test]
+    fn the_fields_start_from_the_settings() {
+        let [n, comics, how, latency, _, seed, fail, ..] = fields_markup(&RunConfig::default());
+        assert_eq!(
+            n,
+            r#"<label class="field"><span>Comics</span><input type="number" name="n" min="1" max="100" step="1" inputmode="numeric" value="20" aria-invalid="false"></label>"#
+        );
+        assert!(comics.contains(r#"name="comics" inputmode="numeric" placeholder="e.g. 1,404,614" value="" aria-invalid="false">"#), "{comics}");
+        assert!(how.starts_with(r#"<fieldset><legend>How</legend><div class="modes" role="radiogroup"><label class="mode"><input type="radio" name="mode" value="sequential"><span>one after another</span></label>"#), "{how}");
+        assert!(
+            how.contains(r#"value="concurrent" checked><span>all at once</span>"#),
+            "{how}"
+        );
+        assert!(how.contains(r#"name="limit" min="1" max="100" step="1" inputmode="numeric" value="6" disabled aria-invalid="false">"#), "{how}");
+        assert!(how.contains(r#"<option value="completion" selected>in completion order</option><option value="grid">in a fixed grid</option>"#), "{how}");
+        assert!(how.contains(r#"name="cache"><span>"#), "{how}");
+        assert!(how.contains(r#"title="Each comic&#39;s image asks"#), "{how}");
+        assert!(how.contains(r#"name="priority" checked>"#), "{how}");
+        assert!(how.ends_with("</label></fieldset>"), "{how}");
+        assert!(latency.contains(r#"name="latency_ms" min="0" max="#), "{latency}");
+        assert!(!latency.contains("disabled"), "{latency}");
+        assert!(seed.contains(&format!(r#"max="{}""#, u32::MAX)), "{seed}");
+        assert_eq!(
+            fail,
+            r#"<label class="field"><span>fail %</span><input type="number" name="fail_rate" min="0" max="100" step="1" value="0"></label>"#
+        );
+    }
+
+    #[test]
+    fn the_list_error_is_escaped() {
+        assert_eq!(
+            error_markup("comics: <0>"),
+            r#"<p class="field-error" role="alert">comics: &lt;0&gt;</p>"#
+        );
+    }
+
+    #[test]
+    fn the_fields_show_a_listed_run() {
+        let config = RunConfig {
+            comics: Some(vec![1, 404, 614]),
+            mode: Mode::Limited,
+            order: TileOrder::Grid,
+            use_cache: true,
+            priority: Priority::NoHints,
+            ..RunConfig::default()
+        };
+        let [n, comics, how, ..] = fields_markup(&config);
+        assert!(n.contains(r#"value="20" disabled aria-invalid"#), "{n}");
+        assert!(comics.contains(r#"value="1,404,614""#), "{comics}");
+        assert!(how.contains(r#"value="limited" checked>"#), "{how}");
+        assert!(how.contains(r#"value="6" aria-invalid"#), "{how}");
+        assert!(
+            how.contains(
+                r#"<option value="completion">in completion order</option><option value="grid" selected>"#
+            ),
+            "{how}"
+        );
+        assert!(how.contains(r#"name="cache" checked>"#), "{how}");
+        assert!(how.contains(r#"name="priority"><span>"#), "{how}");
     }
 
     #[test]
