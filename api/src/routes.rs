@@ -63,9 +63,11 @@ impl Route {
     /// Reads an absolute URL or a bare path (query and fragment ignored). `None` for anything
     /// that is not one of our routes with a valid parameter.
     pub fn parse(url: &str) -> Option<Route> {
-        let path = match url.find("://").filter(|_| !url.starts_with('/')) {
-            Some(scheme_end) => {
-                let rest = &url[scheme_end + 3..];
+        // The scheme ends at the first ':' (a char search: the page's wasm has no substring
+        // search for `"://"` to carry).
+        let path = match url.split_once(':').filter(|_| !url.starts_with('/')) {
+            Some((_, rest)) => {
+                let rest = rest.strip_prefix("//")?;
                 &rest[rest.find('/')?..]
             }
             None => url,
@@ -145,6 +147,7 @@ mod tests {
             "/apix/health",
             "https://example.com",
             "https://example.com/other/api/comics/1",
+            "mailto:/api/health",
         ] {
             assert_eq!(Route::parse(url), None, "{url}");
         }

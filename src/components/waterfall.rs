@@ -54,7 +54,7 @@ pub fn Waterfall() -> impl IntoView {
                 </table>
             </details>
             <div inner_html=move || {
-                if protocols.with(|p| p.contains("http/1.1")) { LIFT_CAP } else { "" }
+                if protocols.with(|p| used(p, "http/1.1")) { LIFT_CAP } else { "" }
             }></div>
         </section>
     }
@@ -69,7 +69,7 @@ const LIFT_CAP: &str = concat!(
 /// What the bars mean, why they stack up as they do over the protocols in use, what the
 /// order of requests was, and the protocols themselves.
 fn explanation(protocols: &str, mode: Mode, priority: Priority) -> String {
-    let connections = if protocols.contains("h2") {
+    let connections = if used(protocols, "h2") {
         "Over HTTP/2 every request shares one connection, so none waits for a free one: the bars start together, in one wave. \
         What still separates the wall time from the ideal is the browser's own work: handing each request to the network, \
         reading each answer, decoding each image."
@@ -135,6 +135,13 @@ fn protocols_used(requests: &[RequestTiming]) -> String {
     } else {
         seen.join(", ")
     }
+}
+
+/// True when `name` is one of the protocols [`protocols_used`] lists.
+fn used(protocols: &str, name: &str) -> bool {
+    // Split on the comma rather than `str::contains`, whose substring search is code of its
+    // own in the wasm (and would find "h2" inside "h2c").
+    protocols.split(',').any(|p| p.trim_start() == name)
 }
 
 fn chart_height(requests: usize) -> usize {
