@@ -66,8 +66,9 @@ pub fn start_run(state: AppState, compare: bool) {
     start_batch(state, comics, strategies);
 }
 
-/// Aborts every in-flight request of the current run and its retries; their futures never
-/// resume, and every tile that had not settled shows that it was stopped.
+/// Aborts every in-flight request of the current run and its retries; their work sees it is
+/// stopped and paints nothing more, and every tile that had not settled shows that it was
+/// stopped.
 pub fn stop(state: AppState) {
     let Some(control) = state.control.try_update_value(Option::take).flatten() else {
         return;
@@ -307,7 +308,7 @@ impl RunContext {
         self.settle(slot, outcome, timing);
     }
 
-    /// Paints one comic's outcome, unless its run has been replaced meanwhile.
+    /// Paints one comic's outcome, unless its run has been stopped or replaced meanwhile.
     fn settle(&self, slot: usize, outcome: Result<(Comic, String), Failure>, timing: ChainTiming) {
         if self.stopped() || self.state.run.with_untracked(|run| run.id) != self.run_id {
             return;

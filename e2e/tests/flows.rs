@@ -461,3 +461,29 @@ async fn tiles_fade_in_unless_many_arrive_at_once() {
     assert_eq!(page.eval(entrance).await, "none");
     page.close().await;
 }
+
+#[tokio::test]
+async fn in_completion_order_settled_tiles_come_first_under_the_pages_csp() {
+    // The proxy's CSP refuses `style` attributes that arrive as markup, so each tile's place
+    // must reach its `order` another way; with it refused, every tile would sit at 0.
+    let page = Page::start().await;
+    let orders = "return [...document.querySelectorAll('[data-testid=tile]')]\
+                  .map(t => Number(getComputedStyle(t).order));";
+    page.open("comics=1,2,3,4,5,6&mode=concurrent&latency_ms=50&jitter_ms=400&seed=7&run=1")
+        .await;
+    page.wait_for_state("done", SECS).await;
+    let mut places: Vec<u64> = serde_json::from_value(page.eval(orders).await).unwrap();
+    places.sort_unstable();
+    assert_eq!(
+        places,
+        (0..6).collect::<Vec<u64>>(),
+        "each tile at its own settled place"
+    );
+
+    page.open("comics=1,2,3,4,5,6&mode=concurrent&latency_ms=50&jitter_ms=400&seed=7&order=grid&run=1")
+        .await;
+    page.wait_for_state("done", SECS).await;
+    let places: Vec<u64> = serde_json::from_value(page.eval(orders).await).unwrap();
+    assert_eq!(places, vec![0; 6], "the grid keeps the list's own order");
+    page.close().await;
+}

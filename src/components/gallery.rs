@@ -1,7 +1,8 @@
 use leptos::{html::Ol, prelude::*};
-use web_sys::Element;
+use wasm_bindgen::JsCast;
+use web_sys::{Element, HtmlElement};
 
-use super::tile::tile_markup;
+use super::tile::{completion_place, tile_markup};
 use crate::{
     run_config::TileOrder,
     runner,
@@ -30,15 +31,29 @@ pub fn Gallery() -> impl IntoView {
         state.tiles.with(|tiles| {
             list.set_class_name(list_class(tiles.len(), by_completion));
             let now: Vec<Shown> = tiles.iter().map(|t| (t.num, t.version)).collect();
-            match stale_slots(&shown, &now) {
-                None => list.set_inner_html(&tiles.iter().map(tile_markup).collect::<String>()),
+            // A live list: it sees the items each rewrite puts in.
+            let items = list.children();
+            let drawn = match stale_slots(&shown, &now) {
+                None => {
+                    list.set_inner_html(&tiles.iter().map(tile_markup).collect::<String>());
+                    (0..tiles.len()).collect()
+                }
                 Some(slots) => {
-                    let items = list.children();
-                    for slot in slots {
+                    for &slot in &slots {
                         if let Some(item) = items.item(slot as u32) {
                             item.set_outer_html(&tile_markup(&tiles[slot]));
                         }
                     }
+                    slots
+                }
+            };
+            // Through the CSSOM: the page's CSP refuses a `style` attribute that comes as markup.
+            for slot in drawn {
+                if let Some(item) = items.item(slot as u32) {
+                    let _ = item
+                        .unchecked_into::<HtmlElement>()
+                        .style()
+                        .set_property("--done", &completion_place(&tiles[slot]).to_string());
                 }
             }
             now

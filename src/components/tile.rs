@@ -5,8 +5,7 @@ use crate::state::{Tile, TileState};
 
 /// One comic as a gallery `<li>`: a placeholder while pending, the decoded image once
 /// loaded (a button that shows it large), the reason it failed with a retry button, or a
-/// quiet "stopped" when its run was stopped first. Its `--done` is its place in completion
-/// order (settled tiles first), which `.by-completion` uses; the DOM order never changes.
+/// quiet "stopped" when its run was stopped first.
 pub fn tile_markup(tile: &Tile) -> String {
     let num = tile.num;
     // A retry in flight, or one that was stopped, shows no timing from the try before.
@@ -17,9 +16,8 @@ pub fn tile_markup(tile: &Tile) -> String {
         TileState::Loaded { .. } => "loaded",
         TileState::Failed { .. } => "error",
     };
-    let done = tile.settled_as.unwrap_or(1000 + tile.slot);
     let mut html = format!(
-        r#"<li class="tile tile-{state_name}" data-testid="tile" data-num="{num}" data-state="{state_name}" data-ms="{}" data-metadata-ms="{}" data-slot="{}" style="--done:{done}">"#,
+        r#"<li class="tile tile-{state_name}" data-testid="tile" data-num="{num}" data-state="{state_name}" data-ms="{}" data-metadata-ms="{}" data-slot="{}">"#,
         timing.map(|t| t.total().round().to_string()).unwrap_or_default(),
         timing
             .map(|t| t.metadata().round().to_string())
@@ -68,6 +66,12 @@ pub fn tile_markup(tile: &Tile) -> String {
     html
 }
 
+/// The tile's place when settled tiles come first (`.by-completion` orders by it as `--done`;
+/// the DOM order never changes): its place in completion order, else after every settled one.
+pub fn completion_place(tile: &Tile) -> usize {
+    tile.settled_as.unwrap_or(1000 + tile.slot)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,11 +105,21 @@ mod tests {
     }
 
     #[test]
+    fn settled_tiles_come_first_in_the_order_they_settled() {
+        assert_eq!(completion_place(&Tile::pending(614, 2)), 1002);
+        let settled = Tile {
+            settled_as: Some(3),
+            ..Tile::pending(5, 0)
+        };
+        assert_eq!(completion_place(&settled), 3);
+    }
+
+    #[test]
     fn a_pending_tile_is_a_placeholder_after_the_settled_ones() {
         assert_eq!(
             tile_markup(&Tile::pending(614, 2)),
             concat!(
-                r#"<li class="tile tile-pending" data-testid="tile" data-num="614" data-state="pending" data-ms="" data-metadata-ms="" data-slot="2" style="--done:1002">"#,
+                r#"<li class="tile tile-pending" data-testid="tile" data-num="614" data-state="pending" data-ms="" data-metadata-ms="" data-slot="2">"#,
                 r#"<div class="tile-body placeholder" aria-label="comic 614 loading"><span class="num">#614</span><span class="spinner" aria-hidden="true"></span></div></li>"#
             )
         );
@@ -126,7 +140,7 @@ mod tests {
         assert_eq!(
             tile_markup(&tile),
             concat!(
-                r#"<li class="tile tile-loaded" data-testid="tile" data-num="614" data-state="loaded" data-ms="1300" data-metadata-ms="120" data-slot="2" style="--done:0">"#,
+                r#"<li class="tile tile-loaded" data-testid="tile" data-num="614" data-state="loaded" data-ms="1300" data-metadata-ms="120" data-slot="2">"#,
                 r##"<button type="button" class="tile-body" aria-label="#614 Wood&lt;pecker&gt;: show large">"##,
                 r#"<img src="/api/img/woodpecker.png?latency_ms=0&amp;fresh=1" alt="If you &quot;don&#39;t&quot; &amp; so" decoding="async">"#,
                 r#"<span class="caption"><span class="num">#614</span> Wood&lt;pecker&gt;</span></button>"#,
@@ -148,7 +162,7 @@ mod tests {
         };
         let retry = r#"<button type="button" class="retry" data-testid="retry">Retry</button>"#;
         let markup = tile_markup(&failed(true));
-        assert!(markup.starts_with(r#"<li class="tile tile-error" data-testid="tile" data-num="5" data-state="error" data-ms="1300" data-metadata-ms="120" data-slot="0" style="--done:3"><div class="tile-body failed" role="group" aria-label="comic 5 failed"><span class="num">#5</span><p class="reason" data-testid="tile-error">HTTP 404: &lt;no&gt; such comic</p>"#), "{markup}");
+        assert!(markup.starts_with(r#"<li class="tile tile-error" data-testid="tile" data-num="5" data-state="error" data-ms="1300" data-metadata-ms="120" data-slot="0"><div class="tile-body failed" role="group" aria-label="comic 5 failed"><span class="num">#5</span><p class="reason" data-testid="tile-error">HTTP 404: &lt;no&gt; such comic</p>"#), "{markup}");
         assert!(markup.contains(retry), "{markup}");
         assert!(markup.contains(r#"<p class="timing">"#), "{markup}");
         assert!(!tile_markup(&failed(false)).contains("retry"));
@@ -164,7 +178,7 @@ mod tests {
         assert_eq!(
             tile_markup(&tile),
             concat!(
-                r#"<li class="tile tile-cancelled" data-testid="tile" data-num="7" data-state="cancelled" data-ms="" data-metadata-ms="" data-slot="1" style="--done:1001">"#,
+                r#"<li class="tile tile-cancelled" data-testid="tile" data-num="7" data-state="cancelled" data-ms="" data-metadata-ms="" data-slot="1">"#,
                 r#"<div class="tile-body placeholder stopped"><span class="num">#7</span><span class="stopped-label" data-testid="tile-stopped">stopped</span></div></li>"#
             )
         );

@@ -34,6 +34,10 @@ function withoutDeadClasses(glue, name) {
       process.exit(1);
     }
   }
+  if (/IntoUnderlying/.test(out)) {
+    console.error(`minify-glue: ${name} has IntoUnderlying* glue in a shape this hook does not know`);
+    process.exit(1);
+  }
   return out;
 }
 
