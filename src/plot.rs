@@ -70,7 +70,7 @@ impl Scale {
 
 /// `(time, comics settled by then)` at each moment the count rises, in time order.
 pub fn steps(settle_times: &[f64]) -> Vec<(f64, usize)> {
-    // Found by repeated scans rather than a sort: a run has at most a few hundred comics, and
+    // Found by repeated scans rather than a sort: a run has at most `MAX_COMICS` comics, and
     // a sort for floats would be code of its own in the wasm.
     let mut steps: Vec<(f64, usize)> = Vec::new();
     let mut after = f64::NEG_INFINITY;

@@ -152,6 +152,8 @@ pub const HISTORY_LEN: usize = 12;
 /// Everything the page shows, as signals; provided as context to every component.
 #[derive(Clone, Copy)]
 pub struct AppState {
+    /// Written only by the controls' form, whose fields show the values they started with;
+    /// a second writer would need the form to follow it.
     pub config: RwSignal<RunConfig>,
     /// What was wrong with the URL, shown until the next run.
     pub problems: RwSignal<Vec<String>>,

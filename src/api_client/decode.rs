@@ -155,7 +155,7 @@ impl Decode for ErrorCode {
 impl Decode for OriginKind {
     fn decode<J: Json>(value: &J) -> Result<Self, String> {
         let name = String::decode(value)?;
-        [OriginKind::Xkcd, OriginKind::Demo]
+        OriginKind::ALL
             .into_iter()
             .find(|origin| origin.as_str() == name)
             .ok_or_else(|| "unknown origin".into())
@@ -282,7 +282,7 @@ mod tests {
     fn reads_every_answer_the_proxy_writes() {
         round_trip(comic(614, Some("/api/img/woodpecker.png")));
         round_trip(comic(1608, None));
-        for origin in [OriginKind::Xkcd, OriginKind::Demo] {
+        for origin in OriginKind::ALL {
             for latest in [None, Some(3000)] {
                 round_trip(Health {
                     origin,

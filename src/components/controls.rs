@@ -126,7 +126,9 @@ pub fn Controls() -> impl IntoView {
         </form>
     }
     .into_inner()
-    // Every event shares one listener type (a named event each would compile it again).
+    // Every event shares one listener type (a named event each would compile it again). In the
+    // capture phase, so that it also sees events that do not bubble, such as the plain
+    // `new Event('input')` a script fires after setting a field.
     .on(ev::capture(ev::Custom::new("submit")), on_event)
     .on(ev::capture(ev::Custom::new("click")), on_event)
     .on(ev::capture(ev::Custom::new("input")), on_event)

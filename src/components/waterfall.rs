@@ -119,7 +119,7 @@ fn order_explained(mode: Mode, priority: Priority) -> &'static str {
 
 /// Every protocol the requests used, in order and once each: `"h2, http/1.1"`, or `"unknown"`.
 fn protocols_used(requests: &[RequestTiming]) -> String {
-    // Kept sorted by inserting in place: there are one or two, and a sort would add its code.
+    // Kept sorted by inserting in place: there are very few, and a sort would add its code.
     let mut seen: Vec<&str> = Vec::new();
     for protocol in requests
         .iter()
