@@ -11,7 +11,7 @@ use std::{
 type Job<'a> = Pin<Box<dyn Future<Output = ()> + 'a>>;
 
 /// Jobs in flight, polled together in the order they started: a plain list (a run has at
-/// most `MAX_COMICS`), so none of a general executor's machinery is compiled in.
+/// most `MAX_COMICS` comics), so none of a general executor's machinery is compiled in.
 #[derive(Default)]
 pub struct Jobs<'a> {
     running: Vec<Job<'a>>,
