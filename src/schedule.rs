@@ -11,7 +11,7 @@ use std::{
 type Job<'a> = Pin<Box<dyn Future<Output = ()> + 'a>>;
 
 /// Jobs in flight, polled together in the order they started: a plain list (a run has at
-/// most a few hundred), so none of a general executor's machinery is compiled in.
+/// most `MAX_COMICS` comics), so none of a general executor's machinery is compiled in.
 #[derive(Default)]
 pub struct Jobs<'a> {
     running: Vec<Job<'a>>,
@@ -78,30 +78,35 @@ fn poll_running(running: &mut Vec<Job<'_>>, cx: &mut Context<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use futures::{
-        channel::oneshot,
-        executor::LocalPool,
-        future::{AbortHandle, Abortable},
-        task::LocalSpawnExt,
+    use futures::{channel::oneshot, executor::LocalPool, task::LocalSpawnExt};
+    use std::{
+        cell::{Cell, RefCell},
+        rc::Rc,
     };
-    use std::{cell::RefCell, rc::Rc};
 
-    /// Jobs that finish only when the test says so, recording what ran when.
+    /// Jobs that finish only when the test says so, recording what ran when. Like the page's
+    /// work, each job checks a shared stop switch when it starts and when its wait ends.
     struct Harness {
         release: Vec<Option<oneshot::Sender<()>>>,
         log: Rc<RefCell<Vec<String>>>,
         in_flight: Rc<RefCell<(usize, usize)>>,
+        stopped: Rc<Cell<bool>>,
     }
 
-    fn start(pool: &mut LocalPool, count: usize, max: usize) -> (Harness, AbortHandle) {
+    fn start(pool: &mut LocalPool, count: usize, max: usize) -> Harness {
         let (senders, receivers): (Vec<_>, Vec<_>) = (0..count).map(|_| oneshot::channel::<()>()).unzip();
         let log = Rc::new(RefCell::new(Vec::new()));
         let in_flight = Rc::new(RefCell::new((0usize, 0usize)));
-        let (job_log, job_flight) = (log.clone(), in_flight.clone());
+        let stopped = Rc::new(Cell::new(false));
+        let (job_log, job_flight, job_stopped) = (log.clone(), in_flight.clone(), stopped.clone());
         let items: Vec<(usize, oneshot::Receiver<()>)> = receivers.into_iter().enumerate().collect();
         let run = run_bounded(items, max, move |(i, done)| {
-            let (log, flight) = (job_log.clone(), job_flight.clone());
+            let (log, flight, stopped) = (job_log.clone(), job_flight.clone(), job_stopped.clone());
             async move {
+                if stopped.get() {
+                    log.borrow_mut().push(format!("skip {i}"));
+                    return;
+                }
                 {
                     let mut f = flight.borrow_mut();
                     f.0 += 1;
@@ -110,25 +115,26 @@ mod tests {
                 log.borrow_mut().push(format!("start {i}"));
                 let _ = done.await;
                 flight.borrow_mut().0 -= 1;
-                log.borrow_mut().push(format!("done {i}"));
+                if !stopped.get() {
+                    log.borrow_mut().push(format!("done {i}"));
+                }
             }
         });
-        let (handle, registration) = AbortHandle::new_pair();
+        let run_log = log.clone();
         pool.spawner()
             .spawn_local(async move {
-                let _ = Abortable::new(run, registration).await;
+                run.await;
+                run_log.borrow_mut().push("over".into());
             })
             .unwrap();
         pool.run_until_stalled();
         let release = senders.into_iter().map(Some).collect();
-        (
-            Harness {
-                release,
-                log,
-                in_flight,
-            },
-            handle,
-        )
+        Harness {
+            release,
+            log,
+            in_flight,
+            stopped,
+        }
     }
 
     impl Harness {
@@ -156,7 +162,7 @@ mod tests {
     #[test]
     fn sequential_starts_one_after_another() {
         let mut pool = LocalPool::new();
-        let (mut h, _) = start(&mut pool, 3, 1);
+        let mut h = start(&mut pool, 3, 1);
         assert_eq!(h.started(), 1);
         h.finish(&mut pool, 0);
         assert_eq!(h.started(), 2);
@@ -168,7 +174,7 @@ mod tests {
     #[test]
     fn concurrent_starts_all_and_settles_in_completion_order() {
         let mut pool = LocalPool::new();
-        let (mut h, _) = start(&mut pool, 4, 4);
+        let mut h = start(&mut pool, 4, 4);
         assert_eq!(h.started(), 4);
         for i in [2, 0, 3, 1] {
             h.finish(&mut pool, i);
@@ -179,7 +185,7 @@ mod tests {
     #[test]
     fn limited_never_exceeds_k_and_refills_at_once() {
         let mut pool = LocalPool::new();
-        let (mut h, _) = start(&mut pool, 10, 3);
+        let mut h = start(&mut pool, 10, 3);
         assert_eq!(h.started(), 3);
         h.finish(&mut pool, 1);
         assert_eq!(h.started(), 4, "a slot is refilled as soon as one settles");
@@ -191,21 +197,55 @@ mod tests {
     }
 
     #[test]
-    fn aborting_stops_everything_and_nothing_settles_late() {
+    fn stopping_ends_the_run_at_once_and_nothing_settles_late() {
         let mut pool = LocalPool::new();
-        let (mut h, abort) = start(&mut pool, 5, 2);
+        let mut h = start(&mut pool, 5, 2);
         h.finish(&mut pool, 0);
-        abort.abort();
+        assert_eq!(h.started(), 3);
+        // Stop as the page does it: the switch, and the requests in flight end (aborted).
+        h.stopped.set(true);
+        h.release.clear();
         pool.run_until_stalled();
-        let before = h.log.borrow().len();
-        for i in 1..5 {
-            // The receivers are gone with the aborted run; sending fails quietly.
-            if let Some(tx) = h.release[i].take() {
-                let _ = tx.send(());
-            }
-        }
+        let log = h.log.borrow().clone();
+        assert_eq!(h.finished(), ["done 0"], "nothing settles after Stop: {log:?}");
+        assert_eq!(
+            log[log.len() - 3..],
+            ["skip 3", "skip 4", "over"],
+            "the comics not yet started return at once and the run ends"
+        );
+    }
+
+    #[test]
+    fn jobs_run_while_waiting_for_something_else() {
+        let mut pool = LocalPool::new();
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let (job_done, job_gate) = oneshot::channel::<()>();
+        let (other_done, other_gate) = oneshot::channel::<()>();
+        let task_log = log.clone();
+        pool.spawner()
+            .spawn_local(async move {
+                let mut jobs = Jobs::default();
+                let job_log = task_log.clone();
+                jobs.start(async move {
+                    let _ = job_gate.await;
+                    job_log.borrow_mut().push("job");
+                });
+                let _ = jobs.alongside(other_gate).await;
+                task_log.borrow_mut().push("other");
+                jobs.finish().await;
+                task_log.borrow_mut().push("all");
+            })
+            .unwrap();
         pool.run_until_stalled();
-        assert_eq!(h.log.borrow().len(), before);
-        assert_eq!(h.finished(), ["done 0"]);
+        job_done.send(()).unwrap();
+        pool.run_until_stalled();
+        assert_eq!(
+            *log.borrow(),
+            ["job"],
+            "the job settles while the other wait goes on"
+        );
+        other_done.send(()).unwrap();
+        pool.run_until_stalled();
+        assert_eq!(*log.borrow(), ["job", "other", "all"]);
     }
 }

@@ -29,6 +29,25 @@ impl fmt::Display for Escaped<'_> {
     }
 }
 
+/// A comic whose texts need escaping, for the markup tests of the tile and the viewer.
+#[cfg(test)]
+pub(crate) fn sample_comic(year: &str) -> fanout_api::Comic {
+    fanout_api::Comic {
+        num: 614,
+        year: year.into(),
+        month: "7".into(),
+        day: "24".into(),
+        title: "Woodpecker".into(),
+        safe_title: "Wood<pecker>".into(),
+        alt: "If you \"don't\" & so".into(),
+        img: Some("/api/img/woodpecker.png".into()),
+        link: String::new(),
+        news: String::new(),
+        transcript: String::new(),
+        interactive: false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::escaped;

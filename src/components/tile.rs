@@ -75,25 +75,7 @@ pub fn completion_place(tile: &Tile) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::ChainTiming;
-    use fanout_api::Comic;
-
-    fn comic() -> Comic {
-        Comic {
-            num: 614,
-            year: "2009".into(),
-            month: "7".into(),
-            day: "24".into(),
-            title: "Woodpecker".into(),
-            safe_title: "Wood<pecker>".into(),
-            alt: "If you \"don't\" & so".into(),
-            img: Some("/api/img/woodpecker.png".into()),
-            link: String::new(),
-            news: String::new(),
-            transcript: String::new(),
-            interactive: false,
-        }
-    }
+    use crate::{components::markup::sample_comic, stats::ChainTiming};
 
     fn timing() -> ChainTiming {
         ChainTiming {
@@ -129,7 +111,7 @@ mod tests {
     fn a_loaded_tile_opens_large_and_shows_its_escaped_texts_and_timing() {
         let tile = Tile {
             state: TileState::Loaded {
-                comic: Box::new(comic()),
+                comic: Box::new(sample_comic("2009")),
                 image_url: "/api/img/woodpecker.png?latency_ms=0&fresh=1".into(),
             },
             settled_as: Some(0),

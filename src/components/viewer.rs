@@ -66,28 +66,12 @@ fn viewer_markup(comic: &Comic, url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn comic(year: &str) -> Comic {
-        Comic {
-            num: 614,
-            year: year.into(),
-            month: "7".into(),
-            day: "24".into(),
-            title: "Woodpecker".into(),
-            safe_title: "Wood<pecker>".into(),
-            alt: "If you \"don't\" & so".into(),
-            img: Some("/api/img/woodpecker.png".into()),
-            link: String::new(),
-            news: String::new(),
-            transcript: String::new(),
-            interactive: false,
-        }
-    }
+    use crate::components::markup::sample_comic;
 
     #[test]
     fn the_comic_large_with_its_escaped_texts_date_and_link() {
         assert_eq!(
-            viewer_markup(&comic("2009"), "/api/img/woodpecker.png?a=1&b=2"),
+            viewer_markup(&sample_comic("2009"), "/api/img/woodpecker.png?a=1&b=2"),
             concat!(
                 r#"<header><h2 id="viewer-title">#614 Wood&lt;pecker&gt;</h2><form method="dialog"><button class="close" autofocus aria-label="Close">×</button></form></header>"#,
                 r#"<img src="/api/img/woodpecker.png?a=1&amp;b=2" alt="If you &quot;don&#39;t&quot; &amp; so"><p class="alt">If you &quot;don&#39;t&quot; &amp; so</p>"#,
@@ -98,7 +82,7 @@ mod tests {
 
     #[test]
     fn an_incomplete_date_is_left_out() {
-        let markup = viewer_markup(&comic(""), "/i.png");
+        let markup = viewer_markup(&sample_comic(""), "/i.png");
         assert!(
             markup.contains(r#"<p class="meta"><a href="https://xkcd.com/614/""#),
             "{markup}"
