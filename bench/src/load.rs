@@ -276,8 +276,8 @@ async fn hostile_connect(target: SocketAddr, half_sent: bool) -> std::io::Result
 pub async fn proxy_under_load(setup: &Setup, report: &mut Report) {
     let seconds = if setup.quick { 5 } else { 10 };
     // wrk makes its 10,000 burst connections from one address, and every one of them waits
-    // out a simulated delay: both above the per-client defaults (256 connections, an eighth
-    // of 10,000 waits), so this proxy gets room for them. The hostile row's 1,000 sockets are then
+    // out a simulated delay: above the per-client defaults (256 connections, 512 requests in
+    // flight, an eighth of 10,000 waits), so this proxy gets room for them. The hostile row's 1,000 sockets are then
     // all held, not closed at once over the cap: the harder case.
     let (proxy, base) = start_proxy(
         setup,
@@ -287,6 +287,8 @@ pub async fn proxy_under_load(setup: &Setup, report: &mut Report) {
             "12000",
             "--max-simulated-waits",
             "90000",
+            "--max-in-flight-per-client",
+            "12000",
         ],
     );
     wait_for(&format!("{base}/api/health"), Duration::from_secs(10)).await;

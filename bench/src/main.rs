@@ -99,6 +99,8 @@ pub fn start_proxy(setup: &Setup, tls: bool, extra: &[&str]) -> (Service, String
         "demo",
         "--rate-limit",
         "0",
+        "--static-rate-limit",
+        "0",
         "--dist",
     ])
     .arg(&setup.dist)

@@ -41,6 +41,11 @@ pub struct Config {
     #[arg(long, env = "FANOUT_RATE_LIMIT", default_value_t = 100)]
     pub rate_limit: u32,
 
+    /// Requests per second allowed to one client address on the built page's files (bursts
+    /// of five seconds' worth are fine), apart from the /api limit; 0 turns it off.
+    #[arg(long, env = "FANOUT_STATIC_RATE_LIMIT", default_value_t = 200)]
+    pub static_rate_limit: u32,
+
     /// Serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN) with this PEM certificate chain.
     #[arg(
         long,
@@ -86,6 +91,20 @@ pub struct Config {
     #[arg(long, env = "FANOUT_MAX_CONNECTIONS_PER_CLIENT", default_value_t = 256,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections_per_client: u32,
+
+    /// A response that cannot send a byte for this long (its client reads nothing) is ended:
+    /// over HTTP/1.1 its connection is closed; over HTTP/2 its connection gets a GOAWAY and
+    /// is closed once all it still has in flight is stalled so (as nginx's send_timeout).
+    #[arg(long, env = "FANOUT_SEND_TIMEOUT_MS", default_value_t = 30_000,
+          value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub send_timeout_ms: u64,
+
+    /// Requests in flight at most from one client (an IPv4 address or an IPv6 /64), over
+    /// all its connections and streams; further ones are refused (HTTP/2: REFUSED_STREAM,
+    /// HTTP/1.1: 503 with Retry-After). A 100-comic run needs up to 200.
+    #[arg(long, env = "FANOUT_MAX_IN_FLIGHT_PER_CLIENT", default_value_t = 512,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_in_flight_per_client: u32,
 
     /// Read buffer per HTTP/1.1 connection, in KiB: the most a request head may take.
     #[arg(long, env = "FANOUT_MAX_BUFFER_KB", default_value_t = 64,
@@ -141,6 +160,10 @@ impl Config {
 
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_millis(self.idle_timeout_ms)
+    }
+
+    pub fn send_timeout(&self) -> Duration {
+        Duration::from_millis(self.send_timeout_ms)
     }
 
     pub fn shutdown_timeout(&self) -> Duration {

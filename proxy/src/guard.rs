@@ -22,6 +22,9 @@ use crate::{X_CACHE, error::ApiError};
 
 pub const MAX_URI_BYTES: usize = 2048;
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// More header fields than this get 431. hyper's HTTP/1.1 parser is set to take more
+/// ([`crate::server`]), so that the answer is ours, in JSON.
+pub const MAX_HEADERS: usize = 100;
 
 /// What every request passes through first: the Host check and size limits, then the
 /// handler, then the hardening headers, with one log line at the end. One layer rather than
@@ -30,10 +33,10 @@ pub async fn frontline(State(hosts): State<Arc<HostCheck>>, request: Request, ne
     let log = tracing::enabled!(target: "fanout_proxy::access", tracing::Level::INFO);
     let started = Instant::now();
     let logged = log.then(|| (request.method().clone(), request.uri().path().to_owned()));
-    let refusal = if hosts.allows(&request) {
-        oversized(&request)
-    } else {
-        Some(ApiError::MisdirectedRequest)
+    let refusal = match malformed_host(&request) {
+        Some(problem) => Some(ApiError::BadRequest(problem.into())),
+        None if hosts.allows(&request) => oversized(&request),
+        None => Some(ApiError::MisdirectedRequest),
     };
     let mut response = match refusal {
         Some(refusal) => refusal.into_response(),
@@ -124,6 +127,81 @@ fn normalise_host(name: &str) -> String {
     }
 }
 
+/// What is wrong with the request's Host (and HTTP/2 `:authority`), if anything: RFC 9112
+/// asks for exactly one Host on HTTP/1.1, RFC 9113 for `:authority` and `host` to agree,
+/// and an authority here is a host name or address with an optional port, nothing more.
+fn malformed_host(request: &Request) -> Option<&'static str> {
+    let mut hosts = request.headers().get_all(header::HOST).iter();
+    let host = hosts.next();
+    if hosts.next().is_some() {
+        return Some("more than one Host header");
+    }
+    let authority = request.uri().authority().map(|a| a.as_str().as_bytes());
+    match (authority, host) {
+        (None, None) if request.version() == axum::http::Version::HTTP_11 => Some("no Host header"),
+        (None, None) => None,
+        (Some(authority), Some(host)) if !authority.eq_ignore_ascii_case(host.as_bytes()) => {
+            Some("the request's authority and its Host header differ")
+        }
+        (Some(authority), _) => authority_problem(authority),
+        (None, Some(host)) => authority_problem(host.as_bytes()),
+    }
+}
+
+/// `host[:port]`, where host is a DNS name (labels not empty; one trailing dot allowed),
+/// an IPv4 address, or an IPv6 address in brackets, and port is 1 to 65535.
+fn authority_problem(authority: &[u8]) -> Option<&'static str> {
+    let Ok(authority) = std::str::from_utf8(authority) else {
+        return Some("the Host is not ASCII");
+    };
+    if authority.contains('@') {
+        return Some("the Host carries user information");
+    }
+    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
+        let Some((v6, after)) = rest.split_once(']') else {
+            return Some("the Host has an unclosed IPv6 bracket");
+        };
+        if v6.parse::<std::net::Ipv6Addr>().is_err() {
+            return Some("the Host is not a valid IPv6 address");
+        }
+        match after {
+            "" => ("", None),
+            _ => match after.strip_prefix(':') {
+                Some(port) => ("", Some(port)),
+                None => return Some("the Host has text after its IPv6 address"),
+            },
+        }
+    } else {
+        match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    if let Some(port) = port {
+        let valid = !port.is_empty()
+            && port.len() <= 5
+            && port.bytes().all(|b| b.is_ascii_digit())
+            && port.parse::<u32>().is_ok_and(|p| (1..=65535).contains(&p));
+        if !valid {
+            return Some("the Host's port is not a number from 1 to 65535");
+        }
+    }
+    if !authority.starts_with('[') {
+        let name = host.strip_suffix('.').unwrap_or(host);
+        let label_ok = |label: &str| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        if name.is_empty() || !name.split('.').all(label_ok) {
+            return Some("the Host is not a valid host name");
+        }
+    }
+    None
+}
+
 /// Refuses oversized request lines and headers before any handler runs.
 fn oversized(request: &Request) -> Option<ApiError> {
     let uri = request.uri();
@@ -135,7 +213,8 @@ fn oversized(request: &Request) -> Option<ApiError> {
         .iter()
         .map(|(name, value)| name.as_str().len() + value.len())
         .sum();
-    (header_bytes > MAX_HEADER_BYTES).then_some(ApiError::HeadersTooLarge)
+    (header_bytes > MAX_HEADER_BYTES || request.headers().len() > MAX_HEADERS)
+        .then_some(ApiError::HeadersTooLarge)
 }
 
 /// The per-client request rate limit (`--rate-limit`), keyed by address (IPv6 by /64).
@@ -307,6 +386,56 @@ mod tests {
             .body(axum::body::Body::empty())
             .unwrap();
         assert!(!check.allows(&h2), "the URI's authority wins over Host");
+    }
+
+    #[test]
+    fn malformed_hosts_are_named() {
+        for ok in [
+            "localhost",
+            "localhost.",
+            "LocalHost:8080",
+            "127.0.0.1:1",
+            "[::1]",
+            "[::1]:65535",
+            "fanout_box.example",
+        ] {
+            assert_eq!(authority_problem(ok.as_bytes()), None, "{ok}");
+        }
+        for bad in [
+            "evil@localhost",
+            "localhost:abc",
+            "localhost:99999",
+            "localhost:0",
+            "localhost:",
+            "localhost..",
+            ".localhost",
+            "a..b",
+            "",
+            "[::1",
+            "[zz]:80",
+            "[::1]x",
+            "local host",
+        ] {
+            assert!(authority_problem(bad.as_bytes()).is_some(), "{bad}");
+        }
+        let two = Request::builder()
+            .uri("/")
+            .header(header::HOST, "localhost")
+            .header(header::HOST, "localhost")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        assert_eq!(malformed_host(&two), Some("more than one Host header"));
+        let disagree = Request::builder()
+            .uri("http://localhost/")
+            .header(header::HOST, "evil.example")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        assert!(malformed_host(&disagree).is_some());
+        let none = Request::builder()
+            .uri("/")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        assert_eq!(malformed_host(&none), Some("no Host header"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `fanout-proxy`: serves the Fanout page and a narrow same-origin `/api` that reaches
 //! xkcd (or the built-in demo origin) and nothing else.
 
+mod assets;
 mod batch;
 pub mod cache;
 pub mod config;
@@ -60,18 +61,22 @@ impl Proxy {
         });
         let mut api = routes::router(state);
         if let Some(limiter) = guard::ClientLimiter::new(config.rate_limit) {
-            let sweeper = limiter.clone();
-            tokio::spawn(async move {
-                let mut every = tokio::time::interval(Duration::from_secs(60));
-                loop {
-                    every.tick().await;
-                    sweeper.forget_idle();
-                }
-            });
+            spawn_sweeper(limiter.clone());
             api = api.route_layer(middleware::from_fn_with_state(limiter, guard::rate_limit));
         }
+        let assets = assets::Assets::load(&config.dist).context("loading the built page")?;
+        tracing::info!(
+            files = assets.len(),
+            bytes = assets.total_bytes(),
+            "the built page is in memory"
+        );
         let page = spa::Spa::load(&config.dist);
         let page_built = page.is_built();
+        let mut static_routes = spa::router(assets, page);
+        if let Some(limiter) = guard::ClientLimiter::new(config.static_rate_limit) {
+            spawn_sweeper(limiter.clone());
+            static_routes = static_routes.layer(middleware::from_fn_with_state(limiter, guard::rate_limit));
+        }
         let hosts = guard::HostCheck::new(config.listen.ip(), &config.allowed_hosts);
         if hosts.is_off() {
             tracing::warn!(
@@ -83,7 +88,7 @@ impl Proxy {
         }
         let router = Router::new()
             .merge(api)
-            .merge(spa::router(&config.dist, page))
+            .merge(static_routes)
             .layer(middleware::from_fn_with_state(Arc::new(hosts), guard::frontline));
         Ok(Proxy {
             router,
@@ -103,6 +108,17 @@ impl Proxy {
     ) -> anyhow::Result<()> {
         server::serve(self.router, self.connections, listener, tls, shutdown).await
     }
+}
+
+/// Forgets a limiter's idle clients now and then, so that its table stays small.
+fn spawn_sweeper(limiter: Arc<guard::ClientLimiter>) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            limiter.forget_idle();
+        }
+    });
 }
 
 async fn choose_origin(config: &Config) -> anyhow::Result<Origin> {

@@ -56,8 +56,13 @@ async fn run(config: Config) -> anyhow::Result<()> {
         "fanout-proxy listening on {url} (origin: {})",
         proxy.origin_description
     );
-    if let Some(saved) = tls.as_ref().and_then(|material| material.saved.as_ref()) {
+    if let Some(material) = &tls
+        && let Some(saved) = &material.saved
+    {
         println!("{}", tls::trust_hint(saved.path(), &url));
+        if let Some(pin) = &material.spki_sha256 {
+            println!("{}", tls::chromium_hint(pin, &url));
+        }
     }
     proxy
         .serve(listener, tls, shutdown_signal())

@@ -1,5 +1,5 @@
-//! The built page: hashed assets from `--dist` (their precompressed variants when present)
-//! with long caching, and `index.html` for
+//! The built page: hashed assets from `--dist`, held in memory (their precompressed
+//! variants when present), with long caching, and `index.html` for
 //! every other path (client routes) with no caching and a strict Content-Security-Policy
 //! that pins Trunk's inline bootstrap script by hash.
 
@@ -8,15 +8,17 @@ use std::{path::Path, sync::Arc};
 use axum::{
     Router,
     extract::{Request, State},
-    http::{HeaderValue, StatusCode, header},
+    handler::Handler,
+    http::{HeaderValue, Method, StatusCode, header},
     middleware::{self, Next},
     response::{Html, IntoResponse, Response},
-    routing::get,
 };
 use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
-use tower_http::{compression::CompressionLayer, services::ServeDir};
+use tower_http::compression::CompressionLayer;
+
+use crate::{assets::Assets, error::ApiError};
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const REVALIDATE: &str = "no-cache";
@@ -48,24 +50,39 @@ impl Spa {
     }
 }
 
-pub fn router(dist: &Path, spa: Spa) -> Router {
-    let index = get(serve_index).with_state(spa.clone());
+/// What the page's routes serve: the files, and the page for every other path.
+#[derive(Clone)]
+struct Page {
+    assets: Arc<Assets>,
+    spa: Spa,
+}
+
+pub fn router(assets: Assets, spa: Spa) -> Router {
     // `cargo xtask` writes `.br` and `.gz` beside the built assets; those go out as they
     // are. Anything without them (the in-memory index.html, a page built by hand) is
     // compressed on the way out by the layer below, which leaves encoded answers alone.
-    let files = ServeDir::new(dist)
-        .append_index_html_on_directories(false)
-        .precompressed_br()
-        .precompressed_gzip()
-        .fallback(index);
+    let page = Page {
+        assets: Arc::new(assets),
+        spa: spa.clone(),
+    };
     Router::new()
-        .fallback_service(files)
+        .fallback_service(serve_page.with_state(page))
         .layer(middleware::from_fn_with_state(Arc::new(spa), page_headers))
         .layer(CompressionLayer::new())
 }
 
-async fn serve_index(State(spa): State<Spa>) -> Response {
-    match spa.index {
+async fn serve_page(State(page): State<Page>, request: Request) -> Response {
+    let (parts, _) = request.into_parts();
+    if parts.method != Method::GET && parts.method != Method::HEAD {
+        return ApiError::MethodNotAllowed.into_response();
+    }
+    page.assets
+        .answer(&parts.method, parts.uri.path(), &parts.headers)
+        .unwrap_or_else(|| serve_index(&page.spa))
+}
+
+fn serve_index(spa: &Spa) -> Response {
+    match spa.index.clone() {
         Some(html) => Html(html).into_response(),
         None => (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -14,6 +14,9 @@ use crate::Config;
 pub struct TlsMaterial {
     pub cert_pem: Vec<u8>,
     pub key_pem: Vec<u8>,
+    /// For a generated certificate: the base64 SHA-256 of its public key (SPKI), which
+    /// Chromium's `--ignore-certificate-errors-spki-list` takes to trust this key alone.
+    pub spki_sha256: Option<String>,
     /// A generated certificate saved for people to trust; removed when this is dropped.
     pub saved: Option<SavedCertificate>,
 }
@@ -37,6 +40,7 @@ pub fn from_config(config: &Config) -> anyhow::Result<Option<TlsMaterial>> {
         (Some(cert), Some(key), false) => Ok(Some(TlsMaterial {
             cert_pem: read(cert, "--tls-cert")?,
             key_pem: read(key, "--tls-key")?,
+            spki_sha256: None,
             saved: None,
         })),
         (None, None, true) => {
@@ -64,15 +68,42 @@ fn read(path: &Path, flag: &str) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("{flag} {}", path.display()))
 }
 
-/// A fresh certificate for localhost, 127.0.0.1 and ::1, in memory only.
+/// How long a generated certificate is valid: trusting it trusts its key for no longer.
+pub const SELF_SIGNED_DAYS: i64 = 30;
+
+/// A fresh certificate for localhost, 127.0.0.1 and ::1, in memory only: an end-entity
+/// certificate for TLS servers (it can sign nothing else), valid for [`SELF_SIGNED_DAYS`].
 pub fn self_signed() -> anyhow::Result<TlsMaterial> {
-    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
-    let certified = rcgen::generate_simple_self_signed(names).context("generating a certificate")?;
+    let params = leaf_params()?;
+    let key = rcgen::KeyPair::generate().context("generating a key")?;
+    let cert = params.self_signed(&key).context("generating a certificate")?;
+    let spki = {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(
+            rcgen::PublicKeyData::subject_public_key_info(&key),
+        ))
+    };
     Ok(TlsMaterial {
-        cert_pem: certified.cert.pem().into_bytes(),
-        key_pem: certified.signing_key.serialize_pem().into_bytes(),
+        cert_pem: cert.pem().into_bytes(),
+        key_pem: key.serialize_pem().into_bytes(),
+        spki_sha256: Some(spki),
         saved: None,
     })
+}
+
+fn leaf_params() -> anyhow::Result<rcgen::CertificateParams> {
+    use rcgen::{CertificateParams, ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose};
+    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    let mut params = CertificateParams::new(names).context("naming the certificate")?;
+    let now = time::OffsetDateTime::now_utc();
+    // A minute's slack for a client whose clock is a little behind.
+    params.not_before = now - time::Duration::minutes(1);
+    params.not_after = now + time::Duration::days(SELF_SIGNED_DAYS);
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    Ok(params)
 }
 
 /// Writes `cert_pem` into a new directory under `parent` that only this user can enter
@@ -114,20 +145,54 @@ fn private_dir() -> std::fs::Permissions {
         .permissions()
 }
 
-/// What to tell a person about a generated certificate.
+/// What to tell a person about a generated certificate: how to trust it for this site
+/// only, never as an authority (it is not one, and must not vouch for other sites).
 pub fn trust_hint(cert: &Path, url: &str) -> String {
     format!(
-        "self-signed certificate for localhost and 127.0.0.1: {cert} (removed when the proxy stops)\n  \
-         to trust it: `curl --cacert {cert} {url}api/health`; in Chromium or Chrome import it under \
-         Settings > Privacy and security > Security > Manage certificates > Authorities \
-         (or, for a throwaway profile only, start the browser with --ignore-certificate-errors)",
+        "self-signed certificate for localhost and 127.0.0.1, valid {SELF_SIGNED_DAYS} days: {cert} \
+         (removed when the proxy stops)\n  \
+         to trust it for this site only: `curl --cacert {cert} {url}api/health`; Firefox: open {url} \
+         and choose Advanced > Accept the Risk and Continue (an exception for this site only)",
         cert = cert.display()
+    )
+}
+
+/// How Chromium trusts one key, `spki_sha256`, in a profile of its own.
+pub fn chromium_hint(spki_sha256: &str, url: &str) -> String {
+    format!(
+        "  Chromium or Chrome, in a throwaway profile that trusts this key alone: \
+         `chromium --user-data-dir=$(mktemp -d) --ignore-certificate-errors-spki-list={spki_sha256} {url}`"
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_generated_certificate_is_a_server_certificate_for_thirty_days() {
+        let material = self_signed().unwrap();
+        let params = leaf_params().unwrap();
+        assert!(
+            matches!(params.is_ca, rcgen::IsCa::ExplicitNoCa),
+            "not an authority: {:?}",
+            params.is_ca
+        );
+        let lifetime = params.not_after - params.not_before;
+        assert!(
+            lifetime <= time::Duration::days(SELF_SIGNED_DAYS) + time::Duration::minutes(1),
+            "{lifetime}"
+        );
+        assert!(params.not_after > time::OffsetDateTime::now_utc() + time::Duration::days(29));
+        let hint = trust_hint(Path::new("/tmp/x/localhost.pem"), "https://localhost:8080/");
+        assert!(
+            hint.contains("this site only") && !hint.contains("Authorities"),
+            "{hint}"
+        );
+        let pin = material.spki_sha256.unwrap();
+        assert_eq!(pin.len(), 44, "base64 of 32 bytes");
+        assert!(chromium_hint(&pin, "https://localhost:8080/").contains(&pin));
+    }
 
     #[test]
     fn a_saved_certificate_is_private_and_goes_away() {

@@ -165,8 +165,12 @@ async fn faults_on_request() {
 #[tokio::test]
 async fn delayed_requests_hold_no_threads() {
     // A thousand requests each delayed 500 ms finish together, not one after another. They
-    // come on a thousand connections from one address, above the default per-client cap.
-    let proxy = demo_proxy(|c| c.max_connections_per_client = 1000).await;
+    // come on a thousand connections from one address, above the default per-client caps.
+    let proxy = demo_proxy(|c| {
+        c.max_connections_per_client = 1000;
+        c.max_in_flight_per_client = 1000;
+    })
+    .await;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .build()
