@@ -10,15 +10,15 @@ pub mod pick;
 pub mod plot;
 pub mod run_config;
 pub mod schedule;
+pub mod state;
 pub mod stats;
 
 mod api_client;
 mod components;
 mod runner;
-mod state;
 mod url_state;
 
-pub use components::App;
+pub use components::{App, TileView};
 
 /// Mounts the app on `<body>`.
 pub fn mount() {
