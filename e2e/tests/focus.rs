@@ -135,7 +135,7 @@ async fn typing_into_a_number_or_rate_field_is_never_rewritten() {
             .await;
         assert_eq!(shown, typed, "{name} shows what was typed");
     }
-    // And what was typed is what the run uses.
+    // And what was typed is what the run uses (a decimal rate does not block the form).
     page.click("run").await;
     page.wait_for_state("done", SECS).await;
     let search = page.eval("return location.search;").await;

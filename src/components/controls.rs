@@ -126,7 +126,8 @@ fn RateField(label: &'static str, name: &'static str) -> impl IntoView {
                 name=name
                 min="0"
                 max="100"
-                step="1"
+                // Rates take decimals (12.5 %): with step 1 the browser would refuse to submit.
+                step="any"
                 prop:value=shown_text(config, name, input)
                 on:input:target=move |ev| {
                     apply(config, name, &ev.target().value(), false);
