@@ -181,18 +181,22 @@ fn HowFields() -> impl IntoView {
         <fieldset>
             <legend>"How"</legend>
             <div class="modes" role="radiogroup">
-                <For each=|| Mode::ALL key=|mode| *mode let:mode>
-                    <label class="mode">
-                        <input
-                            type="radio"
-                            name="mode"
-                            value=mode.as_str()
-                            prop:checked=move || config.with(|c| c.mode == mode)
-                            on:change=on_choice
-                        />
-                        <span>{mode.label()}</span>
-                    </label>
-                </For>
+                // A fixed list: built once, so no keyed <For>.
+                {Mode::ALL
+                    .map(|mode| {
+                        view! {
+                            <label class="mode">
+                                <input
+                                    type="radio"
+                                    name="mode"
+                                    value=mode.as_str()
+                                    prop:checked=move || config.with(|c| c.mode == mode)
+                                    on:change=on_choice
+                                />
+                                <span>{mode.label()}</span>
+                            </label>
+                        }
+                    })}
             </div>
             <WholeField
                 label="at most k in flight"
@@ -209,11 +213,17 @@ fn HowFields() -> impl IntoView {
                         apply(config, "order", &ev.target().value(), false);
                     }
                 >
-                    <For each=|| TileOrder::ALL key=|order| *order let:order>
-                        <option value=order.as_str() prop:selected=move || config.with(|c| c.order == order)>
-                            {order_label(order)}
-                        </option>
-                    </For>
+                    {TileOrder::ALL
+                        .map(|order| {
+                            view! {
+                                <option
+                                    value=order.as_str()
+                                    prop:selected=move || config.with(|c| c.order == order)
+                                >
+                                    {order_label(order)}
+                                </option>
+                            }
+                        })}
                 </select>
             </label>
             <label class="check">
