@@ -1,4 +1,5 @@
 use leptos::{
+    either::EitherOf4,
     html::{Button, Li},
     prelude::*,
 };
@@ -91,7 +92,7 @@ fn body(
     opener: NodeRef<Button>,
     retry: impl Fn(leptos::ev::MouseEvent) + 'static,
     open: impl Fn(leptos::ev::MouseEvent) + 'static,
-) -> AnyView {
+) -> impl IntoView {
     let num = tile.num;
     let phases = tile.settled_timing().map(|t| {
         view! {
@@ -104,25 +105,23 @@ fn body(
         }
     });
     match tile.state {
-        TileState::Pending => view! {
+        TileState::Pending => EitherOf4::A(view! {
             <div class="tile-body placeholder" aria-label=format!("comic {num} loading")>
                 <span class="num">{format!("#{num}")}</span>
                 <span class="spinner" aria-hidden="true"></span>
             </div>
-        }
-        .into_any(),
-        TileState::Cancelled => view! {
+        }),
+        TileState::Cancelled => EitherOf4::B(view! {
             <div class="tile-body placeholder stopped">
                 <span class="num">{format!("#{num}")}</span>
                 <span class="stopped-label" data-testid="tile-stopped">
                     "stopped"
                 </span>
             </div>
-        }
-        .into_any(),
+        }),
         TileState::Loaded { comic, image_url } => {
             let label = format!("#{} {}: show large", comic.num, comic.safe_title);
-            view! {
+            EitherOf4::C(view! {
                 <button node_ref=opener type="button" class="tile-body" on:click=open aria-label=label>
                     <img src=image_url alt=comic.alt decoding="async" />
                     <span class="caption">
@@ -132,10 +131,9 @@ fn body(
                     </span>
                 </button>
                 {phases}
-            }
-            .into_any()
+            })
         }
-        TileState::Failed { reason, retryable } => view! {
+        TileState::Failed { reason, retryable } => EitherOf4::D(view! {
             <div class="tile-body failed" role="group" aria-label=format!("comic {num} failed")>
                 <span class="num">{format!("#{num}")}</span>
                 <p class="reason" data-testid="tile-error">
@@ -152,8 +150,7 @@ fn body(
                     })}
             </div>
             {phases}
-        }
-        .into_any(),
+        }),
     }
 }
 
