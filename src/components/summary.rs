@@ -7,6 +7,7 @@ use super::{
 use crate::{
     run_config::strategy_label,
     state::{AppState, RunStatus},
+    stats::Summary,
 };
 
 /// The run's numbers, with stable `data-*` hooks for outside tools.
@@ -51,39 +52,41 @@ pub fn RunSummary() -> impl IntoView {
                 </span>
             </div>
             <dl class="figures" class:dim=move || !finished()>
-                <Figure
-                    term="wall time"
-                    value=Signal::derive(move || summary.with(|s| ms(s.wall_ms)))
-                    hint="from Run to the last comic"
-                />
+                <Figure term="wall time" summary value=|s| ms(s.wall_ms) hint="from Run to the last comic" />
                 <Figure
                     term="first tile"
-                    value=Signal::derive(move || summary.with(|s| ms(s.first_ms)))
+                    summary
+                    value=|s| ms(s.first_ms)
                     hint="from Run to the first comic on screen"
                 />
                 <Figure
                     term="mean time to tile"
-                    value=Signal::derive(move || summary.with(|s| ms(s.mean_ms)))
+                    summary
+                    value=|s| ms(s.mean_ms)
                     hint="how long a comic keeps you waiting, on average: from Run to its tile (failed ones when they failed)"
                 />
                 <Figure
                     term="sum of latencies"
-                    value=Signal::derive(move || summary.with(|s| ms(s.sum_ms)))
+                    summary
+                    value=|s| ms(s.sum_ms)
                     hint="what one after another would have cost"
                 />
                 <Figure
                     term="speedup"
-                    value=Signal::derive(move || summary.with(|s| format!("{:.1}×", s.speedup())))
+                    summary
+                    value=|s| format!("{:.1}×", s.speedup())
                     hint="sum of latencies ÷ wall time"
                 />
                 <Figure
                     term="vs. ideal"
-                    value=Signal::derive(move || summary.with(|s| format!("{:.2}×", s.vs_ideal())))
+                    summary
+                    value=|s| format!("{:.2}×", s.vs_ideal())
                     hint="wall time ÷ the slowest single comic; 1.00× is the limit"
                 />
                 <Figure
                     term="loaded / failed"
-                    value=Signal::derive(move || summary.with(|s| format!("{} / {}", s.loaded, s.failed)))
+                    summary
+                    value=|s| format!("{} / {}", s.loaded, s.failed)
                     hint="comics on screen and error tiles"
                 />
             </dl>
@@ -94,7 +97,7 @@ pub fn RunSummary() -> impl IntoView {
 
 /// The current run's progress curve, over the runs before it in the same Compare.
 #[component]
-fn BatchCurve(summary: Memo<crate::stats::Summary>) -> impl IntoView {
+fn BatchCurve(summary: Memo<Summary>) -> impl IntoView {
     let state = expect_context::<AppState>();
     let lines = Memo::new(move |_| {
         let run = state.run.get();
@@ -125,12 +128,19 @@ fn BatchCurve(summary: Memo<crate::stats::Summary>) -> impl IntoView {
     }
 }
 
+/// One figure of the run, `value` read from its summary (a plain function, so the seven
+/// figures share one view type).
 #[component]
-fn Figure(term: &'static str, value: Signal<String>, hint: &'static str) -> impl IntoView {
+fn Figure(
+    term: &'static str,
+    summary: Memo<Summary>,
+    value: fn(&Summary) -> String,
+    hint: &'static str,
+) -> impl IntoView {
     view! {
         <div class="figure" title=hint>
             <dt>{term}</dt>
-            <dd>{move || value.get()}</dd>
+            <dd>{move || summary.with(value)}</dd>
         </div>
     }
 }
