@@ -10,7 +10,7 @@ use crate::{
     state::{AppState, Tile, TileState, Viewing},
 };
 
-/// One comic of the gallery, at its fixed `slot` in the run's list: a placeholder while
+/// One comic of the gallery, at its fixed place `index` in the run's list: a placeholder while
 /// pending, the decoded image once loaded (a button that shows it large), the reason it
 /// failed with a retry button, or a quiet "stopped" when its run was stopped first.
 ///
