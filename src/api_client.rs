@@ -3,15 +3,15 @@
 
 use fanout_api::{Comic, ErrorBody, ErrorCode, Health, NetSim, Route, routes};
 use gloo_events::EventListener;
-use wasm_bindgen::{JsCast, JsValue};
+use gloo_net::http::{Request, RequestBuilder, Response};
+use serde::de::DeserializeOwned;
+use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortSignal, HtmlImageElement, Request, RequestCache, RequestInit, Response};
+use web_sys::{AbortSignal, HtmlImageElement, RequestCache, RequestInit};
 
 use crate::{run_config::Priority, stats::RequestTiming};
 
 mod batch;
-mod decode;
-use decode::Decode;
 
 /// Why one comic failed, in words for its error tile.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,26 +82,37 @@ impl Fetcher {
         format!("{path}{separator}{}", sim.to_query())
     }
 
-    /// A GET for `path`, at `priority` (`"low"`, `"high"`) when hints are on.
+    /// A GET for `path` with the run's abort signal and cache mode, at `priority` (`"low"`,
+    /// `"high"`) when hints are on. gloo-net's builder has no setter for fetch's `priority`,
+    /// so with hints the request is made from a `RequestInit` of our own and handed to
+    /// gloo-net (`Request: From<web_sys::Request>`) to send.
     fn get(&self, path: &str, priority: &str) -> Result<Request, Failure> {
-        let init = RequestInit::new();
-        init.set_cache(if self.use_cache {
+        let cache = if self.use_cache {
             RequestCache::Default
         } else {
             RequestCache::NoStore
-        });
-        init.set_signal(Some(&self.signal));
-        if self.priority == Priority::ImagesFirst {
-            // web-sys has no setter for `priority` yet.
-            js_sys::Reflect::set(&init, &"priority".into(), &priority.into())
-                .map_err(|_| self.failure("cannot set the request's priority".into()))?;
+        };
+        let url = self.url(path);
+        if self.priority != Priority::ImagesFirst {
+            return RequestBuilder::new(&url)
+                .cache(cache)
+                .abort_signal(Some(&self.signal))
+                .build()
+                .map_err(|err| self.failure(format!("cannot make a request for {path}: {err}")));
         }
-        Request::new_with_str_and_init(&self.url(path), &init)
+        let init = RequestInit::new();
+        init.set_cache(cache);
+        init.set_signal(Some(&self.signal));
+        // web-sys has no setter for `priority` yet.
+        js_sys::Reflect::set(&init, &"priority".into(), &priority.into())
+            .map_err(|_| self.failure("cannot set the request's priority".into()))?;
+        web_sys::Request::new_with_str_and_init(&url, &init)
+            .map(Request::from)
             .map_err(|_| self.failure(format!("cannot make a request for {path}")))
     }
 
     async fn send(&self, path: &str, priority: &str) -> Result<Response, Failure> {
-        let response = fetch(&self.get(path, priority)?).await.map_err(|err| {
+        let response = self.get(path, priority)?.send().await.map_err(|err| {
             if self.signal.aborted() {
                 Failure::Aborted
             } else {
@@ -113,10 +124,7 @@ impl Fetcher {
         }
         let status = response.status();
         let status_text = response.status_text();
-        let (code, message) = match parsed_json(response)
-            .await
-            .and_then(|body| ErrorBody::decode(&body))
-        {
+        let (code, message) = match json::<ErrorBody>(response).await {
             Ok(body) => (Some(body.error.code), body.error.message),
             Err(_) => (ErrorCode::from_status(status), status_text),
         };
@@ -129,9 +137,8 @@ impl Fetcher {
         let response = self
             .send(&routes::comic(fanout_api::ComicId::Number(num)), "low")
             .await?;
-        parsed_json(response)
+        json::<Comic>(response)
             .await
-            .and_then(|body| Comic::decode(&body))
             .map_err(|err| self.failure(format!("unreadable comic: {err}")))
     }
 
@@ -196,8 +203,11 @@ impl Fetcher {
 }
 
 pub async fn health() -> Result<Health, String> {
-    let response = fetch_url(routes::HEALTH).await?;
-    Health::decode(&parsed_json(response).await?)
+    let response = Request::get(routes::HEALTH)
+        .send()
+        .await
+        .map_err(|err| err.to_string())?;
+    json::<Health>(response).await
 }
 
 /// The newest comic number, asked of the proxy without any simulated delay.
@@ -206,47 +216,27 @@ pub async fn latest() -> Result<u32, String> {
         "{}?latency_ms=0&jitter_ms=0",
         routes::comic(fanout_api::ComicId::Latest)
     );
-    let response = fetch_url(&url).await?;
+    let response = Request::get(&url).send().await.map_err(|err| err.to_string())?;
     if !response.ok() {
         return Err(format!("HTTP {}", response.status()));
     }
-    Ok(Comic::decode(&parsed_json(response).await?)?.num)
+    Ok(json::<Comic>(response).await?.num)
 }
 
-/// A plain GET for `url`, or the browser's words for why it failed.
-async fn fetch_url(url: &str) -> Result<Response, String> {
-    let request = Request::new_with_str(url).map_err(|err| error_text(&err))?;
-    fetch(&request).await
-}
-
-/// Sends `request`; a request that never got an answer fails with the browser's words
-/// (`TypeError: Failed to fetch`, `AbortError: …`).
-async fn fetch(request: &Request) -> Result<Response, String> {
-    let window = web_sys::window().ok_or_else(|| "no window to fetch from".to_string())?;
-    JsFuture::from(window.fetch_with_request(request))
-        .await
-        .map(JsCast::unchecked_into)
-        .map_err(|err| error_text(&err))
-}
-
-/// A thrown JavaScript error as its `toString()`: `TypeError: Failed to fetch`.
-fn error_text(err: &JsValue) -> String {
-    err.unchecked_ref::<js_sys::Error>().to_string().into()
-}
-
-/// The body as the browser's own parser (`Response.json()`) read it, so that no JSON parser
-/// is compiled into the page; the callers read it into their types field by field
-/// ([`Decode`]). Not generic, so that its future is compiled once rather than once per type.
-async fn parsed_json(response: Response) -> Result<JsValue, String> {
-    let parsed = response
+/// A JSON body parsed by the browser (`Response.json()`) and read into `T` by its serde
+/// derive through serde-wasm-bindgen, so that no JSON parser is compiled into the page
+/// (gloo-net's own `json()` would bring serde_json).
+async fn json<T: DeserializeOwned>(response: Response) -> Result<T, String> {
+    let parsed = web_sys::Response::from(response)
         .json()
         .map_err(|_| "the body was already read".to_string())?;
-    JsFuture::from(parsed).await.map_err(|err| {
+    let value = JsFuture::from(parsed).await.map_err(|err| {
         js_sys::Reflect::get(&err, &"message".into())
             .ok()
             .and_then(|message| message.as_string())
             .unwrap_or_else(|| "the body is not JSON".into())
-    })
+    })?;
+    serde_wasm_bindgen::from_value(value).map_err(|err| err.to_string())
 }
 
 /// The HTTP status the browser recorded for `absolute_url` (0 and missing entries: none).

@@ -106,7 +106,7 @@ pub fn strategy_label(mode: Mode, limit: u32, priority: Priority) -> String {
 }
 
 /// Where a finished tile goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TileOrder {
     /// Tiles join the gallery in the order their requests complete.
     Completion,

@@ -131,6 +131,14 @@ impl Default for RunView {
     }
 }
 
+/// The comic shown large, and the slot of the tile that opened it (focus returns there).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Viewing {
+    pub comic: Comic,
+    pub image_url: String,
+    pub slot: usize,
+}
+
 /// One finished run, for comparing strategies.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistoryRow {
@@ -152,8 +160,7 @@ pub const HISTORY_LEN: usize = 12;
 /// Everything the page shows, as signals; provided as context to every component.
 #[derive(Clone, Copy)]
 pub struct AppState {
-    /// Written only by the controls' form, whose fields show the values they started with;
-    /// a second writer would need the form to follow it.
+    /// The run's settings; the controls' fields follow it (see `controls::Controls`).
     pub config: RwSignal<RunConfig>,
     /// What was wrong with the URL, shown until the next run.
     pub problems: RwSignal<Vec<String>>,
@@ -164,7 +171,7 @@ pub struct AppState {
     pub requests: RwSignal<Vec<RequestTiming>>,
     pub history: RwSignal<Vec<HistoryRow>>,
     /// The comic shown large, if any.
-    pub viewing: RwSignal<Option<(Comic, String)>>,
+    pub viewing: RwSignal<Option<Viewing>>,
     /// The current run's in-flight work, for Stop (see [`crate::runner`]).
     pub control: StoredValue<Option<RunControl>, LocalStorage>,
 }

@@ -4,6 +4,14 @@
 
 use std::time::Duration;
 
+use fanout::{
+    TileView,
+    run_config::RunConfig,
+    state::{AppState, Tile, TileState},
+    stats::ChainTiming,
+};
+use fanout_api::Comic;
+use leptos::prelude::{Set, Update};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 use web_sys::{HtmlElement, HtmlInputElement};
@@ -42,7 +50,13 @@ async fn until<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
 }
 
 async fn wait_for(container: &HtmlElement, selector: &str) -> web_sys::Element {
-    until(selector, || container.query_selector(selector).unwrap()).await
+    for _ in 0..1000 {
+        if let Some(found) = container.query_selector(selector).unwrap() {
+            return found;
+        }
+        gloo_timers::future::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("never found {selector} in {}", container.inner_html());
 }
 
 fn input(container: &HtmlElement, selector: &str) -> HtmlInputElement {
@@ -133,6 +147,172 @@ async fn a_bad_comic_list_is_explained_at_the_field() {
         input(&app, "input[name=n]").disabled().then_some(())
     })
     .await;
+}
+
+#[wasm_bindgen_test]
+async fn a_whole_number_out_of_range_is_refused_and_marked() {
+    let app = mount_at("n=4");
+    let n: HtmlInputElement = wait_for(&app, "input[name=n]").await.unchecked_into();
+    until("n shows 4", || (n.value() == "4").then_some(())).await;
+    let latency = input(&app, "input[name=latency_ms]");
+    for (field, value) in [(&n, "0"), (&latency, "99999999")] {
+        field.set_value(value);
+        field
+            .dispatch_event(&web_sys::Event::new("input").unwrap())
+            .unwrap();
+        until("the field is marked invalid", || {
+            (field.get_attribute("aria-invalid").as_deref() == Some("true")).then_some(())
+        })
+        .await;
+        assert_eq!(field.value(), value, "what was typed stays for the person to fix");
+    }
+    n.set_value("5");
+    n.dispatch_event(&web_sys::Event::new("input").unwrap()).unwrap();
+    until("a value in range is accepted", || {
+        (n.get_attribute("aria-invalid").as_deref() == Some("false")).then_some(())
+    })
+    .await;
+}
+
+/// One tile, at slot 0 of a fresh page state, in a fresh container.
+fn mount_tile(tile: Tile) -> (HtmlElement, AppState) {
+    let state = AppState::new(RunConfig::default(), Vec::new());
+    state.tiles.set(vec![tile]);
+    let container: HtmlElement = document().create_element("ol").unwrap().unchecked_into();
+    document().body().unwrap().append_child(&container).unwrap();
+    std::mem::forget(leptos::mount::mount_to(container.clone(), move || {
+        leptos::prelude::provide_context(state);
+        leptos::view! { <TileView index=0 /> }
+    }));
+    (container, state)
+}
+
+fn hostile_comic() -> Comic {
+    Comic {
+        num: 614,
+        year: "2009".into(),
+        month: "7".into(),
+        day: "24".into(),
+        title: "x".into(),
+        safe_title: "<img src=x onerror=alert(1)>Wood&pecker".into(),
+        alt: "\"><script>alert(2)</script>".into(),
+        img: Some("/api/img/woodpecker.png".into()),
+        link: String::new(),
+        news: String::new(),
+        transcript: String::new(),
+        interactive: false,
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_tile_shows_each_of_its_four_states_in_place() {
+    let (app, state) = mount_tile(Tile::pending(614, 0));
+    let item = wait_for(&app, "li[data-testid=tile][data-state=pending]").await;
+    assert!(item.text_content().unwrap().contains("#614"));
+    assert_eq!(item.get_attribute("data-ms").as_deref(), Some(""));
+
+    let timing = ChainTiming {
+        started: 10.0,
+        metadata_done: 130.4,
+        finished: 1310.0,
+        network_ms: None,
+    };
+    let settle = |new_state: TileState| {
+        state.tiles.update(|tiles| {
+            let tile = &mut tiles[0];
+            tile.state = new_state;
+            tile.settled_as = Some(0);
+            tile.timing = Some(timing);
+            tile.version += 1;
+        })
+    };
+    settle(TileState::Failed {
+        reason: "HTTP 502: <bad> gateway".into(),
+        retryable: true,
+    });
+    wait_for(&app, "li[data-state=error] [data-testid=retry]").await;
+    let same_item = app.query_selector("li").unwrap().unwrap();
+    assert!(
+        same_item.is_same_node(Some(&item)),
+        "the <li> is updated in place"
+    );
+    assert_eq!(item.get_attribute("data-ms").as_deref(), Some("1300"));
+    assert_eq!(
+        app.query_selector("[data-testid=tile-error]")
+            .unwrap()
+            .unwrap()
+            .text_content()
+            .as_deref(),
+        Some("HTTP 502: <bad> gateway")
+    );
+
+    settle(TileState::Failed {
+        reason: "HTTP 404: no such comic".into(),
+        retryable: false,
+    });
+    until("a permanent failure offers no retry", || {
+        (item.get_attribute("data-state").as_deref() == Some("error")
+            && app.query_selector("[data-testid=retry]").unwrap().is_none())
+        .then_some(())
+    })
+    .await;
+
+    settle(TileState::Loaded {
+        comic: Box::new(hostile_comic()),
+        image_url: "/api/img/woodpecker.png?a=1&b=2".into(),
+    });
+    let button = wait_for(&app, "li[data-state=loaded] button.tile-body").await;
+    assert_eq!(item.get_attribute("data-metadata-ms").as_deref(), Some("120"));
+    let img = app.query_selector("img").unwrap().unwrap();
+    assert_eq!(
+        img.get_attribute("src").as_deref(),
+        Some("/api/img/woodpecker.png?a=1&b=2")
+    );
+    assert!(app.text_content().unwrap().contains("1,300 ms"));
+
+    state.tiles.update(|tiles| {
+        tiles[0].state = TileState::Cancelled;
+        tiles[0].version += 1;
+    });
+    wait_for(&app, "li[data-state=cancelled] [data-testid=tile-stopped]").await;
+    assert!(!button.is_connected(), "the image's button went with its state");
+    assert_eq!(
+        item.get_attribute("data-ms").as_deref(),
+        Some(""),
+        "no timing from the try before"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn hostile_titles_are_text_not_markup() {
+    let mut tile = Tile::pending(614, 0);
+    tile.state = TileState::Loaded {
+        comic: Box::new(hostile_comic()),
+        image_url: "/api/img/woodpecker.png".into(),
+    };
+    tile.version = 1;
+    let (app, _) = mount_tile(tile);
+    let caption = wait_for(&app, ".caption").await;
+    assert_eq!(
+        caption.text_content().as_deref(),
+        Some("#614 <img src=x onerror=alert(1)>Wood&pecker")
+    );
+    assert_eq!(
+        app.query_selector_all("img").unwrap().length(),
+        1,
+        "only the comic's own image"
+    );
+    assert!(app.query_selector("script").unwrap().is_none());
+    let img = app.query_selector("img").unwrap().unwrap();
+    assert_eq!(
+        img.get_attribute("alt").as_deref(),
+        Some("\"><script>alert(2)</script>")
+    );
+    let button = app.query_selector("button").unwrap().unwrap();
+    assert_eq!(
+        button.get_attribute("aria-label").as_deref(),
+        Some("#614 <img src=x onerror=alert(1)>Wood&pecker: show large")
+    );
 }
 
 #[wasm_bindgen_test]

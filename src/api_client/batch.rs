@@ -5,7 +5,7 @@
 use fanout_api::{BatchLine, Comic, ComicId, ErrorDetail, routes};
 use web_sys::AbortSignal;
 
-use super::{Failure, Fetcher, decode::Decode, parsed_json};
+use super::{Failure, Fetcher, json};
 use crate::line_reader::LineReader;
 
 /// The longest line read: one comic's JSON. The proxy takes at most 256 KiB of JSON from
@@ -47,7 +47,7 @@ impl BatchLines {
 fn parse_line(line: &str) -> Result<BatchLine, Failure> {
     let value = js_sys::JSON::parse(line)
         .map_err(|_| Failure::Retryable("a line of the stream is not JSON".into()))?;
-    BatchLine::decode(&value)
+    serde_wasm_bindgen::from_value(value)
         .map_err(|err| Failure::Retryable(format!("unreadable line in the stream: {err}")))
 }
 
@@ -87,9 +87,8 @@ impl Fetcher {
     /// asked.
     pub async fn gather_all(&self, comics: &[u32]) -> Result<Vec<BatchAnswer>, Failure> {
         let response = self.send(&batch_path(comics, true), BATCH_PRIORITY).await?;
-        let lines = parsed_json(response)
+        let lines = json::<Vec<BatchLine>>(response)
             .await
-            .and_then(|body| Vec::<BatchLine>::decode(&body))
             .map_err(|err| self.failure(format!("unreadable answer: {err}")))?;
         Ok(lines.into_iter().map(answer).collect())
     }

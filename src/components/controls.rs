@@ -1,138 +1,314 @@
-use std::fmt::Write;
-
 use fanout_api::MAX_DELAY_MS;
-use leptos::{ev, prelude::*, tachys::html::InertElement};
-use wasm_bindgen::JsCast;
-use web_sys::{Element, HtmlInputElement};
+use leptos::{ev, html::Input, prelude::*};
 
-use super::markup::escaped;
 use crate::{
     run_config::{MAX_COMICS, Mode, Priority, RunConfig, TileOrder, parse_comic_list},
     runner,
     state::AppState,
 };
 
-/// The run's settings. Only this form writes `config`, so each field starts from its
-/// initial value and the browser keeps what is typed; one listener on the form reads every
-/// edit (see [`edit`]). The fields are markup built once from the initial settings (see
-/// [`fields_markup`]): a typed view per input costs far more wasm, and nothing in them
-/// changes except whether `n` and `k` are disabled, which the listener sets itself.
+/// The run's settings. Every field is bound to `config`: an edit goes through [`edit`] (tested
+/// natively) into `config`, and a field shows `config`'s value, except while what is typed in
+/// it already means that value (see [`shown_text`]): so "12.50" or "007" stay as typed.
 #[component]
 pub fn Controls() -> impl IntoView {
     let state = expect_context::<AppState>();
     let config = state.config;
-    let [n, comics, how, network @ ..] = fields_markup(&config.get_untracked()).map(InertElement::new);
     let list_error = RwSignal::new(None::<String>);
-
-    // One listener for everything the form does: Run (submit), Stop and Compare (clicks), and
-    // every edit.
-    let on_event = move |ev: web_sys::Event| {
-        let kind = ev.type_();
-        if kind == "submit" {
-            ev.prevent_default();
-            runner::start_run(state, false);
-            return;
-        }
-        if kind == "click" {
-            let target: Element = event_target(&ev);
-            match target.get_attribute("data-testid").as_deref() {
-                Some("stop") => runner::stop(state),
-                Some("compare") => runner::start_run(state, true),
-                _ => {}
+    view! {
+        <form
+            class="controls"
+            on:submit=move |ev| {
+                ev.prevent_default();
+                runner::start_run(state, false);
             }
-            return;
-        }
-        let field: HtmlInputElement = event_target(&ev);
-        // Text and number fields act on every keystroke, choices once they are made.
-        let is_choice = matches!(field.type_().as_str(), "radio" | "checkbox" | "select-one");
-        if is_choice != (kind == "change") {
-            return;
-        }
-        let name = field.name();
-        let result = config.with_untracked(|c| edit(c, &name, &field.value(), field.checked()));
-        if field.has_attribute("aria-invalid") {
-            let invalid = matches!(result, Edit::Refuse(_));
-            let _ = field.set_attribute("aria-invalid", if invalid { "true" } else { "false" });
-        }
-        if name == "comics" {
-            list_error.set(match &result {
-                Edit::Refuse(reason) => reason.clone(),
-                _ => None,
-            });
-        }
-        if let Edit::Apply(next) = result {
-            // The listener sits on the form, so the event's current target is the form.
-            if let Some(form) = ev.current_target() {
-                let form: Element = form.unchecked_into();
-                for (selector, off) in [
-                    ("[name=n]", next.comics.is_some()),
-                    ("[name=limit]", next.mode != Mode::Limited),
-                ] {
-                    if let Ok(Some(input)) = form.query_selector(selector) {
-                        let _ = input.toggle_attribute_with_force("disabled", off);
-                    }
+        >
+            <fieldset>
+                <legend>"What to fetch"</legend>
+                <WholeField
+                    label="Comics"
+                    name="n"
+                    min=1
+                    max=MAX_COMICS
+                    disabled=Signal::derive(move || config.with(|c| c.comics.is_some()))
+                />
+                <ListField error=list_error />
+                {move || {
+                    list_error
+                        .get()
+                        .map(|e| {
+                            view! {
+                                <p class="field-error" role="alert">
+                                    {e}
+                                </p>
+                            }
+                        })
+                }}
+            </fieldset>
+            <HowFields />
+            <NetworkFields />
+            <Actions />
+        </form>
+    }
+}
+
+/// Applies the edit of the field `name` to `config`, and says what it did.
+fn apply(config: RwSignal<RunConfig>, name: &str, value: &str, checked: bool) -> Edit {
+    let result = config.with_untracked(|c| edit(c, name, value, checked));
+    if let Edit::Apply(next) = &result {
+        config.set(next.clone());
+    }
+    result
+}
+
+/// What the field `name` shows: what is typed in it while that already means the setting's
+/// value (a number input reads "12." as empty, which would not), else the setting itself.
+/// It is evaluated again only when this field's own setting changes.
+fn shown_text(config: RwSignal<RunConfig>, name: &'static str, input: NodeRef<Input>) -> impl Fn() -> String {
+    let own = Memo::new(move |_| config.with(|c| setting_text(c, name)));
+    move || {
+        let setting = own.get();
+        input
+            .get_untracked()
+            .map(|field| field.value())
+            .filter(|typed| config.with_untracked(|c| edit(c, name, typed, false) == Edit::Apply(c.clone())))
+            .unwrap_or(setting)
+    }
+}
+
+/// A whole-number input from `min` to `max`; [`edit`] checks what is typed against the same
+/// range and marks the field invalid when it is outside.
+#[component]
+fn WholeField(
+    label: &'static str,
+    name: &'static str,
+    min: u32,
+    max: u32,
+    #[prop(optional)] disabled: Option<Signal<bool>>,
+) -> impl IntoView {
+    let config = expect_context::<AppState>().config;
+    let input = NodeRef::<Input>::new();
+    let invalid = RwSignal::new(false);
+    view! {
+        <label class="field">
+            <span>{label}</span>
+            <input
+                node_ref=input
+                type="number"
+                name=name
+                min=min
+                max=max
+                step="1"
+                inputmode="numeric"
+                prop:value=shown_text(config, name, input)
+                disabled=move || disabled.is_some_and(|d| d.get())
+                aria-invalid=move || if invalid.get() { "true" } else { "false" }
+                on:input:target=move |ev| {
+                    let refused = matches!(apply(config, name, &ev.target().value(), false), Edit::Refuse(_));
+                    invalid.set(refused);
                 }
-            }
-            config.set(next);
-        }
-    };
+            />
+        </label>
+    }
+}
 
+/// A percentage input backed by a 0..=1 rate; values outside 0 to 100 wait, unapplied.
+#[component]
+fn RateField(label: &'static str, name: &'static str) -> impl IntoView {
+    let config = expect_context::<AppState>().config;
+    let input = NodeRef::<Input>::new();
+    view! {
+        <label class="field">
+            <span>{label}</span>
+            <input
+                node_ref=input
+                type="number"
+                name=name
+                min="0"
+                max="100"
+                // Rates take decimals (12.5 %): with step 1 the browser would refuse to submit.
+                step="any"
+                prop:value=shown_text(config, name, input)
+                on:input:target=move |ev| {
+                    apply(config, name, &ev.target().value(), false);
+                }
+            />
+        </label>
+    }
+}
+
+/// The explicit comic list; empty means `n` random comics. Why a list is refused is shown
+/// below it.
+#[component]
+fn ListField(error: RwSignal<Option<String>>) -> impl IntoView {
+    let config = expect_context::<AppState>().config;
+    let input = NodeRef::<Input>::new();
+    view! {
+        <label class="field wide">
+            <span>"or these comics"</span>
+            <input
+                node_ref=input
+                type="text"
+                name="comics"
+                inputmode="numeric"
+                placeholder="e.g. 1,404,614"
+                prop:value=shown_text(config, "comics", input)
+                aria-invalid=move || if error.with(Option::is_some) { "true" } else { "false" }
+                on:input:target=move |ev| {
+                    error
+                        .set(
+                            match apply(config, "comics", &ev.target().value(), false) {
+                                Edit::Refuse(reason) => reason,
+                                _ => None,
+                            },
+                        );
+                }
+            />
+        </label>
+    }
+}
+
+/// How the comics are fetched: the strategy, its limit, the order tiles appear in, the cache
+/// and the priority hints.
+#[component]
+fn HowFields() -> impl IntoView {
+    let config = expect_context::<AppState>().config;
+    let on_choice = move |ev: ev::Event| {
+        let field = event_target::<web_sys::HtmlInputElement>(&ev);
+        apply(config, &field.name(), &field.value(), field.checked());
+    };
+    view! {
+        <fieldset>
+            <legend>"How"</legend>
+            <div class="modes" role="radiogroup">
+                // A fixed list: built once, so no keyed <For>.
+                {Mode::ALL
+                    .map(|mode| {
+                        view! {
+                            <label class="mode">
+                                <input
+                                    type="radio"
+                                    name="mode"
+                                    value=mode.as_str()
+                                    prop:checked=move || config.with(|c| c.mode == mode)
+                                    on:change=on_choice
+                                />
+                                <span>{mode.label()}</span>
+                            </label>
+                        }
+                    })}
+            </div>
+            <WholeField
+                label="at most k in flight"
+                name="limit"
+                min=1
+                max=MAX_COMICS
+                disabled=Signal::derive(move || config.with(|c| c.mode != Mode::Limited))
+            />
+            <label class="field">
+                <span>"Tiles appear"</span>
+                <select
+                    name="order"
+                    on:change:target=move |ev| {
+                        apply(config, "order", &ev.target().value(), false);
+                    }
+                >
+                    {TileOrder::ALL
+                        .map(|order| {
+                            view! {
+                                <option
+                                    value=order.as_str()
+                                    prop:selected=move || config.with(|c| c.order == order)
+                                >
+                                    {order_label(order)}
+                                </option>
+                            }
+                        })}
+                </select>
+            </label>
+            <label class="check">
+                <input
+                    type="checkbox"
+                    name="cache"
+                    prop:checked=move || config.with(|c| c.use_cache)
+                    on:change=on_choice
+                />
+                <span>"let the browser cache answer repeats"</span>
+            </label>
+            <label
+                class="check"
+                title="Each comic's image asks for high priority and its metadata for low, so over HTTP/1.1 a free connection goes to an image before the next comic's metadata"
+            >
+                <input
+                    type="checkbox"
+                    name="priority"
+                    prop:checked=move || config.with(|c| c.priority == Priority::ImagesFirst)
+                    on:change=on_choice
+                />
+                <span>"Images first (priority hints)"</span>
+            </label>
+        </fieldset>
+    }
+}
+
+/// The demo origin's simulated network; idle (dashed) when the proxy serves xkcd.
+#[component]
+fn NetworkFields() -> impl IntoView {
+    let state = expect_context::<AppState>();
     let is_demo = move || {
         state
             .health
             .with(|h| matches!(h, Some(Ok(h)) if h.origin == fanout_api::OriginKind::Demo))
     };
-
     view! {
-        <form class="controls">
-            <fieldset>
-                <legend>"What to fetch"</legend>
-                {n}
-                {comics}
-                {move || { list_error.with(|e| e.as_deref().map(|e| InertElement::new(error_markup(e)))) }}
-            </fieldset>
-            {how}
-            <fieldset class="network" class:inactive=move || !is_demo()>
-                <legend>"Demo network"</legend>
-                // `Some`: the same view type as the optional markup regions, so compiled once.
+        <fieldset class="network" class:inactive=move || !is_demo()>
+            <legend>"Demo network"</legend>
+            <p class="hint">
                 {move || {
-                    Some(
-                        InertElement::new(
-                            if is_demo() {
-                                r#"<p class="hint">The demo origin waits this long per request (metadata and image each), with a long-tailed jitter.</p>"#
-                            } else {
-                                r#"<p class="hint">These apply to the demo origin only; xkcd's latency is real.</p>"#
-                            },
-                        ),
-                    )
+                    if is_demo() {
+                        "The demo origin waits this long per request (metadata and image each), with a long-tailed jitter."
+                    } else {
+                        "These apply to the demo origin only; xkcd's latency is real."
+                    }
                 }}
-                {network}
-            </fieldset>
-            <div class="actions">
-                <button type="submit" class="primary" data-testid="run">
-                    "Run"
-                </button>
-                <button type="button" data-testid="stop" disabled=move || !runner::is_stoppable(state)>
-                    "Stop"
-                </button>
-                <button
-                    type="button"
-                    data-testid="compare"
-                    title="Run the same comics one after another, at most k at a time, all at once and gathered by the server (streamed, and waiting for all), then all at once with the other priority setting"
-                >
-                    "Compare strategies"
-                </button>
-            </div>
-        </form>
+            </p>
+            <WholeField label="latency (ms)" name="latency_ms" min=0 max=MAX_DELAY_MS />
+            <WholeField label="jitter (ms)" name="jitter_ms" min=0 max=MAX_DELAY_MS />
+            <WholeField label="seed" name="seed" min=0 max=u32::MAX />
+            <RateField label="fail %" name="fail_rate" />
+            <RateField label="timeout %" name="timeout_rate" />
+            <RateField label="missing image %" name="missing_rate" />
+        </fieldset>
     }
-    .into_inner()
-    // Every event shares one listener type (a named event each would compile it again). In the
-    // capture phase, so that it also sees events that do not bubble, such as the plain
-    // `new Event('input')` a script fires after setting a field.
-    .on(ev::capture(ev::Custom::new("submit")), on_event)
-    .on(ev::capture(ev::Custom::new("click")), on_event)
-    .on(ev::capture(ev::Custom::new("input")), on_event)
-    .on(ev::capture(ev::Custom::new("change")), on_event)
+}
+
+/// Run (the form's submit), Stop and Compare.
+#[component]
+fn Actions() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    view! {
+        <div class="actions">
+            <button type="submit" class="primary" data-testid="run">
+                "Run"
+            </button>
+            <button
+                type="button"
+                data-testid="stop"
+                disabled=move || !runner::is_stoppable(state)
+                on:click=move |_| runner::stop(state)
+            >
+                "Stop"
+            </button>
+            <button
+                type="button"
+                data-testid="compare"
+                title="Run the same comics one after another, at most k at a time, all at once and gathered by the server (streamed, and waiting for all), then all at once with the other priority setting"
+                on:click=move |_| runner::start_run(state, true)
+            >
+                "Compare strategies"
+            </button>
+        </div>
+    }
 }
 
 /// What one edited field does to the settings.
@@ -211,112 +387,32 @@ fn edit(config: &RunConfig, name: &str, value: &str, checked: bool) -> Edit {
     Edit::Apply(next)
 }
 
+/// The setting behind the text or number field `name`, as the field shows it.
+fn setting_text(config: &RunConfig, name: &str) -> String {
+    let percent = |rate: f64| ((rate * 1e8).round() / 1e6).to_string();
+    match name {
+        "n" => config.n.to_string(),
+        "limit" => config.limit.to_string(),
+        "latency_ms" => config.sim.latency_ms.to_string(),
+        "jitter_ms" => config.sim.jitter_ms.to_string(),
+        "seed" => config.sim.seed.to_string(),
+        "fail_rate" => percent(config.sim.fail_rate),
+        "timeout_rate" => percent(config.sim.timeout_rate),
+        "missing_rate" => percent(config.sim.missing_rate),
+        "comics" => config
+            .comics
+            .as_ref()
+            .map(|c| c.iter().map(u32::to_string).collect::<Vec<_>>().join(","))
+            .unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
 fn order_label(order: TileOrder) -> &'static str {
     match order {
         TileOrder::Completion => "in completion order",
         TileOrder::Grid => "in a fixed grid",
     }
-}
-
-/// The form's fields, each one element built from `initial`: the count `n`, the comic list,
-/// the whole "How" fieldset, then the six demo-network fields.
-fn fields_markup(initial: &RunConfig) -> [String; 9] {
-    let list = initial
-        .comics
-        .as_ref()
-        .map(|c| c.iter().map(u32::to_string).collect::<Vec<_>>().join(","))
-        .unwrap_or_default();
-    let mut how = String::from(r#"<fieldset><legend>How</legend><div class="modes" role="radiogroup">"#);
-    for mode in Mode::ALL {
-        let _ = write!(
-            how,
-            r#"<label class="mode"><input type="radio" name="mode" value="{}"{}><span>{}</span></label>"#,
-            escaped(mode.as_str()),
-            flag(" checked", initial.mode == mode),
-            escaped(mode.label()),
-        );
-    }
-    how.push_str("</div>");
-    how.push_str(&number_field(
-        "at most k in flight",
-        "limit",
-        MAX_COMICS,
-        initial.limit,
-        initial.mode != Mode::Limited,
-    ));
-    how.push_str(r#"<label class="field"><span>Tiles appear</span><select name="order">"#);
-    for order in TileOrder::ALL {
-        let _ = write!(
-            how,
-            r#"<option value="{}"{}>{}</option>"#,
-            escaped(order.as_str()),
-            flag(" selected", initial.order == order),
-            escaped(order_label(order)),
-        );
-    }
-    let _ = write!(
-        how,
-        r#"</select></label><label class="check"><input type="checkbox" name="cache"{}><span>let the browser cache answer repeats</span></label><label class="check" title="{}"><input type="checkbox" name="priority"{}><span>Images first (priority hints)</span></label></fieldset>"#,
-        flag(" checked", initial.use_cache),
-        escaped(
-            "Each comic's image asks for high priority and its metadata for low, so over HTTP/1.1 a free connection goes to an image before the next comic's metadata"
-        ),
-        flag(" checked", initial.priority == Priority::ImagesFirst),
-    );
-    let sim = &initial.sim;
-    [
-        number_field("Comics", "n", MAX_COMICS, initial.n, initial.comics.is_some()),
-        format!(
-            r#"<label class="field wide"><span>or these comics</span><input type="text" name="comics" inputmode="numeric" placeholder="e.g. 1,404,614" value="{}" aria-invalid="false"></label>"#,
-            escaped(&list)
-        ),
-        how,
-        delay_field("latency (ms)", "latency_ms", MAX_DELAY_MS, sim.latency_ms),
-        delay_field("jitter (ms)", "jitter_ms", MAX_DELAY_MS, sim.jitter_ms),
-        delay_field("seed", "seed", u32::MAX, sim.seed as u32),
-        rate_field("fail %", "fail_rate", sim.fail_rate),
-        rate_field("timeout %", "timeout_rate", sim.timeout_rate),
-        rate_field("missing image %", "missing_rate", sim.missing_rate),
-    ]
-}
-
-/// Why the comic list is refused, next to it.
-fn error_markup(reason: &str) -> String {
-    format!(r#"<p class="field-error" role="alert">{}</p>"#, escaped(reason))
-}
-
-/// `attribute` when `on`, else nothing.
-fn flag(attribute: &'static str, on: bool) -> &'static str {
-    if on { attribute } else { "" }
-}
-
-/// A whole-number input from 1 to `max`; [`edit`] checks what is typed against the same
-/// range, and the form's listener keeps `disabled` in step with the settings.
-fn number_field(label: &str, name: &str, max: u32, value: u32, disabled: bool) -> String {
-    whole_field(label, name, 1, max, value, flag(" disabled", disabled))
-}
-
-/// A whole-number input from 0 to `max` for the demo network.
-fn delay_field(label: &str, name: &str, max: u32, value: u32) -> String {
-    whole_field(label, name, 0, max, value, "")
-}
-
-fn whole_field(label: &str, name: &str, min: u32, max: u32, value: u32, disabled: &str) -> String {
-    format!(
-        r#"<label class="field"><span>{}</span><input type="number" name="{}" min="{min}" max="{max}" step="1" inputmode="numeric" value="{value}"{disabled} aria-invalid="false"></label>"#,
-        escaped(label),
-        escaped(name),
-    )
-}
-
-/// A percentage input backed by a 0..=1 rate.
-fn rate_field(label: &str, name: &str, rate: f64) -> String {
-    format!(
-        r#"<label class="field"><span>{}</span><input type="number" name="{}" min="0" max="100" step="1" value="{}"></label>"#,
-        escaped(label),
-        escaped(name),
-        (rate * 100.0).round() as u32,
-    )
 }
 
 #[cfg(test)]
@@ -384,64 +480,37 @@ mod tests {
     }
 
     #[test]
-    fn the_fields_start_from_the_settings() {
-        let [n, comics, how, latency, _, seed, fail, ..] = fields_markup(&RunConfig::default());
-        assert_eq!(
-            n,
-            r#"<label class="field"><span>Comics</span><input type="number" name="n" min="1" max="100" step="1" inputmode="numeric" value="20" aria-invalid="false"></label>"#
-        );
-        assert!(comics.contains(r#"name="comics" inputmode="numeric" placeholder="e.g. 1,404,614" value="" aria-invalid="false">"#), "{comics}");
-        assert!(how.starts_with(r#"<fieldset><legend>How</legend><div class="modes" role="radiogroup"><label class="mode"><input type="radio" name="mode" value="sequential"><span>one after another</span></label>"#), "{how}");
-        assert!(
-            how.contains(r#"value="concurrent" checked><span>all at once</span>"#),
-            "{how}"
-        );
-        assert!(how.contains(r#"name="limit" min="1" max="100" step="1" inputmode="numeric" value="6" disabled aria-invalid="false">"#), "{how}");
-        assert!(how.contains(r#"<option value="completion" selected>in completion order</option><option value="grid">in a fixed grid</option>"#), "{how}");
-        assert!(how.contains(r#"name="cache"><span>"#), "{how}");
-        assert!(how.contains(r#"title="Each comic&#39;s image asks"#), "{how}");
-        assert!(how.contains(r#"name="priority" checked>"#), "{how}");
-        assert!(how.ends_with("</label></fieldset>"), "{how}");
-        assert!(latency.contains(r#"name="latency_ms" min="0" max="#), "{latency}");
-        assert!(!latency.contains("disabled"), "{latency}");
-        assert!(seed.contains(&format!(r#"max="{}""#, u32::MAX)), "{seed}");
-        assert_eq!(
-            fail,
-            r#"<label class="field"><span>fail %</span><input type="number" name="fail_rate" min="0" max="100" step="1" value="0"></label>"#
-        );
-    }
-
-    #[test]
-    fn the_list_error_is_escaped() {
-        assert_eq!(
-            error_markup("comics: <0>"),
-            r#"<p class="field-error" role="alert">comics: &lt;0&gt;</p>"#
-        );
-    }
-
-    #[test]
-    fn the_fields_show_a_listed_run() {
+    fn a_field_shows_its_setting_and_reads_it_back() {
         let config = RunConfig {
             comics: Some(vec![1, 404, 614]),
-            mode: Mode::Limited,
-            order: TileOrder::Grid,
-            use_cache: true,
-            priority: Priority::NoHints,
+            sim: fanout_api::NetSim {
+                fail_rate: 0.125,
+                timeout_rate: 0.07,
+                ..fanout_api::NetSim::default()
+            },
             ..RunConfig::default()
         };
-        let [n, comics, how, ..] = fields_markup(&config);
-        assert!(n.contains(r#"value="20" disabled aria-invalid"#), "{n}");
-        assert!(comics.contains(r#"value="1,404,614""#), "{comics}");
-        assert!(how.contains(r#"value="limited" checked>"#), "{how}");
-        assert!(how.contains(r#"value="6" aria-invalid"#), "{how}");
-        assert!(
-            how.contains(
-                r#"<option value="completion">in completion order</option><option value="grid" selected>"#
-            ),
-            "{how}"
-        );
-        assert!(how.contains(r#"name="cache" checked>"#), "{how}");
-        assert!(how.contains(r#"name="priority"><span>"#), "{how}");
+        assert_eq!(setting_text(&config, "n"), "20");
+        assert_eq!(setting_text(&config, "comics"), "1,404,614");
+        assert_eq!(setting_text(&config, "fail_rate"), "12.5");
+        assert_eq!(setting_text(&config, "timeout_rate"), "7");
+        for name in [
+            "n",
+            "limit",
+            "latency_ms",
+            "jitter_ms",
+            "seed",
+            "fail_rate",
+            "timeout_rate",
+            "missing_rate",
+            "comics",
+        ] {
+            assert_eq!(
+                edit(&config, name, &setting_text(&config, name), false),
+                Edit::Apply(config.clone()),
+                "{name}"
+            );
+        }
     }
 
     #[test]

@@ -5,7 +5,6 @@ mod chart;
 mod controls;
 mod gallery;
 mod history;
-mod markup;
 mod progress_curve;
 mod summary;
 mod tile;
@@ -13,6 +12,7 @@ mod viewer;
 mod waterfall;
 
 pub use app::App;
+pub use tile::TileView;
 
 /// Whole milliseconds for display, thousands grouped: `1234.4` → `"1,234 ms"`.
 pub(crate) fn ms(value: f64) -> String {

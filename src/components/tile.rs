@@ -1,69 +1,174 @@
-use std::fmt::Write;
+use leptos::{
+    either::EitherOf4,
+    html::{Button, Li},
+    prelude::*,
+};
 
-use super::{markup::escaped, ms};
-use crate::state::{Tile, TileState};
+use super::ms;
+use crate::{
+    runner,
+    state::{AppState, Tile, TileState, Viewing},
+};
 
-/// One comic as a gallery `<li>`: a placeholder while pending, the decoded image once
-/// loaded (a button that shows it large), the reason it failed with a retry button, or a
-/// quiet "stopped" when its run was stopped first.
-pub fn tile_markup(tile: &Tile) -> String {
+/// One comic of the gallery, at its fixed place `index` in the run's list: a placeholder while
+/// pending, the decoded image once loaded (a button that shows it large), the reason it
+/// failed with a retry button, or a quiet "stopped" when its run was stopped first.
+///
+/// It reads only its own tile: every settle bumps one tile's version, so one settle
+/// touches one `<li>`, and the `<li>` itself (and focus inside it) outlives its changes.
+#[component]
+pub fn TileView(
+    /// Its fixed place in the run's list.
+    index: usize,
+) -> impl IntoView {
+    let slot = index;
+    let state = expect_context::<AppState>();
+    let shown = Memo::new(move |_| state.tiles.with(|t| t.get(slot).map(|t| (t.num, t.version))));
+    // Read, not only tracked: a memo that is only tracked is never computed.
+    let tile = Memo::new(move |_| {
+        shown
+            .get()
+            .and_then(|_| state.tiles.with_untracked(|t| t.get(slot).cloned()))
+    });
+    let item = NodeRef::<Li>::new();
+    let opener = NodeRef::<Button>::new();
+    // The viewer closed after this tile opened it: focus comes back here, to the image's
+    // button if it is still the one shown, else to the tile itself.
+    Effect::new(move |was_viewing: Option<bool>| {
+        let viewing = state.viewing.with(|v| v.as_ref().is_some_and(|v| v.slot == slot));
+        if was_viewing == Some(true) && !viewing {
+            let shown_button = opener.get_untracked().filter(|button| button.is_connected());
+            let _ = match (shown_button, item.get_untracked()) {
+                (Some(button), _) => button.focus(),
+                (None, Some(item)) => item.focus(),
+                (None, None) => Ok(()),
+            };
+        }
+        viewing
+    });
+    let retry = move |_| {
+        runner::retry(state, slot);
+        // The retry button goes while the comic is fetched again; focus stays in the tile.
+        if let Some(item) = item.get_untracked() {
+            let _ = item.focus();
+        }
+    };
+    let open = move |_| {
+        if let Some(Tile {
+            state: TileState::Loaded { comic, image_url },
+            ..
+        }) = tile.get_untracked()
+        {
+            state.viewing.set(Some(Viewing {
+                comic: *comic,
+                image_url,
+                slot,
+            }));
+        }
+    };
+    let read = move |f: fn(&Tile) -> String| tile.with(|t| t.as_ref().map(f).unwrap_or_default());
+    view! {
+        <li
+            node_ref=item
+            class=move || read(|t| format!("tile tile-{}", state_name(&t.state)))
+            data-testid="tile"
+            data-num=move || read(|t| t.num.to_string())
+            data-state=move || read(|t| state_name(&t.state).to_string())
+            // A retry in flight, or one that was stopped, shows no timing from the try before.
+            data-ms=move || read(|t| rounded(t, |timing| timing.total()))
+            data-metadata-ms=move || read(|t| rounded(t, |timing| timing.metadata()))
+            data-slot=slot
+            tabindex="-1"
+            style:--done=move || read(|t| completion_place(t).to_string())
+        >
+            {move || tile.get().map(|t| body(t, opener, retry, open))}
+        </li>
+    }
+}
+
+/// The tile's content for its state, and its timing once settled.
+fn body(
+    tile: Tile,
+    opener: NodeRef<Button>,
+    retry: impl Fn(leptos::ev::MouseEvent) + 'static,
+    open: impl Fn(leptos::ev::MouseEvent) + 'static,
+) -> impl IntoView {
     let num = tile.num;
-    // A retry in flight, or one that was stopped, shows no timing from the try before.
-    let timing = tile.settled_timing();
-    let state_name = match tile.state {
+    let phases = tile.settled_timing().map(|t| {
+        view! {
+            <p class="timing">
+                <strong>{ms(t.total())}</strong>
+                <span class="phases">
+                    {format!(" = {} metadata + {} image", ms(t.metadata()), ms(t.image()))}
+                </span>
+            </p>
+        }
+    });
+    match tile.state {
+        TileState::Pending => EitherOf4::A(view! {
+            <div class="tile-body placeholder" aria-label=format!("comic {num} loading")>
+                <span class="num">{format!("#{num}")}</span>
+                <span class="spinner" aria-hidden="true"></span>
+            </div>
+        }),
+        TileState::Cancelled => EitherOf4::B(view! {
+            <div class="tile-body placeholder stopped">
+                <span class="num">{format!("#{num}")}</span>
+                <span class="stopped-label" data-testid="tile-stopped">
+                    "stopped"
+                </span>
+            </div>
+        }),
+        TileState::Loaded { comic, image_url } => {
+            let label = format!("#{} {}: show large", comic.num, comic.safe_title);
+            EitherOf4::C(view! {
+                <button node_ref=opener type="button" class="tile-body" on:click=open aria-label=label>
+                    <img src=image_url alt=comic.alt decoding="async" />
+                    <span class="caption">
+                        <span class="num">{format!("#{}", comic.num)}</span>
+                        " "
+                        {comic.safe_title}
+                    </span>
+                </button>
+                {phases}
+            })
+        }
+        TileState::Failed { reason, retryable } => EitherOf4::D(view! {
+            <div class="tile-body failed" role="group" aria-label=format!("comic {num} failed")>
+                <span class="num">{format!("#{num}")}</span>
+                <p class="reason" data-testid="tile-error">
+                    {reason}
+                </p>
+                // A retry cannot bring back a comic that does not exist or has no image.
+                {retryable
+                    .then(|| {
+                        view! {
+                            <button type="button" class="retry" data-testid="retry" on:click=retry>
+                                "Retry"
+                            </button>
+                        }
+                    })}
+            </div>
+            {phases}
+        }),
+    }
+}
+
+/// The state's name, as the tile's class and `data-state`.
+pub fn state_name(state: &TileState) -> &'static str {
+    match state {
         TileState::Pending => "pending",
         TileState::Cancelled => "cancelled",
         TileState::Loaded { .. } => "loaded",
         TileState::Failed { .. } => "error",
-    };
-    let mut html = format!(
-        r#"<li class="tile tile-{state_name}" data-testid="tile" data-num="{num}" data-state="{state_name}" data-ms="{}" data-metadata-ms="{}" data-slot="{}">"#,
-        timing.map(|t| t.total().round().to_string()).unwrap_or_default(),
-        timing
-            .map(|t| t.metadata().round().to_string())
-            .unwrap_or_default(),
-        tile.slot,
-    );
-    let _ = match &tile.state {
-        TileState::Pending => write!(
-            html,
-            r#"<div class="tile-body placeholder" aria-label="comic {num} loading"><span class="num">#{num}</span><span class="spinner" aria-hidden="true"></span></div>"#
-        ),
-        TileState::Cancelled => write!(
-            html,
-            r#"<div class="tile-body placeholder stopped"><span class="num">#{num}</span><span class="stopped-label" data-testid="tile-stopped">stopped</span></div>"#
-        ),
-        TileState::Loaded { comic, image_url } => write!(
-            html,
-            r##"<button type="button" class="tile-body" aria-label="#{0} {1}: show large"><img src="{2}" alt="{3}" decoding="async"><span class="caption"><span class="num">#{0}</span> {1}</span></button>"##,
-            comic.num,
-            escaped(&comic.safe_title),
-            escaped(image_url),
-            escaped(&comic.alt),
-        ),
-        TileState::Failed { reason, retryable } => write!(
-            html,
-            r#"<div class="tile-body failed" role="group" aria-label="comic {num} failed"><span class="num">#{num}</span><p class="reason" data-testid="tile-error">{}</p>{}</div>"#,
-            escaped(reason),
-            // A retry cannot bring back a comic that does not exist or has no image.
-            if *retryable {
-                r#"<button type="button" class="retry" data-testid="retry">Retry</button>"#
-            } else {
-                ""
-            },
-        ),
-    };
-    if let Some(t) = timing {
-        let _ = write!(
-            html,
-            r#"<p class="timing"><strong>{}</strong><span class="phases"> = {} metadata + {} image</span></p>"#,
-            ms(t.total()),
-            ms(t.metadata()),
-            ms(t.image())
-        );
     }
-    html.push_str("</li>");
-    html
+}
+
+/// A settled tile's `part` of its timing in whole ms, else nothing.
+fn rounded(tile: &Tile, part: fn(&crate::stats::ChainTiming) -> f64) -> String {
+    tile.settled_timing()
+        .map(|t| part(&t).round().to_string())
+        .unwrap_or_default()
 }
 
 /// The tile's place when settled tiles come first (`.by-completion` orders by it as `--done`;
@@ -75,16 +180,6 @@ pub fn completion_place(tile: &Tile) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{components::markup::sample_comic, stats::ChainTiming};
-
-    fn timing() -> ChainTiming {
-        ChainTiming {
-            started: 10.0,
-            metadata_done: 130.4,
-            finished: 1310.0,
-            network_ms: None,
-        }
-    }
 
     #[test]
     fn settled_tiles_come_first_in_the_order_they_settled() {
@@ -97,72 +192,27 @@ mod tests {
     }
 
     #[test]
-    fn a_pending_tile_is_a_placeholder_after_the_settled_ones() {
-        assert_eq!(
-            tile_markup(&Tile::pending(614, 2)),
-            concat!(
-                r#"<li class="tile tile-pending" data-testid="tile" data-num="614" data-state="pending" data-ms="" data-metadata-ms="" data-slot="2">"#,
-                r#"<div class="tile-body placeholder" aria-label="comic 614 loading"><span class="num">#614</span><span class="spinner" aria-hidden="true"></span></div></li>"#
-            )
-        );
-    }
-
-    #[test]
-    fn a_loaded_tile_opens_large_and_shows_its_escaped_texts_and_timing() {
-        let tile = Tile {
-            state: TileState::Loaded {
-                comic: Box::new(sample_comic("2009")),
-                image_url: "/api/img/woodpecker.png?latency_ms=0&fresh=1".into(),
-            },
-            settled_as: Some(0),
-            timing: Some(timing()),
-            version: 1,
-            ..Tile::pending(614, 2)
+    fn a_stopped_retry_shows_no_timing_from_the_try_before() {
+        let timing = crate::stats::ChainTiming {
+            started: 10.0,
+            metadata_done: 130.4,
+            finished: 1310.0,
+            network_ms: None,
         };
-        assert_eq!(
-            tile_markup(&tile),
-            concat!(
-                r#"<li class="tile tile-loaded" data-testid="tile" data-num="614" data-state="loaded" data-ms="1300" data-metadata-ms="120" data-slot="2">"#,
-                r##"<button type="button" class="tile-body" aria-label="#614 Wood&lt;pecker&gt;: show large">"##,
-                r#"<img src="/api/img/woodpecker.png?latency_ms=0&amp;fresh=1" alt="If you &quot;don&#39;t&quot; &amp; so" decoding="async">"#,
-                r#"<span class="caption"><span class="num">#614</span> Wood&lt;pecker&gt;</span></button>"#,
-                r#"<p class="timing"><strong>1,300 ms</strong><span class="phases"> = 120 ms metadata + 1,180 ms image</span></p></li>"#
-            )
-        );
-    }
-
-    #[test]
-    fn a_failed_tile_says_why_and_offers_retry_only_where_it_helps() {
-        let failed = |retryable| Tile {
-            state: TileState::Failed {
-                reason: "HTTP 404: <no> such comic".into(),
-                retryable,
-            },
-            settled_as: Some(3),
-            timing: Some(timing()),
-            ..Tile::pending(5, 0)
-        };
-        let retry = r#"<button type="button" class="retry" data-testid="retry">Retry</button>"#;
-        let markup = tile_markup(&failed(true));
-        assert!(markup.starts_with(r#"<li class="tile tile-error" data-testid="tile" data-num="5" data-state="error" data-ms="1300" data-metadata-ms="120" data-slot="0"><div class="tile-body failed" role="group" aria-label="comic 5 failed"><span class="num">#5</span><p class="reason" data-testid="tile-error">HTTP 404: &lt;no&gt; such comic</p>"#), "{markup}");
-        assert!(markup.contains(retry), "{markup}");
-        assert!(markup.contains(r#"<p class="timing">"#), "{markup}");
-        assert!(!tile_markup(&failed(false)).contains("retry"));
-    }
-
-    #[test]
-    fn a_stopped_tile_is_quiet_and_shows_no_timing_from_the_try_before() {
-        let tile = Tile {
+        let stopped = Tile {
             state: TileState::Cancelled,
-            timing: Some(timing()),
+            timing: Some(timing),
             ..Tile::pending(7, 1)
         };
-        assert_eq!(
-            tile_markup(&tile),
-            concat!(
-                r#"<li class="tile tile-cancelled" data-testid="tile" data-num="7" data-state="cancelled" data-ms="" data-metadata-ms="" data-slot="1">"#,
-                r#"<div class="tile-body placeholder stopped"><span class="num">#7</span><span class="stopped-label" data-testid="tile-stopped">stopped</span></div></li>"#
-            )
-        );
+        assert_eq!(rounded(&stopped, |t| t.total()), "");
+        let failed = Tile {
+            state: TileState::Failed {
+                reason: "HTTP 502".into(),
+                retryable: true,
+            },
+            ..stopped
+        };
+        assert_eq!(rounded(&failed, |t| t.total()), "1300");
+        assert_eq!(rounded(&failed, |t| t.metadata()), "120");
     }
 }
