@@ -19,7 +19,7 @@ use moka::future::Cache;
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
-use crate::upstream_share::{SharePlace, UpstreamShare};
+use crate::upstream_share::{Lane, SharePlace, UpstreamShare};
 
 use crate::{
     error::ApiError,
@@ -143,7 +143,7 @@ impl Store {
                 "there is no comic {n}: the latest is {latest}"
             )));
         }
-        let _place = self.enter_share(client).await;
+        let _place = self.enter_share(client, Lane::Starts).await;
         let loaded = settle(self.comics.entry(n).or_try_insert_with(self.load_comic(id)).await);
         if let Err(ApiError::NotFound(_)) = &loaded {
             self.missing_comics.insert(n, ()).await;
@@ -152,9 +152,9 @@ impl Store {
     }
 
     /// A place in `client`'s share of the upstream, for a request that may have to fetch.
-    async fn enter_share(&self, client: IpAddr) -> Option<SharePlace> {
+    async fn enter_share(&self, client: IpAddr, lane: Lane) -> Option<SharePlace> {
         match &self.share {
-            Some(share) => Some(share.enter(client).await),
+            Some(share) => Some(share.enter(client, lane).await),
             None => None,
         }
     }
@@ -213,7 +213,8 @@ impl Store {
         if self.missing_images.contains_key(file) {
             return Err(ApiError::missing_image(file));
         }
-        let _place = self.enter_share(client).await;
+        // An image completes a comic whose metadata is delivered: it goes first.
+        let _place = self.enter_share(client, Lane::Completes).await;
         let entry = self
             .images
             .entry_by_ref(file)
