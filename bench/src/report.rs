@@ -233,7 +233,7 @@ impl Report {
              origin: its images come from a second origin, with six connections of their own, while its \
              metadata is gathered on the server. Gather takes the metadata off the browser's six \
              connections as well, and beats it; all at once shares six connections between metadata and \
-             images, and loses at N = 100. Serving images from a second host (host sharding) is the \
+             images, and takes longer than the tutorial's page. Serving images from a second host (host sharding) is the \
              answer to the rest; over h2 the limit is gone (section 1).\n",
             match self.repeats {
                 Some(k) => format!(" Every row is the median (by wall time) of {k} runs, interleaved."),
