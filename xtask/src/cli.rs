@@ -57,6 +57,11 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N,N", value_delimiter = ',', num_args = 1,
           value_parser = clap::value_parser!(u32).range(1..=100))]
     pub gather_only: Vec<u32>,
+    /// Only the rows on the xkcd path (a stand-in xkcd on loopback) beside the demo origin
+    /// and the tutorial's own page, at these sizes, printed
+    #[arg(long, value_name = "N,N", value_delimiter = ',', num_args = 1,
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub xkcd_only: Vec<u32>,
     /// How many runs each of those rows is the median of
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=50))]
     pub repeats: Option<u32>,
@@ -72,6 +77,7 @@ impl BenchArgs {
         for (flag, sizes) in [
             ("--concurrent-only", &self.concurrent_only),
             ("--gather-only", &self.gather_only),
+            ("--xkcd-only", &self.xkcd_only),
         ] {
             if !sizes.is_empty() {
                 let sizes: Vec<String> = sizes.iter().map(u32::to_string).collect();
@@ -141,6 +147,10 @@ mod tests {
             panic!("bench flags parse");
         };
         assert_eq!(args.to_args(), ["--concurrent-only", "5", "--gather-only", "100"]);
+        let Ok(Task::Bench(args)) = parse(&["bench", "--xkcd-only", "20,100"]) else {
+            panic!("bench flags parse");
+        };
+        assert_eq!(args.to_args(), ["--xkcd-only", "20,100"]);
         assert_eq!(
             parse(&["bench", "--gather-only", "101"]),
             Err(ErrorKind::ValueValidation)
