@@ -13,6 +13,7 @@
 mod lighthouse;
 mod load;
 mod report;
+mod screenshot;
 
 use std::{
     path::{Path, PathBuf},
@@ -190,9 +191,15 @@ async fn main() {
     wait_for(&format!("{base}/api/health"), Duration::from_secs(10)).await;
     let (tls_proxy, tls_base) = start_proxy(&setup, true, &[]);
     wait_for(&format!("{tls_base}/api/health"), Duration::from_secs(10)).await;
+    if args.iter().any(|a| a == "--screenshot-only") {
+        screenshot::take(&base, &root).await;
+        return;
+    }
     fanout_in_browser(&setup, &base, &tls_base, &mut report).await;
     drop(tls_proxy);
-    if !setup.only.is_empty() {
+    if setup.only.is_empty() {
+        screenshot::take(&base, &root).await;
+    } else {
         println!("{}", report.render_fanout());
         return;
     }
