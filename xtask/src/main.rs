@@ -274,19 +274,28 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
         &["fanout-proxy", "fanout-bench"],
     )?;
     let tools = Tools::ensure(true)?;
-    tools::ensure_bench_tools()?;
-    let lighthouse = tools::ensure_lighthouse()?;
+    // The screenshot alone needs only the page, the proxy and Chromium.
+    let lighthouse = if args.screenshot_only {
+        None
+    } else {
+        tools::ensure_bench_tools()?;
+        Some(tools::ensure_lighthouse()?)
+    };
     build_page(&tools)?;
     release_build.wait()?;
     timed("benchmarking", || {
-        run(Command::new(root().join("target/release/fanout-bench"))
+        let mut bench = Command::new(root().join("target/release/fanout-bench"));
+        bench
             .current_dir(root())
             .args(args.to_args())
             .env("FANOUT_PROXY_BIN", root().join("target/release/fanout-proxy"))
             .env("FANOUT_DIST", root().join("dist"))
-            .env("LIGHTHOUSE", lighthouse)
             .env("CHROMEDRIVER", tools.chromedriver()?)
-            .env("CHROMIUM", tools.chromium()?))
+            .env("CHROMIUM", tools.chromium()?);
+        if let Some(lighthouse) = &lighthouse {
+            bench.env("LIGHTHOUSE", lighthouse);
+        }
+        run(&mut bench)
     })
 }
 
