@@ -290,4 +290,49 @@ mod tests {
         pool.run_until_stalled();
         assert_eq!(*log.borrow(), ["job", "other", "all"]);
     }
+
+    #[test]
+    fn finish_waits_for_the_job_still_in_flight() {
+        let mut pool = LocalPool::new();
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let (release, gate) = oneshot::channel::<()>();
+        let task_log = log.clone();
+        pool.spawner()
+            .spawn_local(async move {
+                let mut jobs = Jobs::default();
+                let job_log = task_log.clone();
+                jobs.start(async move {
+                    let _ = gate.await;
+                    job_log.borrow_mut().push("job");
+                });
+                jobs.finish().await;
+                task_log.borrow_mut().push("all");
+            })
+            .unwrap();
+        pool.run_until_stalled();
+        assert!(log.borrow().is_empty(), "{:?}", log.borrow());
+        release.send(()).unwrap();
+        pool.run_until_stalled();
+        assert_eq!(*log.borrow(), ["job", "all"]);
+    }
+
+    #[test]
+    fn run_bounded_without_a_stop_runs_every_item() {
+        let mut pool = LocalPool::new();
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let run_log = log.clone();
+        pool.spawner()
+            .spawn_local(async move {
+                let job_log = run_log.clone();
+                run_bounded(0..3, 2, move |i| {
+                    let log = job_log.clone();
+                    async move { log.borrow_mut().push(i) }
+                })
+                .await;
+                run_log.borrow_mut().push(99);
+            })
+            .unwrap();
+        pool.run_until_stalled();
+        assert_eq!(*log.borrow(), [0, 1, 2, 99]);
+    }
 }
