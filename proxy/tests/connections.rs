@@ -385,7 +385,9 @@ async fn exited(child: &mut Killed) -> std::process::ExitStatus {
 
 #[tokio::test]
 async fn on_sigterm_and_sigint_a_request_in_flight_finishes_over_http_and_https() {
-    for (signal_name, tls) in [("TERM", false), ("INT", false), ("TERM", true), ("INT", true)] {
+    // Four proxies side by side: each signal over each protocol.
+    let cases = [("TERM", false), ("INT", false), ("TERM", true), ("INT", true)];
+    futures::future::join_all(cases.map(|(signal_name, tls)| async move {
         let mut args = vec!["--max-simulated-waits", "1", "--shutdown-timeout-ms", "10000"];
         if tls {
             args.push("--tls-self-signed");
@@ -418,7 +420,8 @@ async fn on_sigterm_and_sigint_a_request_in_flight_finishes_over_http_and_https(
             client.get(format!("{base}/api/health")).send().await.is_err(),
             "nothing listens after"
         );
-    }
+    }))
+    .await;
 }
 
 #[tokio::test]
