@@ -18,10 +18,10 @@ async fn loaded_count(page: &Page) -> usize {
 
 #[tokio::test]
 async fn after_stop_the_proxy_is_asked_for_nothing_and_no_tile_lands() {
-    // Every request waits 300 ms upstream: one after another, comic 16's metadata would be
-    // asked for five chains (3 s) after comic 11's.
-    let chain = Duration::from_millis(600);
-    let (page, upstream) = Page::start_on_stand_in(Box::new(|_: &str| Duration::from_millis(300))).await;
+    // Every request waits 200 ms upstream: one after another, comic 16's metadata would be
+    // asked for five chains (2 s) after comic 11's.
+    let chain = Duration::from_millis(400);
+    let (page, upstream) = Page::start_on_stand_in(Box::new(|_: &str| Duration::from_millis(200))).await;
     page.stop_after_first_tile("comics=11,12,13,14,15,16&mode=sequential&run=1", SECS)
         .await;
     let at_stop = loaded_count(&page).await;
@@ -51,8 +51,8 @@ async fn after_stop_the_proxy_is_asked_for_nothing_and_no_tile_lands() {
 
 #[tokio::test]
 async fn a_new_run_replaces_the_old_one_entirely() {
-    // The old run's comics take 1.5 s per request upstream, the new run's none.
-    let slow = Duration::from_millis(1500);
+    // The old run's comics take 1 s per request upstream, the new run's none.
+    let slow = Duration::from_millis(1000);
     let (page, upstream) = Page::start_on_stand_in(Box::new(move |path: &str| {
         if (21..=23).any(|n| path == metadata(n) || path == image(n)) {
             slow
@@ -323,10 +323,10 @@ async fn seed_where_only_the_first_try_fails(page: &Page, retried: u32, spared: 
 async fn stop_during_a_retry_stops_the_retry_too() {
     let page = Page::start().await;
     let seed = seed_where_only_the_first_try_fails(&page, 5, 6).await;
-    // One after another: comic 5 fails after 1.5 s, then comic 6 keeps the run going for 3 s,
+    // One after another: comic 5 fails after 1 s, then comic 6 keeps the run going for 2 s,
     // long enough to press Retry on 5 and then Stop while both are in flight.
     page.open(&format!(
-        "comics=5,6&mode=sequential&latency_ms=1500&jitter_ms=0&fail_rate=0.5&seed={seed}&run=1"
+        "comics=5,6&mode=sequential&latency_ms=1000&jitter_ms=0&fail_rate=0.5&seed={seed}&run=1"
     ))
     .await;
     page.wait_until(
@@ -345,7 +345,7 @@ async fn stop_during_a_retry_stops_the_retry_too() {
     page.click("stop").await;
     page.wait_for_state("cancelled", SECS).await;
     // Longer than the retry's metadata and image would have taken, had Stop not reached it.
-    tokio::time::sleep(Duration::from_millis(3500)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(
         page.tiles().await,
         vec![(5, "cancelled".to_string()), (6, "cancelled".to_string())],
@@ -455,7 +455,7 @@ async fn an_edited_run_is_written_back_to_the_url_and_that_url_restores_it() {
 #[tokio::test]
 async fn at_most_k_runs_no_more_than_k_requests_at_once() {
     let page = Page::start().await;
-    page.open("n=8&mode=limited&limit=2&latency_ms=200&jitter_ms=0&run=1")
+    page.open("n=6&mode=limited&limit=2&latency_ms=150&jitter_ms=0&run=1")
         .await;
     page.wait_for_state("done", SECS).await;
     // Each comic has one request on the wire at a time (metadata, then image): two comics,

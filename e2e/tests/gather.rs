@@ -187,10 +187,10 @@ async fn gather_all_hands_every_comic_its_metadata_at_once() {
 
 #[tokio::test]
 async fn stop_aborts_the_stream_and_the_images() {
-    // Comic 3 comes whole at once; comic 14's line comes at once but its image takes 4 s;
-    // the other three lines take 4 s. At Stop (after comic 3's tile) 14's image and the
+    // Comic 3 comes whole at once; comic 14's line comes at once but its image takes 2 s;
+    // the other three lines take 2 s. At Stop (after comic 3's tile) 14's image and the
     // stream are both still on their way.
-    let slow = Duration::from_secs(4);
+    let slow = Duration::from_secs(2);
     let (page, upstream) = Page::start_on_stand_in(Box::new(move |path: &str| {
         if path == image(14) || [15, 92, 65].iter().any(|&n| path == metadata(n)) {
             slow
