@@ -15,6 +15,7 @@
 mod lighthouse;
 mod load;
 mod report;
+mod screenshot;
 mod xkcd_path;
 mod xkcd_stand_in;
 
@@ -204,6 +205,10 @@ async fn main() {
     wait_for(&format!("{base}/api/health"), Duration::from_secs(10)).await;
     let (tls_proxy, tls_base) = start_proxy(&setup, true, &[]);
     wait_for(&format!("{tls_base}/api/health"), Duration::from_secs(10)).await;
+    if args.iter().any(|a| a == "--screenshot-only") {
+        screenshot::take(&base, &root).await;
+        return;
+    }
     let partial = !setup.only.is_empty() || !setup.xkcd_only.is_empty();
     if !setup.only.is_empty() || !partial {
         fanout_in_browser(&setup, &base, &tls_base, &mut report).await;
@@ -221,6 +226,7 @@ async fn main() {
         }
         return;
     }
+    screenshot::take(&base, &root).await;
     load::flask_peer(&setup, &base, &mut report).await;
     shipped_bytes(&setup, &base, &mut report).await;
     lighthouse::audit_page(&setup, &base, &mut report);

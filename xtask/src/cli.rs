@@ -40,6 +40,9 @@ pub enum Task {
     /// Measure the fan-out, the Flask peer, the proxy under load and the shipped bytes into
     /// BENCHMARKS.md
     Bench(BenchArgs),
+    /// Mutation testing (cargo-mutants) of api/ and the page's plain-Rust modules: slow (tens
+    /// of minutes on two cores), so not part of `test`
+    Mutants,
 }
 
 /// What `cargo xtask bench` measures; passed on to the bench binary as they are.
@@ -65,6 +68,10 @@ pub struct BenchArgs {
     /// How many runs each of those rows is the median of
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=50))]
     pub repeats: Option<u32>,
+    /// Only the README's screenshot (docs/screenshot.png), which every full or quick run
+    /// also takes
+    #[arg(long, conflicts_with_all = ["quick", "concurrent_only", "gather_only", "repeats"])]
+    pub screenshot_only: bool,
 }
 
 impl BenchArgs {
@@ -86,6 +93,9 @@ impl BenchArgs {
         }
         if let Some(k) = self.repeats {
             args.extend(["--repeats".to_owned(), k.to_string()]);
+        }
+        if self.screenshot_only {
+            args.push("--screenshot-only".to_owned());
         }
         args
     }
@@ -113,6 +123,7 @@ mod tests {
     fn commands_parse() {
         assert_eq!(parse(&["test"]), Ok(Task::Test));
         assert_eq!(parse(&["dev"]), Ok(Task::Dev));
+        assert_eq!(parse(&["mutants"]), Ok(Task::Mutants));
         assert_eq!(parse(&["bench"]), Ok(Task::Bench(BenchArgs::default())));
         let quick = BenchArgs {
             quick: true,
@@ -166,6 +177,14 @@ mod tests {
         assert_eq!(
             parse(&["bench", "--repeats", "0"]),
             Err(ErrorKind::ValueValidation)
+        );
+        let Ok(Task::Bench(args)) = parse(&["bench", "--screenshot-only"]) else {
+            panic!("bench flags parse");
+        };
+        assert_eq!(args.to_args(), ["--screenshot-only"]);
+        assert_eq!(
+            parse(&["bench", "--screenshot-only", "--quick"]),
+            Err(ErrorKind::ArgumentConflict)
         );
     }
 
