@@ -261,3 +261,43 @@ async fn a_run_and_the_history_export_as_valid_har_over_h2() {
     check_run(&page, "h2", "HTTP/2").await;
     page.close().await;
 }
+
+/// A stopped run exports too: its page says so, and its entries' tiles are loaded or stopped.
+#[tokio::test]
+async fn a_stopped_run_exports_what_it_did() {
+    let page = Page::start().await;
+    page.stop_after_first_tile(
+        "comics=3,14,15,92&mode=sequential&latency_ms=150&jitter_ms=0&run=1",
+        SECS,
+    )
+    .await;
+    let (_, har) = download(&page, "export-run").await;
+    let run_page = &har["log"]["pages"][0];
+    assert_eq!(run_page["_fanout"]["status"], "cancelled");
+    assert_eq!(run_page["_fanout"]["loaded"], 1);
+    let entries = har["log"]["entries"].as_array().unwrap();
+    let facts: Vec<(u64, &str, &str)> = entries
+        .iter()
+        .map(|e| {
+            let f = &e["_fanout"];
+            (
+                f["comic"].as_u64().unwrap(),
+                f["kind"].as_str().unwrap(),
+                f["tile"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        facts.contains(&(3, "metadata", "loaded")) && facts.contains(&(3, "image", "loaded")),
+        "{facts:?}"
+    );
+    // One after another: the stop came while the second comic was under way, so nothing of
+    // the third or fourth was asked for, and the second's tile says it was stopped.
+    assert!(
+        facts
+            .iter()
+            .all(|&(num, _, tile)| (num, tile) == (3, "loaded") || (num, tile) == (14, "stopped")),
+        "{facts:?}"
+    );
+    page.close().await;
+}
