@@ -439,4 +439,21 @@ mod tests {
         let many: Vec<String> = (1..=101).map(|n| n.to_string()).collect();
         assert!(parse_comic_list(&many.join(",")).is_err());
     }
+
+    #[test]
+    fn each_documented_value_reads_back_and_a_full_list_fits() {
+        let (config, problems) = RunConfig::from_pairs([
+            ("priority", "none"),
+            ("priority", "images"),
+            ("cache", "1"),
+            ("cache", "0"),
+        ]);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            (config.priority, config.use_cache),
+            (Priority::ImagesFirst, false)
+        );
+        let hundred: Vec<String> = (1..=MAX_COMICS).map(|n| n.to_string()).collect();
+        assert_eq!(parse_comic_list(&hundred.join(",")).map(|c| c.len()), Ok(100));
+    }
 }

@@ -1,6 +1,6 @@
 //! The run lifecycle: picking a run's comics, starting it (or a compare batch), stopping it,
 //! and retrying one comic. One future per comic (metadata, then the decoded image),
-//! scheduled by [`crate::schedule::run_bounded`], each painting its tile as it settles; or,
+//! scheduled by [`crate::schedule::run_bounded_until`], each painting its tile as it settles; or,
 //! when the proxy gathers the metadata, one request for all of it ([`gather`]).
 
 mod gather;
@@ -14,7 +14,7 @@ use web_sys::{AbortController, AbortSignal};
 use crate::{
     api_client::{self, Failure, Fetcher},
     run_config::{Mode, Priority, RunConfig},
-    schedule::run_bounded,
+    schedule::run_bounded_until,
     state::{AppState, HISTORY_LEN, HistoryRow, RunStatus, RunView, Tile, TileState},
     stats::ChainTiming,
 };
@@ -222,9 +222,12 @@ async fn run_once(state: AppState, config: &RunConfig, batch: u64, comics: Vec<u
     } else {
         let in_flight = config.max_in_flight(comics.len());
         let jobs = comics.into_iter().enumerate();
-        Box::pin(run_bounded(jobs, in_flight, |(slot, num)| {
-            run.load_tile(slot, num)
-        }))
+        Box::pin(run_bounded_until(
+            jobs,
+            in_flight,
+            || run.stopped(),
+            |(slot, num)| run.load_tile(slot, num),
+        ))
         .await;
     }
     // Stopped: Stop has already settled the run and its history.

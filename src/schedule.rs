@@ -36,17 +36,28 @@ impl<'a> Jobs<'a> {
 
     /// Drives the jobs until fewer than `count` are in flight.
     async fn until_fewer_than(&mut self, count: usize) {
+        self.until_fewer_than_or_stopped(count, &|| false).await;
+    }
+
+    /// Drives the jobs until fewer than `count` are in flight (true), or until `stopped()`
+    /// (false: every job is dropped unpolled). Stop is looked at before the jobs are polled,
+    /// so a job woken by its aborted request never runs on to paint.
+    async fn until_fewer_than_or_stopped(&mut self, count: usize, stopped: &impl Fn() -> bool) -> bool {
         poll_fn(|cx| {
+            if stopped() {
+                self.running.clear();
+                return Poll::Ready(false);
+            }
             if self.running.len() >= count {
                 poll_running(&mut self.running, cx);
             }
             if self.running.len() < count {
-                Poll::Ready(())
+                Poll::Ready(true)
             } else {
                 Poll::Pending
             }
         })
-        .await;
+        .await
     }
 
     /// Drives the jobs until every one has settled.
@@ -56,18 +67,37 @@ impl<'a> Jobs<'a> {
 }
 
 /// Drives `job(item)` for every item, starting the next as soon as one settles.
-pub async fn run_bounded<'a, I, F, Fut>(items: I, max_in_flight: usize, mut job: F)
+pub async fn run_bounded<'a, I, F, Fut>(items: I, max_in_flight: usize, job: F)
 where
     I: IntoIterator,
     F: FnMut(I::Item) -> Fut,
     Fut: Future<Output = ()> + 'a,
 {
+    run_bounded_until(items, max_in_flight, || false, job).await;
+}
+
+/// [`run_bounded`] that ends as soon as `stopped()` says so: from then on no job starts, and
+/// the jobs in flight are dropped without being polled again, so none of them settles after
+/// Stop (their requests are aborted by the caller; their tiles are the caller's to mark).
+pub async fn run_bounded_until<'a, I, F, Fut>(
+    items: I,
+    max_in_flight: usize,
+    stopped: impl Fn() -> bool,
+    mut job: F,
+) where
+    I: IntoIterator,
+    F: FnMut(I::Item) -> Fut,
+    Fut: Future<Output = ()> + 'a,
+{
     let mut jobs = Jobs::default();
+    let count = max_in_flight.max(1);
     for item in items {
-        jobs.until_fewer_than(max_in_flight.max(1)).await;
+        if !jobs.until_fewer_than_or_stopped(count, &stopped).await {
+            return;
+        }
         jobs.start(job(item));
     }
-    jobs.finish().await;
+    jobs.until_fewer_than_or_stopped(1, &stopped).await;
 }
 
 /// Polls every job in flight once and drops those that settled.
@@ -84,8 +114,9 @@ mod tests {
         rc::Rc,
     };
 
-    /// Jobs that finish only when the test says so, recording what ran when. Like the page's
-    /// work, each job checks a shared stop switch when it starts and when its wait ends.
+    /// Jobs that finish only when the test says so, recording what ran when. The run is
+    /// `run_bounded_until`, stopped by a switch the test sets, as the page's Stop sets its
+    /// run's abort signal; the jobs themselves know nothing of Stop.
     struct Harness {
         release: Vec<Option<oneshot::Sender<()>>>,
         log: Rc<RefCell<Vec<String>>>,
@@ -98,28 +129,28 @@ mod tests {
         let log = Rc::new(RefCell::new(Vec::new()));
         let in_flight = Rc::new(RefCell::new((0usize, 0usize)));
         let stopped = Rc::new(Cell::new(false));
-        let (job_log, job_flight, job_stopped) = (log.clone(), in_flight.clone(), stopped.clone());
+        let (job_log, job_flight, run_stopped) = (log.clone(), in_flight.clone(), stopped.clone());
         let items: Vec<(usize, oneshot::Receiver<()>)> = receivers.into_iter().enumerate().collect();
-        let run = run_bounded(items, max, move |(i, done)| {
-            let (log, flight, stopped) = (job_log.clone(), job_flight.clone(), job_stopped.clone());
-            async move {
-                if stopped.get() {
-                    log.borrow_mut().push(format!("skip {i}"));
-                    return;
-                }
-                {
-                    let mut f = flight.borrow_mut();
-                    f.0 += 1;
-                    f.1 = f.1.max(f.0);
-                }
-                log.borrow_mut().push(format!("start {i}"));
-                let _ = done.await;
-                flight.borrow_mut().0 -= 1;
-                if !stopped.get() {
+        let run = run_bounded_until(
+            items,
+            max,
+            move || run_stopped.get(),
+            move |(i, done)| {
+                let (log, flight) = (job_log.clone(), job_flight.clone());
+                async move {
+                    {
+                        let mut f = flight.borrow_mut();
+                        f.0 += 1;
+                        f.1 = f.1.max(f.0);
+                    }
+                    log.borrow_mut().push(format!("start {i}"));
+                    // Released, or its request ended (the sender dropped, as an abort ends it).
+                    let _ = done.await;
+                    flight.borrow_mut().0 -= 1;
                     log.borrow_mut().push(format!("done {i}"));
                 }
-            }
-        });
+            },
+        );
         let run_log = log.clone();
         pool.spawner()
             .spawn_local(async move {
@@ -197,22 +228,33 @@ mod tests {
     }
 
     #[test]
-    fn stopping_ends_the_run_at_once_and_nothing_settles_late() {
+    fn after_stop_no_job_starts_and_none_in_flight_settles() {
         let mut pool = LocalPool::new();
         let mut h = start(&mut pool, 5, 2);
         h.finish(&mut pool, 0);
         assert_eq!(h.started(), 3);
-        // Stop as the page does it: the switch, and the requests in flight end (aborted).
+        // Stop as the page does it: the switch, and the requests in flight end (aborted),
+        // which wakes their jobs.
         h.stopped.set(true);
         h.release.clear();
         pool.run_until_stalled();
         let log = h.log.borrow().clone();
-        assert_eq!(h.finished(), ["done 0"], "nothing settles after Stop: {log:?}");
         assert_eq!(
-            log[log.len() - 3..],
-            ["skip 3", "skip 4", "over"],
-            "the comics not yet started return at once and the run ends"
+            log,
+            ["start 0", "start 1", "done 0", "start 2", "over"],
+            "the woken jobs are dropped unpolled, comics 3 and 4 never start, and the run ends"
         );
+    }
+
+    #[test]
+    fn stop_while_a_slot_is_free_starts_nothing_more() {
+        let mut pool = LocalPool::new();
+        let mut h = start(&mut pool, 4, 1);
+        h.stopped.set(true);
+        // Job 0 settles normally after Stop: the run must not start job 1 in its place.
+        h.finish(&mut pool, 0);
+        let log = h.log.borrow().clone();
+        assert_eq!(log, ["start 0", "over"], "{log:?}");
     }
 
     #[test]
@@ -247,5 +289,50 @@ mod tests {
         other_done.send(()).unwrap();
         pool.run_until_stalled();
         assert_eq!(*log.borrow(), ["job", "other", "all"]);
+    }
+
+    #[test]
+    fn finish_waits_for_the_job_still_in_flight() {
+        let mut pool = LocalPool::new();
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let (release, gate) = oneshot::channel::<()>();
+        let task_log = log.clone();
+        pool.spawner()
+            .spawn_local(async move {
+                let mut jobs = Jobs::default();
+                let job_log = task_log.clone();
+                jobs.start(async move {
+                    let _ = gate.await;
+                    job_log.borrow_mut().push("job");
+                });
+                jobs.finish().await;
+                task_log.borrow_mut().push("all");
+            })
+            .unwrap();
+        pool.run_until_stalled();
+        assert!(log.borrow().is_empty(), "{:?}", log.borrow());
+        release.send(()).unwrap();
+        pool.run_until_stalled();
+        assert_eq!(*log.borrow(), ["job", "all"]);
+    }
+
+    #[test]
+    fn run_bounded_without_a_stop_runs_every_item() {
+        let mut pool = LocalPool::new();
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let run_log = log.clone();
+        pool.spawner()
+            .spawn_local(async move {
+                let job_log = run_log.clone();
+                run_bounded(0..3, 2, move |i| {
+                    let log = job_log.clone();
+                    async move { log.borrow_mut().push(i) }
+                })
+                .await;
+                run_log.borrow_mut().push(99);
+            })
+            .unwrap();
+        pool.run_until_stalled();
+        assert_eq!(*log.borrow(), [0, 1, 2, 99]);
     }
 }

@@ -249,4 +249,15 @@ mod tests {
             }
         );
     }
+
+    #[test]
+    fn failed_counts_every_settled_comic_that_did_not_load() {
+        let settled = [
+            (chain(0.0, 100.0, 200.0), true),
+            (chain(0.0, 50.0, 50.0), false),
+            (chain(0.0, 60.0, 60.0), false),
+        ];
+        let s = Summary::of(&settled);
+        assert_eq!((s.loaded, s.failed), (1, 2));
+    }
 }

@@ -82,9 +82,11 @@ pub fn validate_image_name(name: &str) -> Result<&str, InvalidInput> {
         return refuse("may not start with a dot or contain '..'");
     }
     let lower = name.to_ascii_lowercase();
-    match IMAGE_EXTENSIONS.iter().find(|ext| lower.ends_with(*ext)) {
-        Some(ext) if name.len() > ext.len() => Ok(name),
-        _ => refuse("must end in .png, .jpg, .jpeg or .gif"),
+    // A name that is only an extension starts with a dot, refused above.
+    if IMAGE_EXTENSIONS.iter().any(|ext| lower.ends_with(ext)) {
+        Ok(name)
+    } else {
+        refuse("must end in .png, .jpg, .jpeg or .gif")
     }
 }
 

@@ -23,7 +23,7 @@ use crate::{
 };
 
 /// The bench's own Python: a virtualenv with the tutorial's stack (and brotli, for sizes).
-fn venv_python(setup: &Setup) -> PathBuf {
+pub fn venv_python(setup: &Setup) -> PathBuf {
     let venv = setup.root.join("target/bench/venv");
     let python = venv.join("bin/python");
     let ready = venv.join(".fanout-ready");

@@ -5,7 +5,9 @@
 //! fan-out rows for those N (page and bare script, hints on and off, both protocols), each
 //! the median of K runs, and prints their table without touching BENCHMARKS.md;
 //! `--gather-only 100` does the same for the server-gather rows (`gather` and `gather-all`,
-//! both protocols), and the two flags together run both sets, interleaved.
+//! both protocols), and the two flags together run both sets, interleaved. `--xkcd-only
+//! 20,100` runs only the rows on the xkcd path (a stand-in xkcd on loopback) beside the
+//! demo origin and the tutorial's own page, and prints them.
 //!
 //! Everything runs on loopback ports picked here and is stopped at the end; nothing needs
 //! the internet. `cargo xtask bench` builds what this needs and sets the variables below.
@@ -13,6 +15,9 @@
 mod lighthouse;
 mod load;
 mod report;
+mod screenshot;
+mod xkcd_path;
+mod xkcd_stand_in;
 
 use std::{
     path::{Path, PathBuf},
@@ -27,6 +32,8 @@ pub struct Setup {
     pub quick: bool,
     /// Only these fan-out rows (N, strategy), printed (empty: everything).
     pub only: Vec<(u32, &'static str)>,
+    /// Only the xkcd-path rows at these N, printed (empty: as the rest of the run says).
+    pub xkcd_only: Vec<u32>,
     /// Runs per fan-out row, each row their median (None: five over h2, one otherwise).
     pub repeats: Option<usize>,
     pub root: PathBuf,
@@ -90,13 +97,18 @@ pub async fn wait_for(url: &str, within: Duration) {
 /// A release `fanout-proxy` on the demo origin; `tls`: HTTPS with a generated certificate;
 /// `extra`: more flags.
 pub fn start_proxy(setup: &Setup, tls: bool, extra: &[&str]) -> (Service, String) {
+    let mut flags = vec!["--origin", "demo"];
+    flags.extend_from_slice(extra);
+    start_proxy_on(setup, tls, &flags)
+}
+
+/// A release `fanout-proxy` with `flags`, which name its origin.
+pub fn start_proxy_on(setup: &Setup, tls: bool, flags: &[&str]) -> (Service, String) {
     let port = free_port();
     let mut cmd = Command::new(&setup.proxy_bin);
     cmd.args([
         "--listen",
         &format!("127.0.0.1:{port}"),
-        "--origin",
-        "demo",
         "--rate-limit",
         "0",
         "--static-rate-limit",
@@ -104,7 +116,7 @@ pub fn start_proxy(setup: &Setup, tls: bool, extra: &[&str]) -> (Service, String
         "--dist",
     ])
     .arg(&setup.dist)
-    .args(extra)
+    .args(flags)
     .env("RUST_LOG", "warn")
     .stdout(Stdio::null());
     if tls {
@@ -179,6 +191,7 @@ async fn main() {
     let setup = Setup {
         quick,
         only,
+        xkcd_only: sizes("--xkcd-only"),
         repeats,
         proxy_bin: env_path("FANOUT_PROXY_BIN"),
         dist: env_path("FANOUT_DIST"),
@@ -192,12 +205,28 @@ async fn main() {
     wait_for(&format!("{base}/api/health"), Duration::from_secs(10)).await;
     let (tls_proxy, tls_base) = start_proxy(&setup, true, &[]);
     wait_for(&format!("{tls_base}/api/health"), Duration::from_secs(10)).await;
-    fanout_in_browser(&setup, &base, &tls_base, &mut report).await;
-    drop(tls_proxy);
-    if !setup.only.is_empty() {
-        println!("{}", report.render_fanout());
+    if args.iter().any(|a| a == "--screenshot-only") {
+        screenshot::take(&base, &root).await;
         return;
     }
+    let partial = !setup.only.is_empty() || !setup.xkcd_only.is_empty();
+    if !setup.only.is_empty() || !partial {
+        fanout_in_browser(&setup, &base, &tls_base, &mut report).await;
+    }
+    drop(tls_proxy);
+    if !setup.xkcd_only.is_empty() || !partial {
+        xkcd_path::rows(&setup, &base, &mut report).await;
+    }
+    if partial {
+        if !setup.only.is_empty() {
+            println!("{}", report.render_fanout());
+        }
+        if !setup.xkcd_only.is_empty() {
+            println!("{}", report.render_xkcd());
+        }
+        return;
+    }
+    screenshot::take(&base, &root).await;
     load::flask_peer(&setup, &base, &mut report).await;
     shipped_bytes(&setup, &base, &mut report).await;
     lighthouse::audit_page(&setup, &base, &mut report);

@@ -55,6 +55,25 @@ impl WebDriverCompatibleCommand for Cdp {
     }
 }
 
+/// Chromedriver's log of DevTools events since the last read (`POST /session/{id}/se/log`,
+/// type `performance`), when the session asked for it with `goog:loggingPrefs`.
+#[derive(Debug)]
+pub(crate) struct PerformanceLog;
+
+impl WebDriverCompatibleCommand for PerformanceLog {
+    fn endpoint(&self, base_url: &url::Url, session_id: Option<&str>) -> Result<url::Url, url::ParseError> {
+        let session = session_id.expect("a WebDriver session is open");
+        base_url.join(&format!("session/{session}/se/log"))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
+        (
+            http::Method::POST,
+            Some(json!({ "type": "performance" }).to_string()),
+        )
+    }
+}
+
 impl Page {
     /// Emulates `prefers-color-scheme` for the open page and checks that the page sees it.
     pub async fn set_color_scheme(&self, scheme: Scheme) {
@@ -101,7 +120,9 @@ impl Page {
         if let Some(error) = violations.get("error") {
             panic!("axe-core failed on {state}: {error}");
         }
-        let violations = violations.as_array().cloned().unwrap_or_default();
+        let Some(violations) = violations.as_array().cloned() else {
+            panic!("axe-core answered {violations} on {state}, not a list of violations");
+        };
         if violations.is_empty() {
             return;
         }

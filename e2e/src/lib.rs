@@ -2,6 +2,7 @@
 //! the release build from `FANOUT_DIST`, and headless Chromium driven through chromedriver.
 
 pub mod audit;
+pub mod upstream;
 
 use std::{
     net::SocketAddr,
@@ -12,7 +13,7 @@ use std::{
 };
 
 use fanout_api::{ComicId, NetSim, routes};
-use fanout_proxy::{Config, Proxy, demo_network::plan};
+use fanout_proxy::{Config, OriginChoice, Proxy, demo_network::plan};
 use fantoccini::{Client, ClientBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
@@ -130,6 +131,19 @@ impl Page {
         Page::start_with(config).await
     }
 
+    /// A proxy on the xkcd origin pointed at a fresh [`upstream`] stand-in whose paths wait as
+    /// `delay` says, and a fresh headless Chromium; the stand-in records what the proxy asked.
+    pub async fn start_on_stand_in(delay: upstream::Delay) -> (Page, std::sync::Arc<upstream::Upstream>) {
+        let (addr, upstream) = upstream::start(delay).await;
+        let mut config = Config::for_tests();
+        config.rate_limit = 0;
+        config.origin = OriginChoice::Xkcd;
+        config.xkcd_url = format!("http://{addr}");
+        config.imgs_url = format!("http://{addr}");
+        config.upstream_timeout_ms = 20_000;
+        (Page::start_with(config).await, upstream)
+    }
+
     pub async fn start_with(config: Config) -> Page {
         let (addr, stop) = start_proxy(config).await;
         let mut page = Page::attach(&format!("http://{addr}")).await;
@@ -137,8 +151,47 @@ impl Page {
         page
     }
 
+    /// A proxy with the demo origin and a fresh headless Chromium that logs its network
+    /// events, for [`Page::requests_sent`].
+    pub async fn start_logging_network() -> Page {
+        let mut config = Config::for_tests();
+        config.rate_limit = 0;
+        let (addr, stop) = start_proxy(config).await;
+        let mut page = Page::attach_with(&format!("http://{addr}"), true).await;
+        page.stop_proxy = Some(stop);
+        page
+    }
+
+    /// Every request the browser sent since the last call, as the DevTools protocol saw it
+    /// go (`Network.requestWillBeSent`): its URL and the priority Chromium gave it
+    /// (`VeryLow` to `VeryHigh`). Needs [`Page::start_logging_network`].
+    pub async fn requests_sent(&self) -> Vec<(String, String)> {
+        let log = self
+            .client
+            .issue_cmd(audit::PerformanceLog)
+            .await
+            .expect("the performance log (start the page with start_logging_network)");
+        let mut sent = Vec::new();
+        for entry in log.as_array().expect("a list of log entries") {
+            let message: Value = serde_json::from_str(entry["message"].as_str().unwrap_or("{}")).unwrap();
+            let message = &message["message"];
+            if message["method"] == "Network.requestWillBeSent" {
+                let request = &message["params"]["request"];
+                sent.push((
+                    request["url"].as_str().unwrap_or_default().to_owned(),
+                    request["initialPriority"].as_str().unwrap_or_default().to_owned(),
+                ));
+            }
+        }
+        sent
+    }
+
     /// A fresh headless Chromium for a page served elsewhere (`base`: `http://host:port`).
     pub async fn attach(base: &str) -> Page {
+        Page::attach_with(base, false).await
+    }
+
+    async fn attach_with(base: &str, network_log: bool) -> Page {
         let port = free_port();
         let chromedriver = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
         let driver = Command::new(&chromedriver)
@@ -169,6 +222,9 @@ impl Page {
         }
         let mut caps = serde_json::Map::new();
         caps.insert("goog:chromeOptions".into(), options);
+        if network_log {
+            caps.insert("goog:loggingPrefs".into(), json!({ "performance": "ALL" }));
+        }
         let url = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(20);
         let client = loop {
@@ -242,6 +298,18 @@ impl Page {
             .execute_async(script, vec![])
             .await
             .unwrap_or_else(|err| panic!("{script}: {err}"))
+    }
+
+    /// Polls a Rust condition (say, on what a stand-in received) until it is true.
+    pub async fn wait_for(&self, what: &str, within: Duration, mut condition: impl FnMut() -> bool) {
+        let deadline = Instant::now() + within;
+        while !condition() {
+            assert!(
+                Instant::now() < deadline,
+                "timed out after {within:?} waiting until {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// Polls a JavaScript condition until it is true.

@@ -4,7 +4,10 @@
 use std::time::Duration;
 
 use fanout_api::{ComicId, NetSim, routes};
-use fanout_e2e::Page;
+use fanout_e2e::{
+    Page,
+    upstream::{image, metadata},
+};
 use fanout_proxy::demo_network::{Fault, plan};
 
 const SECS: Duration = Duration::from_secs(30);
@@ -14,46 +17,77 @@ async fn loaded_count(page: &Page) -> usize {
 }
 
 #[tokio::test]
-async fn stop_aborts_the_run_and_no_tile_lands_late() {
-    let page = Page::start().await;
-    page.stop_after_first_tile(
-        "comics=11,12,13,14,15,16&mode=sequential&latency_ms=400&jitter_ms=0&run=1",
-        SECS,
-    )
-    .await;
+async fn after_stop_the_proxy_is_asked_for_nothing_and_no_tile_lands() {
+    // Every request waits 200 ms upstream: one after another, comic 16's metadata would be
+    // asked for five chains (2 s) after comic 11's.
+    let chain = Duration::from_millis(400);
+    let (page, upstream) = Page::start_on_stand_in(Box::new(|_: &str| Duration::from_millis(200))).await;
+    page.stop_after_first_tile("comics=11,12,13,14,15,16&mode=sequential&run=1", SECS)
+        .await;
     let at_stop = loaded_count(&page).await;
-    assert!(at_stop < 6, "stopped part-way");
-    // Long enough for every remaining request to have finished, had it not been aborted.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(at_stop, 1, "stopped after the first comic");
+    // Watch for longer than the rest of the run would have taken.
+    let started = upstream
+        .arrived_at(&metadata(11))
+        .expect("comic 11 was asked for");
+    let would_have_ended = started + chain * 6 + Duration::from_millis(500);
+    page.wait_for("the rest of the run would have ended", SECS, || {
+        std::time::Instant::now() >= would_have_ended
+    })
+    .await;
+    // Comic 12's metadata may have gone out before Stop; nothing after it. (The latest
+    // comic, which the proxy may ask for to check numbers against, is no comic's request.)
+    let mut asked = upstream.paths();
+    asked.retain(|path| path != "/info.0.json");
+    let allowed = [metadata(11), image(11), metadata(12)];
+    assert!(
+        asked.iter().all(|path| allowed.contains(path)),
+        "the proxy was asked for more after Stop: {asked:?}"
+    );
     assert_eq!(loaded_count(&page).await, at_stop, "no tile landed after Stop");
     assert_eq!(page.summary().await["state"], "cancelled");
-    let aborted = page
-        .eval("return performance.getEntriesByType('resource').filter(e => e.name.includes('/api/comics/16')).length;")
-        .await;
-    assert_eq!(aborted, 0, "comic 16 was never requested after the stop");
     page.close().await;
 }
 
 #[tokio::test]
 async fn a_new_run_replaces_the_old_one_entirely() {
-    let page = Page::start().await;
-    page.open("comics=21,22,23&mode=concurrent&latency_ms=1500&jitter_ms=0&run=1")
-        .await;
-    page.wait_for_state("running", SECS).await;
+    // The old run's comics take 1 s per request upstream, the new run's none.
+    let slow = Duration::from_millis(1000);
+    let (page, upstream) = Page::start_on_stand_in(Box::new(move |path: &str| {
+        if (21..=23).any(|n| path == metadata(n) || path == image(n)) {
+            slow
+        } else {
+            Duration::ZERO
+        }
+    }))
+    .await;
+    page.open("comics=21,22,23&mode=concurrent&run=1").await;
+    page.wait_for("the old run's comics are upstream", SECS, || {
+        (21..=23).all(|n| upstream.arrived_at(&metadata(n)).is_some())
+    })
+    .await;
     page.eval(
         "const f = document.querySelector('input[name=comics]'); f.value = '31,32'; \
-         f.dispatchEvent(new Event('input')); \
-         const l = document.querySelector('input[name=latency_ms]'); l.value = '10'; \
-         l.dispatchEvent(new Event('input')); return null;",
+         f.dispatchEvent(new Event('input')); return null;",
     )
     .await;
     page.click("run").await;
     page.wait_for_state("done", SECS).await;
-    tokio::time::sleep(Duration::from_millis(2000)).await;
-    let tiles = page.tiles().await;
+    // Until well after the old run would have had its metadata and its images.
+    let old_started = upstream.arrived_at(&metadata(21)).unwrap();
+    let would_have_painted = old_started + slow * 2 + Duration::from_millis(500);
+    page.wait_for("the old run would have painted", SECS, || {
+        std::time::Instant::now() >= would_have_painted
+    })
+    .await;
     assert_eq!(
-        tiles,
+        page.tiles().await,
         vec![(31, "loaded".to_string()), (32, "loaded".to_string())]
+    );
+    let asked = upstream.paths();
+    assert!(
+        (21..=23).all(|n| !asked.contains(&image(n))),
+        "the old run asked for no image: {asked:?}"
     );
     page.close().await;
 }
@@ -174,25 +208,31 @@ async fn an_image_failure_names_its_status_and_offers_retry_only_where_it_helps(
 
 #[tokio::test]
 async fn stop_cancels_an_image_download_in_flight() {
-    let page = Page::start().await;
-    page.open("comics=7&latency_ms=3000&jitter_ms=0&run=1").await;
-    // The metadata has arrived, so the image is now on its way.
-    page.wait_until(
-        "performance.getEntriesByType('resource').some(e => e.name.includes('/api/comics/7'))",
-        SECS,
-    )
+    let (page, upstream) = Page::start_on_stand_in(Box::new(|path: &str| {
+        if path == image(7) {
+            Duration::from_secs(3)
+        } else {
+            Duration::ZERO
+        }
+    }))
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    page.open("comics=7&run=1").await;
+    // The image request has reached the proxy, which is fetching it.
+    page.wait_for("the image is upstream", SECS, || {
+        upstream.arrived_at(&image(7)).is_some()
+    })
+    .await;
     page.click("stop").await;
     page.wait_for_state("cancelled", SECS).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
     // The browser records a cancelled download as a request that ended without a status,
     // long before the 3 s it would have taken.
+    let image_entries = "performance.getEntriesByType('resource').filter(e => e.name.includes('/api/img/'))";
+    page.wait_until(&format!("{image_entries}.length > 0"), SECS)
+        .await;
     let image = page
-        .eval(
-            "const e = performance.getEntriesByType('resource').filter(e => e.name.includes('/api/img/')); \
-             return e.map(x => [x.responseStatus, x.duration]);",
-        )
+        .eval(&format!(
+            "return {image_entries}.map(x => [x.responseStatus, x.duration]);"
+        ))
         .await;
     let image: Vec<(u16, f64)> = serde_json::from_value(image).unwrap();
     assert_eq!(image.len(), 1, "{image:?}");
@@ -283,10 +323,10 @@ async fn seed_where_only_the_first_try_fails(page: &Page, retried: u32, spared: 
 async fn stop_during_a_retry_stops_the_retry_too() {
     let page = Page::start().await;
     let seed = seed_where_only_the_first_try_fails(&page, 5, 6).await;
-    // One after another: comic 5 fails after 1.5 s, then comic 6 keeps the run going for 3 s,
+    // One after another: comic 5 fails after 1 s, then comic 6 keeps the run going for 2 s,
     // long enough to press Retry on 5 and then Stop while both are in flight.
     page.open(&format!(
-        "comics=5,6&mode=sequential&latency_ms=1500&jitter_ms=0&fail_rate=0.5&seed={seed}&run=1"
+        "comics=5,6&mode=sequential&latency_ms=1000&jitter_ms=0&fail_rate=0.5&seed={seed}&run=1"
     ))
     .await;
     page.wait_until(
@@ -305,7 +345,7 @@ async fn stop_during_a_retry_stops_the_retry_too() {
     page.click("stop").await;
     page.wait_for_state("cancelled", SECS).await;
     // Longer than the retry's metadata and image would have taken, had Stop not reached it.
-    tokio::time::sleep(Duration::from_millis(3500)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(
         page.tiles().await,
         vec![(5, "cancelled".to_string()), (6, "cancelled".to_string())],
@@ -320,29 +360,80 @@ async fn stop_during_a_retry_stops_the_retry_too() {
     page.close().await;
 }
 
+/// The page's form as it stands: every named field's value (checkboxes as checked).
+async fn form_fields(page: &Page) -> serde_json::Value {
+    page.eval(
+        "const f = {}; for (const e of document.querySelectorAll('input[name], select[name]')) { \
+           if (e.type === 'radio') { if (e.checked) f[e.name] = e.value; } \
+           else f[e.name] = e.type === 'checkbox' ? e.checked : e.value; } return f;",
+    )
+    .await
+}
+
 #[tokio::test]
-async fn the_url_holds_the_run() {
+async fn an_edited_run_is_written_back_to_the_url_and_that_url_restores_it() {
     let page = Page::start().await;
-    page.open("n=4&mode=limited&limit=2&latency_ms=0&jitter_ms=0&seed=3&priority=none&run=1")
+    page.open("n=4&mode=limited&limit=2&latency_ms=0&jitter_ms=0&seed=3&priority=none")
         .await;
+    let form = form_fields(&page).await;
+    assert_eq!(
+        (
+            &form["n"],
+            &form["mode"],
+            &form["limit"],
+            &form["seed"],
+            &form["priority"]
+        ),
+        (
+            &"4".into(),
+            &"limited".into(),
+            &"2".into(),
+            &"3".into(),
+            &false.into()
+        ),
+        "the form starts from the URL: {form}"
+    );
+    // Edit two fields and run: the URL follows the edit.
+    page.eval(
+        "const l = document.querySelector('input[name=limit]'); l.value = '3'; \
+         l.dispatchEvent(new Event('input', {bubbles: true})); \
+         const s = document.querySelector('input[name=seed]'); s.value = '9'; \
+         s.dispatchEvent(new Event('input', {bubbles: true})); return null;",
+    )
+    .await;
+    page.click("run").await;
     page.wait_for_state("done", SECS).await;
     assert_eq!(page.tiles().await.len(), 4);
-    let url = page.client.current_url().await.unwrap().to_string();
-    for part in [
-        "n=4",
-        "mode=limited",
-        "limit=2",
-        "latency_ms=0",
-        "seed=3",
-        "priority=none",
+    let url = page.client.current_url().await.unwrap();
+    let query: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+    for (key, value) in [
+        ("n", "4"),
+        ("mode", "limited"),
+        ("limit", "3"),
+        ("seed", "9"),
+        ("latency_ms", "0"),
+        ("priority", "none"),
     ] {
-        assert!(url.contains(part), "{part} in {url}");
+        assert_eq!(query.get(key).map(String::as_str), Some(value), "{key} in {url}");
     }
-
     let row = page
         .eval("return document.querySelector('[data-testid=history-row]').dataset.priority;")
         .await;
     assert_eq!(row, "none", "the run's priority setting is on record");
+
+    // That URL, opened afresh, is the same run.
+    page.client.goto(url.as_str()).await.unwrap();
+    page.wait_until(
+        "document.querySelector('[data-testid=run-summary]') !== null",
+        SECS,
+    )
+    .await;
+    let restored = form_fields(&page).await;
+    assert_eq!(
+        (&restored["limit"], &restored["seed"], &restored["mode"]),
+        (&"3".into(), &"9".into(), &"limited".into()),
+        "{restored}"
+    );
 
     page.open("n=500&mode=warp&latency_ms=-1&priority=fast").await;
     let problems = page.text("[data-testid=problems]").await;
@@ -358,6 +449,69 @@ async fn the_url_holds_the_run() {
         "idle",
         "nothing runs by itself without run=1"
     );
+    page.close().await;
+}
+
+#[tokio::test]
+async fn at_most_k_runs_no_more_than_k_requests_at_once() {
+    let page = Page::start().await;
+    page.open("n=6&mode=limited&limit=2&latency_ms=150&jitter_ms=0&run=1")
+        .await;
+    page.wait_for_state("done", SECS).await;
+    // Each comic has one request on the wire at a time (metadata, then image): two comics,
+    // two requests; and not one after another either.
+    assert_eq!(page.max_requests_in_flight().await, 2);
+    page.close().await;
+}
+
+#[tokio::test]
+async fn with_the_cache_off_images_carry_fresh_and_with_it_on_they_do_not() {
+    let page = Page::start().await;
+    let image_urls = "return performance.getEntriesByType('resource')\
+                      .filter(e => e.name.includes('/api/img/')).map(e => e.name);";
+    page.open("comics=1,2&latency_ms=0&jitter_ms=0&run=1").await;
+    page.wait_for_state("done", SECS).await;
+    let off: Vec<String> = serde_json::from_value(page.eval(image_urls).await).unwrap();
+    assert_eq!(off.len(), 2, "{off:?}");
+    assert!(off.iter().all(|u| u.contains("fresh=")), "{off:?}");
+    page.open("comics=1,2&latency_ms=0&jitter_ms=0&cache=1&run=1")
+        .await;
+    page.wait_for_state("done", SECS).await;
+    let on: Vec<String> = serde_json::from_value(page.eval(image_urls).await).unwrap();
+    assert!(
+        !on.is_empty() && on.iter().all(|u| !u.contains("fresh=")),
+        "{on:?}"
+    );
+    page.close().await;
+}
+
+#[tokio::test]
+async fn a_tile_is_shown_only_once_its_image_is_decoded() {
+    let page = Page::start().await;
+    page.open("comics=1,2,3,4,5,6&latency_ms=100&jitter_ms=200&seed=4")
+        .await;
+    page.wait_until("document.querySelector('[data-testid=origin]')", SECS)
+        .await;
+    // At the moment each tile turns loaded (before the browser paints it), its image must be
+    // there to draw: complete, with its size known.
+    page.eval(
+        "window.shown = [];
+         new MutationObserver(() => {
+           for (const t of document.querySelectorAll('[data-testid=tile][data-state=loaded]')) {
+             if (t.dataset.seen) continue;
+             t.dataset.seen = '1';
+             const img = t.querySelector('img');
+             window.shown.push([Number(t.dataset.num), !!img && img.complete && img.naturalWidth > 0]);
+           }
+         }).observe(document.body, {subtree: true, childList: true, attributes: true, attributeFilter: ['data-state']});
+         return null;",
+    )
+    .await;
+    page.click("run").await;
+    page.wait_for_state("done", SECS).await;
+    let shown: Vec<(u32, bool)> = serde_json::from_value(page.eval("return window.shown;").await).unwrap();
+    assert_eq!(shown.len(), 6, "{shown:?}");
+    assert!(shown.iter().all(|(_, decoded)| *decoded), "{shown:?}");
     page.close().await;
 }
 
@@ -467,20 +621,48 @@ async fn in_completion_order_settled_tiles_come_first_under_the_pages_csp() {
     // The proxy's CSP refuses `style` attributes that arrive as markup, so each tile's place
     // must reach its `order` another way; with it refused, every tile would sit at 0.
     let page = Page::start().await;
+    let comics = [1, 2, 3, 4, 5, 6];
+    // A seed under which the six chains (metadata then image, each on its own connection)
+    // end at least 150 ms apart, so the order they settle in is known in advance.
+    let mut found = None;
+    for seed in 0..500 {
+        let sim = NetSim {
+            latency_ms: 50,
+            jitter_ms: 600,
+            seed,
+            ..NetSim::default()
+        };
+        let chains: Vec<u128> = page
+            .simulated_delays(&comics, &sim)
+            .await
+            .iter()
+            .map(|(meta, img)| meta + img)
+            .collect();
+        let mut sorted = chains.clone();
+        sorted.sort_unstable();
+        if sorted.windows(2).all(|w| w[1] >= w[0] + 150) {
+            found = Some((sim, chains));
+            break;
+        }
+    }
+    let (sim, chains) = found.expect("a seed under 500 spreads the chains");
+    // Tile i's place: how many chains end before its own.
+    let expected: Vec<u64> = chains
+        .iter()
+        .map(|c| chains.iter().filter(|other| *other < c).count() as u64)
+        .collect();
     let orders = "return [...document.querySelectorAll('[data-testid=tile]')]\
                   .map(t => Number(getComputedStyle(t).order));";
-    page.open("comics=1,2,3,4,5,6&mode=concurrent&latency_ms=50&jitter_ms=400&seed=7&run=1")
-        .await;
+    let list = "comics=1,2,3,4,5,6&mode=concurrent";
+    page.open(&format!("{list}&{}&run=1", sim.to_query())).await;
     page.wait_for_state("done", SECS).await;
-    let mut places: Vec<u64> = serde_json::from_value(page.eval(orders).await).unwrap();
-    places.sort_unstable();
+    let places: Vec<u64> = serde_json::from_value(page.eval(orders).await).unwrap();
     assert_eq!(
-        places,
-        (0..6).collect::<Vec<u64>>(),
-        "each tile at its own settled place"
+        places, expected,
+        "each tile (in list order) at the place its comic settled: chains {chains:?} ms"
     );
 
-    page.open("comics=1,2,3,4,5,6&mode=concurrent&latency_ms=50&jitter_ms=400&seed=7&order=grid&run=1")
+    page.open(&format!("{list}&{}&order=grid&run=1", sim.to_query()))
         .await;
     page.wait_for_state("done", SECS).await;
     let places: Vec<u64> = serde_json::from_value(page.eval(orders).await).unwrap();

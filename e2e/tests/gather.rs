@@ -4,7 +4,10 @@
 use std::time::Duration;
 
 use fanout_api::NetSim;
-use fanout_e2e::Page;
+use fanout_e2e::{
+    Page,
+    upstream::{image, metadata},
+};
 use serde_json::Value;
 
 const SECS: Duration = Duration::from_secs(30);
@@ -184,33 +187,84 @@ async fn gather_all_hands_every_comic_its_metadata_at_once() {
 
 #[tokio::test]
 async fn stop_aborts_the_stream_and_the_images() {
-    let page = Page::start().await;
-    let (sim, delays) = spread_network(&page, &COMICS, 2500).await;
-    page.stop_after_first_tile(
-        &format!("comics={}&mode=gather&{}&run=1", list(&COMICS), sim.to_query()),
+    // Comic 3 comes whole at once; comic 14's line comes at once but its image takes 2 s;
+    // the other three lines take 2 s. At Stop (after comic 3's tile) 14's image and the
+    // stream are both still on their way.
+    let slow = Duration::from_secs(2);
+    let (page, upstream) = Page::start_on_stand_in(Box::new(move |path: &str| {
+        if path == image(14) || [15, 92, 65].iter().any(|&n| path == metadata(n)) {
+            slow
+        } else {
+            Duration::ZERO
+        }
+    }))
+    .await;
+    page.open("comics=3,14,15,92,65&mode=gather&run=1").await;
+    page.wait_for("comic 14's image is upstream", SECS, || {
+        upstream.arrived_at(&image(14)).is_some()
+    })
+    .await;
+    page.wait_until(
+        "document.querySelector('[data-testid=tile][data-num=\"3\"][data-state=loaded]')",
         SECS,
     )
     .await;
-    // The browser records the aborted stream once it has ended: long before its last line.
+    let stop_at = number(&page.eval("return performance.now();").await);
+    page.click("stop").await;
+    page.wait_for_state("cancelled", SECS).await;
+    // The browser records an aborted request once it has ended: the stream and the image.
     page.wait_until(
-        "performance.getEntriesByType('resource').some(e => e.name.includes('/api/comics?ids='))",
+        "performance.getEntriesByType('resource').some(e => e.name.includes('/api/comics?ids='))
+         && performance.getEntriesByType('resource').some(e => e.name.includes('/api/img/e2e_14'))",
         SECS,
     )
     .await;
     let seen = requests(&page).await;
     let stream = &seen["metadata"].as_array().unwrap()[0];
-    let took = number(&stream["end"]) - number(&stream["start"]);
-    let slowest_line = delays.iter().map(|(meta, _)| *meta).max().unwrap() as f64;
+    let cut_at = number(&stream["end"]);
     assert!(
-        took < slowest_line,
-        "the stream was cut at {took} ms, before its last line at {slowest_line} ms"
+        cut_at < stop_at + 1000.0,
+        "the stream was cut at {cut_at} ms, soon after Stop at {stop_at} ms"
+    );
+    let images = page
+        .eval("return performance.getEntriesByType('resource').filter(e => e.name.includes('/api/img/')).map(e => [e.name, e.responseStatus, e.responseEnd]);")
+        .await;
+    let images: Vec<(String, u16, f64)> = serde_json::from_value(images).unwrap();
+    assert_eq!(images.len(), 2, "only comics 3 and 14 had lines: {images:?}");
+    let (_, status, end) = images.iter().find(|(name, ..)| name.contains("e2e_14")).unwrap();
+    assert_eq!(
+        *status, 0,
+        "comic 14's image was cut off, not answered: {images:?}"
+    );
+    assert!(*end < stop_at + 1000.0, "{images:?}");
+    // Watch until the slow lines and their images would all have come: the proxy is asked
+    // for no image of theirs, and drops the fetches nobody waits for any more.
+    let started = upstream.arrived_at(&metadata(15)).unwrap();
+    page.wait_for("the slow comics would have finished", SECS, || {
+        std::time::Instant::now() >= started + slow + Duration::from_millis(500)
+    })
+    .await;
+    let asked = upstream.paths();
+    assert!(
+        [15, 92, 65].iter().all(|&n| !asked.contains(&image(n))),
+        "{asked:?}"
+    );
+    let dropped = upstream.cancelled();
+    assert!(
+        [15, 92, 65].iter().all(|&n| dropped.contains(&metadata(n))),
+        "the proxy went on fetching for an aborted stream: {dropped:?}"
     );
     let tiles = page.tiles().await;
-    assert!(
-        tiles.iter().all(|(_, s)| s == "loaded" || s == "cancelled"),
-        "{tiles:?}"
+    assert_eq!(
+        tiles,
+        vec![
+            (3, "loaded".to_string()),
+            (14, "cancelled".to_string()),
+            (15, "cancelled".to_string()),
+            (92, "cancelled".to_string()),
+            (65, "cancelled".to_string())
+        ]
     );
-    assert!(tiles.iter().any(|(_, s)| s == "cancelled"), "{tiles:?}");
     page.close().await;
 }
 
@@ -271,5 +325,34 @@ async fn per_comic_errors_are_error_tiles_and_a_retry_asks_for_that_comic_alone(
     assert!(names[0].contains("/api/comics?ids=5,6"), "{names:?}");
     assert!(names[1].contains("/api/comics/5?"), "{names:?}");
     assert_eq!(page.tiles().await[1], (6, "error".to_string()));
+    page.close().await;
+}
+
+#[tokio::test]
+async fn with_hints_the_batch_goes_at_high_priority_and_single_metadata_at_low() {
+    // As Chromium itself ranked each request (DevTools' `initialPriority`). A `fetch()` is
+    // High unless told otherwise, so the batch's own hint shows only next to the single
+    // way's metadata, which asks for low.
+    let page = Page::start_logging_network().await;
+    let priorities = |sent: Vec<(String, String)>, part: &str| -> Vec<String> {
+        sent.into_iter()
+            .filter(|(url, _)| url.contains(part))
+            .map(|(_, priority)| priority)
+            .collect()
+    };
+    page.open("comics=1,2,3&mode=gather&latency_ms=0&jitter_ms=0&run=1")
+        .await;
+    page.wait_for_state("done", SECS).await;
+    assert_eq!(
+        priorities(page.requests_sent().await, "/api/comics?ids="),
+        ["High"]
+    );
+    page.open("comics=1,2,3&mode=concurrent&latency_ms=0&jitter_ms=0&run=1")
+        .await;
+    page.wait_for_state("done", SECS).await;
+    assert_eq!(
+        priorities(page.requests_sent().await, "/api/comics/"),
+        ["Low", "Low", "Low"]
+    );
     page.close().await;
 }

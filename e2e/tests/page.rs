@@ -216,18 +216,6 @@ async fn the_waterfall_shows_the_connection_limit_stall() {
         "requests beyond the sixth stall: {queued}"
     );
 
-    // The README's picture of a finished run, tall enough to show the waterfall (its table
-    // closed again, so that the history shows too).
-    page.eval("document.querySelector('[data-testid=waterfall] details').open = false; return null;")
-        .await;
-    page.client.set_window_size(1280, 2700).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let png = page.client.screenshot().await.unwrap();
-    assert!(png.starts_with(b"\x89PNG"));
-    let out = std::env::var("FANOUT_SCREENSHOT").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../target/fanout-screenshot.png").to_string()
-    });
-    std::fs::write(&out, png).unwrap();
     page.close().await;
 }
 

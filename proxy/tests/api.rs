@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{error_code, xkcd_proxy};
+use common::{error_code, wait_until, xkcd_proxy};
 use fanout_api::{Comic, Health, OriginKind};
 
 #[tokio::test]
@@ -128,7 +128,7 @@ async fn a_slow_upstream_is_a_504_on_time_not_a_hang() {
 async fn images_pass_only_as_real_images_with_inert_headers() {
     let proxy = xkcd_proxy(|_| {}).await;
     let ok = proxy.get("/api/img/barrel_cropped_(1).jpg").await;
-    // The stand-in serves PNG bytes for any other name; the signature decides.
+    // The stand-in serves PNG bytes for this name; the signature decides.
     assert_eq!(ok.status(), 200);
     assert_eq!(ok.headers()["content-type"], "image/png");
     assert_eq!(ok.headers()["x-content-type-options"], "nosniff");
@@ -157,10 +157,26 @@ async fn images_pass_only_as_real_images_with_inert_headers() {
 }
 
 #[tokio::test]
-async fn simultaneous_requests_for_one_comic_make_one_upstream_request() {
+async fn a_real_jpeg_passes_as_jpeg_byte_for_byte() {
     let proxy = xkcd_proxy(|_| {}).await;
-    let requests = (0..20).map(|_| proxy.get("/api/comics/42"));
-    let responses = futures::future::join_all(requests).await;
+    let jpeg = proxy.get("/api/img/real.jpg").await;
+    assert_eq!(jpeg.status(), 200);
+    assert_eq!(jpeg.headers()["content-type"], "image/jpeg");
+    assert_eq!(jpeg.bytes().await.unwrap().as_ref(), common::JPEG);
+}
+
+#[tokio::test]
+async fn simultaneous_requests_for_one_comic_make_one_upstream_request() {
+    let proxy = xkcd_proxy(|c| c.upstream_timeout_ms = 30_000).await;
+    // Upstream holds comic 2600 and held.png until the gate opens, so every request below is
+    // in the proxy while the first is still upstream.
+    let upstream = proxy.upstream.clone();
+    let requests = futures::future::join_all((0..20).map(|_| proxy.get("/api/comics/2600")));
+    let open = async {
+        wait_until("2600 is upstream", || upstream.gated_in_flight() == 1).await;
+        upstream.open_gate();
+    };
+    let (responses, ()) = futures::future::join(requests, open).await;
     let mut misses = 0;
     for response in responses {
         assert_eq!(response.status(), 200);
@@ -169,11 +185,40 @@ async fn simultaneous_requests_for_one_comic_make_one_upstream_request() {
         }
     }
     assert_eq!(misses, 1);
-    assert_eq!(proxy.upstream.hits("/42/info.0.json"), 1);
+    assert_eq!(proxy.upstream.hits("/2600/info.0.json"), 1);
 
-    let images = futures::future::join_all((0..20).map(|_| proxy.get("/api/img/answer.png"))).await;
+    let images = futures::future::join_all((0..20).map(|_| proxy.get("/api/img/held.png"))).await;
     assert!(images.iter().all(|r| r.status() == 200));
-    assert_eq!(proxy.upstream.hits("/comics/answer.png"), 1);
+    assert_eq!(proxy.upstream.hits("/comics/held.png"), 1);
+}
+
+#[tokio::test]
+async fn unknown_query_keys_are_ignored() {
+    let proxy = xkcd_proxy(|_| {}).await;
+    let plain: Comic = proxy.get("/api/comics/5").await.json().await.unwrap();
+    for path in [
+        "/api/comics/5?fresh=123",
+        "/api/comics/5?utm_source=x&&=&%FF=1",
+        "/api/comics/5?url=http://evil.example/",
+    ] {
+        let response = proxy.get(path).await;
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(
+            response.headers()["x-cache"],
+            "hit",
+            "{path}: the same cached comic"
+        );
+        assert_eq!(response.json::<Comic>().await.unwrap(), plain, "{path}");
+    }
+    let image = proxy.get("/api/img/a.png?fresh=1733370000000").await;
+    assert_eq!(image.status(), 200);
+    assert_eq!(image.bytes().await.unwrap().as_ref(), common::PNG);
+    assert_eq!(proxy.upstream.hits("/5/info.0.json"), 1);
+    let demo = common::demo_proxy(|_| {}).await;
+    let response = demo
+        .get("/api/comics/5?latency_ms=0&jitter_ms=0&fresh=1&colour=blue")
+        .await;
+    assert_eq!(response.status(), 200);
 }
 
 #[tokio::test]
@@ -262,26 +307,48 @@ async fn health_names_the_origin() {
 #[tokio::test]
 async fn upstream_only_ever_sees_the_three_url_shapes() {
     let proxy = xkcd_proxy(|_| {}).await;
-    for path in [
-        "/api/comics/5",
-        "/api/comics/latest",
-        "/api/img/a.png",
-        "/api/comics/5?url=http://evil.example/",
-        "/api/img/a.png?host=evil.example",
-        "/api/comics/6/../../7",
-        "/api/img/..",
-        "/api/img/http:%2F%2Fevil.example%2Fa.png",
+    // reqwest resolves `..` segments before sending, as a browser does.
+    for (path, status) in [
+        ("/api/comics/5", 200),
+        ("/api/comics/latest", 200),
+        ("/api/img/a.png", 200),
+        ("/api/comics/5?url=http://evil.example/", 200),
+        ("/api/img/a.png?host=evil.example", 200),
+        ("/api/comics/6/../../7", 404),
+        ("/api/img/..", 404),
+        ("/api/img/http:%2F%2Fevil.example%2Fa.png", 400),
     ] {
-        let _ = proxy.get(path).await;
+        assert_eq!(proxy.get(path).await.status(), status, "{path}");
     }
-    let _ = proxy
+    let misdirected = proxy
         .client
         .get(format!("{}/api/comics/9", proxy.base))
         .header("host", "evil.example")
         .header("x-forwarded-host", "evil.example")
         .send()
-        .await;
-    for path in proxy.upstream.all() {
+        .await
+        .unwrap();
+    assert_eq!(misdirected.status(), 421);
+    // A comic fetched upstream also fetches its own image at once (src/cache.rs, images
+    // first), in a task of its own: wait for it rather than race it.
+    wait_until("comic 5's own image fetched with it", || {
+        proxy.upstream.all().len() >= 4
+    })
+    .await;
+    let asked = proxy.upstream.all();
+    assert_eq!(
+        asked[..2],
+        ["/info.0.json", "/5/info.0.json"],
+        "the latest first, to check 5 against it"
+    );
+    let mut images = asked[2..].to_vec();
+    images.sort();
+    assert_eq!(
+        images,
+        ["/comics/a.png", "/comics/barrel_cropped_(5).jpg"],
+        "the image shape, each file asked for once: the one asked for and comic 5's own"
+    );
+    for path in asked {
         let comic = path
             .strip_prefix('/')
             .and_then(|p| p.strip_suffix("/info.0.json"));
@@ -296,21 +363,29 @@ async fn upstream_only_ever_sees_the_three_url_shapes() {
 
 #[tokio::test]
 async fn upstream_concurrency_is_capped() {
-    let proxy = xkcd_proxy(|c| c.max_upstream_concurrency = 2).await;
-    let responses = futures::future::join_all((40..46).map(|n| proxy.get(format!("/api/comics/{n}")))).await;
+    let proxy = xkcd_proxy(|c| {
+        c.max_upstream_concurrency = 2;
+        c.upstream_timeout_ms = 30_000;
+    })
+    .await;
+    let upstream = proxy.upstream.clone();
+    let requests = futures::future::join_all((2600..2606).map(|n| proxy.get(format!("/api/comics/{n}"))));
+    let (responses, ()) = futures::future::join(requests, upstream.release_gated_one_by_one(6, 2)).await;
     assert!(responses.iter().all(|r| r.status() == 200));
-    assert_eq!(proxy.upstream.in_flight.lock().unwrap().1, 2);
 }
 
 #[tokio::test]
 async fn shutdown_lets_in_flight_requests_finish() {
     let mut config = fanout_proxy::Config::for_tests();
     config.dist = common::test_dist();
+    config.max_simulated_waits = 1;
     let common::Stoppable { addr, stop, server } = common::start_stoppable(config, None).await;
-    let request = tokio::spawn(reqwest::get(format!(
-        "http://{addr}/api/comics/3?latency_ms=400&jitter_ms=0"
-    )));
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let request = common::send_holding_the_one_simulated_wait(
+        &reqwest::Client::new(),
+        &format!("http://{addr}"),
+        "/api/comics/3?latency_ms=1500&jitter_ms=0",
+    )
+    .await;
     stop.send(()).unwrap();
     let response = request.await.unwrap().unwrap();
     assert_eq!(
@@ -318,6 +393,7 @@ async fn shutdown_lets_in_flight_requests_finish() {
         200,
         "the request in flight at shutdown completes"
     );
+    assert_eq!(response.json::<Comic>().await.unwrap().num, 3);
     server.await.unwrap().unwrap();
     assert!(
         reqwest::get(format!("http://{addr}/api/health")).await.is_err(),

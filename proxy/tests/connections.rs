@@ -100,14 +100,27 @@ async fn one_client_gets_no_more_than_its_share_of_connections() {
     assert_eq!(&again.expect("a place frees up"), b"HTTP/1.1 200");
 }
 
+/// Waits until the server closes `stream`; how long that took from `since`, or `None` if it
+/// was still open after five seconds.
+async fn closes_after(stream: &mut TcpStream, since: Instant) -> Option<Duration> {
+    closed_by_server(stream, Duration::from_secs(5))
+        .await
+        .then(|| since.elapsed())
+}
+
 #[tokio::test]
-async fn silent_trickling_and_idle_connections_are_closed() {
+async fn silent_trickling_and_kept_alive_connections_go_at_the_header_timeout() {
+    // The header timeout far below the idle timeout, so that which one closed each
+    // connection shows in when it closed.
+    let header_timeout = Duration::from_millis(300);
+    let idle_timeout = Duration::from_secs(4);
     let proxy = demo_proxy(|c| {
-        c.header_timeout_ms = 300;
-        c.idle_timeout_ms = 300;
+        c.header_timeout_ms = header_timeout.as_millis() as u64;
+        c.idle_timeout_ms = idle_timeout.as_millis() as u64;
     })
     .await;
     let addr = address(&proxy.base);
+    let opened = Instant::now();
     let mut silent = TcpStream::connect(addr).await.unwrap();
     let mut trickling = TcpStream::connect(addr).await.unwrap();
     trickling
@@ -115,36 +128,108 @@ async fn silent_trickling_and_idle_connections_are_closed() {
         .await
         .unwrap();
     let trickle = tokio::spawn(async move {
+        let opened = Instant::now();
         for _ in 0..100 {
             if trickling.write_all(b"x").await.is_err() {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        closed_by_server(&mut trickling, Duration::from_secs(5)).await
+        closes_after(&mut trickling, opened).await
     });
     // An HTTP/2 connection (prior knowledge) that asks for nothing.
     let mut h2 = TcpStream::connect(addr).await.unwrap();
     h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.unwrap();
-    // A kept-alive HTTP/1.1 connection after its one request.
+    // A kept-alive HTTP/1.1 connection after its one request: the wait for the next request
+    // is header time.
     let mut kept = TcpStream::connect(addr).await.unwrap();
     kept.write_all(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         .await
         .unwrap();
     let mut answer = [0u8; 12];
     kept.read_exact(&mut answer).await.unwrap();
+    let answered = Instant::now();
     assert_eq!(&answer, b"HTTP/1.1 200");
 
+    let closed = [
+        ("silent", closes_after(&mut silent, opened).await),
+        ("trickling", trickle.await.unwrap()),
+        ("h2 with no request", closes_after(&mut h2, opened).await),
+        ("kept alive", closes_after(&mut kept, answered).await),
+    ];
+    for (what, after) in closed {
+        let after = after.unwrap_or_else(|| panic!("{what}: still open"));
+        assert!(
+            after >= header_timeout * 8 / 10 && after < idle_timeout / 2,
+            "{what}: closed after {after:?}, not at the header timeout"
+        );
+    }
+}
+
+/// One HTTP/2 frame: its type, flags, stream and payload.
+async fn read_frame(stream: &mut TcpStream) -> std::io::Result<(u8, u8, u32, Vec<u8>)> {
+    let mut head = [0u8; 9];
+    stream.read_exact(&mut head).await?;
+    let length = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+    let stream_id = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+    let mut payload = vec![0u8; length];
+    stream.read_exact(&mut payload).await?;
+    Ok((head[3], head[4], stream_id, payload))
+}
+
+#[tokio::test]
+async fn an_h2_connection_idle_after_a_request_gets_a_goaway_at_the_idle_timeout() {
+    // The idle timeout well above the header timeout, so that a GOAWAY at the header
+    // timeout would show. (With the idle timeout below the header timeout the GOAWAY comes
+    // at the header timeout instead: `drive` sleeps until the deadline it computed before
+    // the first request.)
+    let header_timeout = Duration::from_millis(300);
+    let idle_timeout = Duration::from_millis(1500);
+    let proxy = demo_proxy(|c| {
+        c.header_timeout_ms = header_timeout.as_millis() as u64;
+        c.idle_timeout_ms = idle_timeout.as_millis() as u64;
+    })
+    .await;
+    let mut h2 = TcpStream::connect(address(&proxy.base)).await.unwrap();
+    // The preface, empty SETTINGS, and GET /api/health on stream 1 (HPACK: indexed :method
+    // GET and :scheme http, then :path and :authority as literals without indexing).
+    let mut block = vec![0x82, 0x86, 0x04, 11];
+    block.extend_from_slice(b"/api/health");
+    block.extend_from_slice(&[0x01, 9]);
+    block.extend_from_slice(b"127.0.0.1");
+    let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0".to_vec();
+    hello.extend_from_slice(&(block.len() as u32).to_be_bytes()[1..]);
+    hello.extend_from_slice(&[0x01, 0x05, 0, 0, 0, 1]); // HEADERS, END_STREAM | END_HEADERS
+    hello.extend_from_slice(&block);
+    h2.write_all(&hello).await.unwrap();
+    const DATA: u8 = 0x0;
+    const HEADERS: u8 = 0x1;
+    const SETTINGS: u8 = 0x4;
+    const GOAWAY: u8 = 0x7;
+    const END_STREAM: u8 = 0x1;
+    let mut answered = None;
+    let mut response_headers = false;
+    let goaway_after = timeout(Duration::from_secs(10), async {
+        loop {
+            let (kind, flags, stream_id, _) = read_frame(&mut h2).await.expect("a frame, not a close");
+            match kind {
+                SETTINGS if flags & 0x1 == 0 => h2.write_all(b"\0\0\0\x04\x01\0\0\0\0").await.unwrap(),
+                HEADERS if stream_id == 1 => response_headers = true,
+                DATA if stream_id == 1 && flags & END_STREAM != 0 => answered = Some(Instant::now()),
+                GOAWAY => return answered.expect("GOAWAY after the answer").elapsed(),
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("a GOAWAY within ten seconds");
+    assert!(response_headers, "the request was answered");
     assert!(
-        closed_by_server(&mut silent, Duration::from_secs(5)).await,
-        "silent"
+        goaway_after >= idle_timeout * 9 / 10 && goaway_after < idle_timeout * 2,
+        "GOAWAY {goaway_after:?} after the answer, not at the idle timeout"
     );
-    assert!(trickle.await.unwrap(), "trickling");
-    assert!(closed_by_server(&mut h2, Duration::from_secs(5)).await, "h2 idle");
-    assert!(
-        closed_by_server(&mut kept, Duration::from_secs(5)).await,
-        "kept alive"
-    );
+    // And then the connection closes.
+    assert!(closed_by_server(&mut h2, Duration::from_secs(5)).await);
 }
 
 #[tokio::test]
@@ -156,22 +241,12 @@ async fn shutdown_closes_what_is_still_busy_after_the_deadline() {
     config.max_simulated_waits = 1;
     let common::Stoppable { addr, stop, server } = common::start_stoppable(config, None).await;
     // Waits 10 s (the longest delay) and then the 20 s upstream timeout.
-    let slow = tokio::spawn(reqwest::get(format!(
-        "http://{addr}/api/comics/3?latency_ms=10000&jitter_ms=0&timeout_rate=1"
-    )));
-    // The slow request is in the proxy once it holds the one simulated-wait permit, which
-    // another delayed request then finds taken.
-    loop {
-        let probe = reqwest::get(format!("http://{addr}/api/comics/4?latency_ms=1&jitter_ms=0"))
-            .await
-            .unwrap();
-        if probe.status() == 503 {
-            assert!(probe.headers().contains_key("retry-after"));
-            assert_eq!(error_code(probe).await.1, "overloaded");
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let slow = common::send_holding_the_one_simulated_wait(
+        &reqwest::Client::new(),
+        &format!("http://{addr}"),
+        "/api/comics/3?latency_ms=10000&jitter_ms=0&timeout_rate=1",
+    )
+    .await;
     stop.send(()).unwrap();
     timeout(Duration::from_secs(10), server)
         .await
@@ -234,22 +309,36 @@ impl Drop for Killed {
 /// The binary, started the way a person starts it but with its open-file limit (soft and
 /// hard) lowered to 1024; returns it, its address and everything it prints.
 fn start_limited_proxy(args: &[&str]) -> (Killed, SocketAddr, Arc<Mutex<Vec<String>>>) {
+    let (child, base, lines) = start_proxy_binary(args, Some((1024, 1024)));
+    (child, address(&base), lines)
+}
+
+/// The binary on the demo origin with `args` (on 127.0.0.1:0 unless they say `--listen`),
+/// and, when given, its open-file limit (soft, hard) set before it starts; returns it, the
+/// base URL it prints (`http://…` or `https://…`, no trailing slash) and everything it prints.
+fn start_proxy_binary(args: &[&str], files: Option<(u64, u64)>) -> (Killed, String, Arc<Mutex<Vec<String>>>) {
     use std::os::unix::process::CommandExt;
     let mut command = Command::new(env!("CARGO_BIN_EXE_fanout-proxy"));
+    if !args.contains(&"--listen") {
+        command.args(["--listen", "127.0.0.1:0"]);
+    }
     command
-        .args(["--listen", "127.0.0.1:0", "--origin", "demo", "--dist"])
+        .args(["--origin", "demo", "--dist"])
         .arg(common::test_dist())
         .args(args)
         .env("RUST_LOG", "info,fanout_proxy::access=off")
+        .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    // SAFETY: setrlimit is a single system call, safe between fork and exec.
-    unsafe {
-        command.pre_exec(|| rlimit::setrlimit(rlimit::Resource::NOFILE, 1024, 1024));
+    if let Some((soft, hard)) = files {
+        // SAFETY: setrlimit is a single system call, safe between fork and exec.
+        unsafe {
+            command.pre_exec(move || rlimit::setrlimit(rlimit::Resource::NOFILE, soft, hard));
+        }
     }
     let mut child = command.spawn().expect("the proxy starts");
     let lines = Arc::new(Mutex::new(Vec::new()));
-    let (found, addr) = std::sync::mpsc::channel();
+    let (found, base) = std::sync::mpsc::channel();
     for output in [
         Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
         Box::new(child.stderr.take().unwrap()),
@@ -258,19 +347,119 @@ fn start_limited_proxy(args: &[&str]) -> (Killed, SocketAddr, Arc<Mutex<Vec<Stri
         let found = found.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(output).lines().map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix("fanout-proxy listening on http://") {
-                    let addr: SocketAddr = rest.split('/').next().unwrap().parse().unwrap();
-                    let _ = found.send(addr);
+                if let Some(rest) = line.strip_prefix("fanout-proxy listening on ") {
+                    let _ = found.send(rest.split('/').take(3).collect::<Vec<_>>().join("/"));
                 }
                 lines.lock().unwrap().push(line);
             }
         });
     }
     let child = Killed(child);
-    let addr = addr
+    let base = base
         .recv_timeout(Duration::from_secs(20))
         .unwrap_or_else(|_| panic!("no address printed: {:?}", lines.lock().unwrap()));
-    (child, addr, lines)
+    (child, base, lines)
+}
+
+/// Sends `signal` (`TERM`, `INT`) to the child, as `kill` from a shell does.
+fn signal(child: &Killed, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(child.0.id().to_string())
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+/// Waits (polling) until the child has exited; its exit status.
+async fn exited(child: &mut Killed) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "the proxy did not exit");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn on_sigterm_and_sigint_a_request_in_flight_finishes_over_http_and_https() {
+    // Four proxies side by side: each signal over each protocol.
+    let cases = [("TERM", false), ("INT", false), ("TERM", true), ("INT", true)];
+    futures::future::join_all(cases.map(|(signal_name, tls)| async move {
+        let mut args = vec!["--max-simulated-waits", "1", "--shutdown-timeout-ms", "10000"];
+        if tls {
+            args.push("--tls-self-signed");
+        }
+        let (mut proxy, base, log) = start_proxy_binary(&args, None);
+        assert_eq!(base.starts_with("https://"), tls, "{base}");
+        // Only this test's own proxy, with the certificate it generated for this run.
+        let client = reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .build()
+            .unwrap();
+        let request = common::send_holding_the_one_simulated_wait(
+            &client,
+            &base,
+            "/api/comics/3?latency_ms=1500&jitter_ms=0",
+        )
+        .await;
+        signal(&proxy, signal_name);
+        let response = request.await.unwrap().unwrap();
+        assert_eq!(response.status(), 200, "SIG{signal_name}, TLS {tls}");
+        assert_eq!(response.json::<fanout_api::Comic>().await.unwrap().num, 3);
+        let status = exited(&mut proxy).await;
+        assert!(status.success(), "SIG{signal_name}, TLS {tls}: {status}");
+        assert!(
+            log.lock().unwrap().iter().any(|l| l.ends_with("stopped")),
+            "{:?}",
+            log.lock().unwrap()
+        );
+        assert!(
+            client.get(format!("{base}/api/health")).send().await.is_err(),
+            "nothing listens after"
+        );
+    }))
+    .await;
+}
+
+#[tokio::test]
+async fn the_soft_file_limit_is_raised_to_the_hard_one_and_the_cap_fits_it() {
+    let (_proxy, _, log) = start_proxy_binary(&["--max-upstream-concurrency", "16"], Some((512, 1024)));
+    // The caps are logged once it serves, just after it prints its address.
+    common::wait_until("the proxy logs its caps", || {
+        log.lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("accepting connections"))
+    })
+    .await;
+    let log = log.lock().unwrap().join("\n");
+    assert!(
+        log.contains("open-file limit: soft 512, hard 1024; soft raised to 1024"),
+        "{log}"
+    );
+    // 1024 files, less 128 held back and one per upstream slot.
+    assert!(log.contains("max_connections=880"), "{log}");
+}
+
+#[tokio::test]
+async fn a_wildcard_listen_address_without_allowed_hosts_warns_at_start_up() {
+    let (_proxy, base, log) = start_proxy_binary(&["--listen", "0.0.0.0:0"], None);
+    assert!(base.starts_with("http://0.0.0.0:"), "{base}");
+    let warned = |log: &[String]| {
+        log.iter()
+            .any(|l| l.contains("WARN") && l.contains("no --allowed-host") && l.contains("DNS rebinding"))
+    };
+    assert!(warned(&log.lock().unwrap()), "{:?}", log.lock().unwrap());
+    let (_named, _, log) = start_proxy_binary(
+        &["--listen", "0.0.0.0:0", "--allowed-host", "fanout.example"],
+        None,
+    );
+    assert!(!warned(&log.lock().unwrap()), "{:?}", log.lock().unwrap());
+    let (_loopback, _, log) = start_proxy_binary(&[], None);
+    assert!(!warned(&log.lock().unwrap()), "{:?}", log.lock().unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

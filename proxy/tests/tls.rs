@@ -132,10 +132,17 @@ async fn a_handshake_that_never_comes_is_closed_after_the_header_timeout() {
     let base = serve_tls(config, tls::self_signed().unwrap()).await;
     let addr = base.replace("https://localhost", "127.0.0.1");
     let mut silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let opened = std::time::Instant::now();
     let mut buf = [0u8; 64];
     let read = tokio::time::timeout(std::time::Duration::from_secs(10), silent.read(&mut buf)).await;
     assert!(
         matches!(read, Ok(Ok(0) | Err(_))),
         "the server closed it: {read:?}"
+    );
+    // Closed by the timeout, not at once (which would also end the read).
+    let after = opened.elapsed();
+    assert!(
+        after >= std::time::Duration::from_millis(240) && after < std::time::Duration::from_secs(5),
+        "closed after {after:?}, not at the 300 ms header timeout"
     );
 }

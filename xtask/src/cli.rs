@@ -40,6 +40,9 @@ pub enum Task {
     /// Measure the fan-out, the Flask peer, the proxy under load and the shipped bytes into
     /// BENCHMARKS.md
     Bench(BenchArgs),
+    /// Mutation testing (cargo-mutants) of api/ and the page's plain-Rust modules: slow (tens
+    /// of minutes on two cores), so not part of `test`
+    Mutants,
 }
 
 /// What `cargo xtask bench` measures; passed on to the bench binary as they are.
@@ -57,9 +60,18 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N,N", value_delimiter = ',', num_args = 1,
           value_parser = clap::value_parser!(u32).range(1..=100))]
     pub gather_only: Vec<u32>,
+    /// Only the rows on the xkcd path (a stand-in xkcd on loopback) beside the demo origin
+    /// and the tutorial's own page, at these sizes, printed
+    #[arg(long, value_name = "N,N", value_delimiter = ',', num_args = 1,
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub xkcd_only: Vec<u32>,
     /// How many runs each of those rows is the median of
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=50))]
     pub repeats: Option<u32>,
+    /// Only the README's screenshot (docs/screenshot.png), which every full or quick run
+    /// also takes
+    #[arg(long, conflicts_with_all = ["quick", "concurrent_only", "gather_only", "repeats"])]
+    pub screenshot_only: bool,
 }
 
 impl BenchArgs {
@@ -72,6 +84,7 @@ impl BenchArgs {
         for (flag, sizes) in [
             ("--concurrent-only", &self.concurrent_only),
             ("--gather-only", &self.gather_only),
+            ("--xkcd-only", &self.xkcd_only),
         ] {
             if !sizes.is_empty() {
                 let sizes: Vec<String> = sizes.iter().map(u32::to_string).collect();
@@ -80,6 +93,9 @@ impl BenchArgs {
         }
         if let Some(k) = self.repeats {
             args.extend(["--repeats".to_owned(), k.to_string()]);
+        }
+        if self.screenshot_only {
+            args.push("--screenshot-only".to_owned());
         }
         args
     }
@@ -107,6 +123,7 @@ mod tests {
     fn commands_parse() {
         assert_eq!(parse(&["test"]), Ok(Task::Test));
         assert_eq!(parse(&["dev"]), Ok(Task::Dev));
+        assert_eq!(parse(&["mutants"]), Ok(Task::Mutants));
         assert_eq!(parse(&["bench"]), Ok(Task::Bench(BenchArgs::default())));
         let quick = BenchArgs {
             quick: true,
@@ -141,6 +158,10 @@ mod tests {
             panic!("bench flags parse");
         };
         assert_eq!(args.to_args(), ["--concurrent-only", "5", "--gather-only", "100"]);
+        let Ok(Task::Bench(args)) = parse(&["bench", "--xkcd-only", "20,100"]) else {
+            panic!("bench flags parse");
+        };
+        assert_eq!(args.to_args(), ["--xkcd-only", "20,100"]);
         assert_eq!(
             parse(&["bench", "--gather-only", "101"]),
             Err(ErrorKind::ValueValidation)
@@ -156,6 +177,14 @@ mod tests {
         assert_eq!(
             parse(&["bench", "--repeats", "0"]),
             Err(ErrorKind::ValueValidation)
+        );
+        let Ok(Task::Bench(args)) = parse(&["bench", "--screenshot-only"]) else {
+            panic!("bench flags parse");
+        };
+        assert_eq!(args.to_args(), ["--screenshot-only"]);
+        assert_eq!(
+            parse(&["bench", "--screenshot-only", "--quick"]),
+            Err(ErrorKind::ArgumentConflict)
         );
     }
 

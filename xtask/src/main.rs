@@ -1,4 +1,4 @@
-//! `cargo xtask serve | dev | test | bench`: the project's developer commands. They install what
+//! `cargo xtask serve | dev | test | bench | mutants`: the project's developer commands. They install what
 //! is missing (the wasm32 target, trunk, the exact wasm-bindgen, wasm-opt, Chromium) and
 //! never download anything from outside the package registries.
 
@@ -26,6 +26,7 @@ fn main() -> ExitCode {
         Task::Dev => dev().map_err(Failure::from),
         Task::Test => test().map_err(Failure::from),
         Task::Bench(args) => bench(&args).map_err(Failure::from),
+        Task::Mutants => mutants().map_err(Failure::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -280,18 +281,77 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
         &["fanout-proxy", "fanout-bench"],
     )?;
     let tools = Tools::ensure(true)?;
-    tools::ensure_bench_tools()?;
-    let lighthouse = tools::ensure_lighthouse()?;
+    // The screenshot alone needs only the page, the proxy and Chromium.
+    let lighthouse = if args.screenshot_only {
+        None
+    } else {
+        tools::ensure_bench_tools()?;
+        Some(tools::ensure_lighthouse()?)
+    };
     build_page(&tools)?;
     release_build.wait()?;
     timed("benchmarking", || {
-        run(Command::new(root().join("target/release/fanout-bench"))
+        let mut bench = Command::new(root().join("target/release/fanout-bench"));
+        bench
             .current_dir(root())
             .args(args.to_args())
             .env("FANOUT_PROXY_BIN", root().join("target/release/fanout-proxy"))
             .env("FANOUT_DIST", root().join("dist"))
-            .env("LIGHTHOUSE", lighthouse)
             .env("CHROMEDRIVER", tools.chromedriver()?)
-            .env("CHROMIUM", tools.chromium()?))
+            .env("CHROMIUM", tools.chromium()?);
+        if let Some(lighthouse) = &lighthouse {
+            bench.env("LIGHTHOUSE", lighthouse);
+        }
+        run(&mut bench)
     })
+}
+
+/// What `cargo xtask mutants` mutates: each crate with the files of it that are plain Rust.
+const MUTATED: [(&str, &str, &[&str]); 2] = [
+    ("api", "fanout-api", &["api/src/**"]),
+    (
+        "page",
+        "fanout",
+        &[
+            "src/schedule.rs",
+            "src/stats.rs",
+            "src/run_config.rs",
+            "src/ndjson.rs",
+            "src/plot.rs",
+        ],
+    ),
+];
+
+/// Mutation testing: every mutant cargo-mutants makes of those files must fail a test of its
+/// crate. Survivors are listed in `target/mutants/<name>/mutants.out/missed.txt`.
+fn mutants() -> Result<(), String> {
+    let tool = tools::ensure_cargo_mutants()?;
+    let mut failed = Vec::new();
+    for (name, package, files) in MUTATED {
+        let output = root().join("target/mutants").join(name);
+        let mut cmd = Command::new(&tool);
+        // `cargo-mutants mutants`, as cargo runs it. In place: a copy of the tree would build
+        // every dependency again from cold (about 20 minutes here); the file is restored
+        // after each mutant, and on Ctrl-C.
+        cmd.current_dir(root())
+            .args(["mutants", "--in-place", "--no-shuffle", "--package", package])
+            .arg("--output")
+            .arg(&output);
+        for file in files {
+            cmd.args(["--file", file]);
+        }
+        if let Err(err) = timed(&format!("mutants of {package} ({})", files.join(" ")), || {
+            run(&mut cmd)
+        }) {
+            failed.push(format!(
+                "{package}: {err}; see {}",
+                output.join("mutants.out/missed.txt").display()
+            ));
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(failed.join("\n"))
+    }
 }

@@ -38,6 +38,8 @@ const HAR_VALIDATOR: NpmTool = NpmTool {
 };
 /// Formats the `view!` blocks that rustfmt leaves alone; `cargo xtask test` checks them.
 const LEPTOSFMT_VERSION: &str = "0.1.33";
+/// cargo-mutants, for `cargo xtask mutants` only.
+const CARGO_MUTANTS_VERSION: &str = "27.1.0";
 /// Lighthouse for the benchmark: 12.2.3 runs on Node 20, 13 needs Node 22.
 const LIGHTHOUSE: NpmTool = NpmTool {
     name: "lighthouse",
@@ -234,6 +236,21 @@ pub fn ensure_leptosfmt() -> Result<PathBuf, String> {
         return Ok(cargo_bin().join("leptosfmt"));
     }
     Ok(which("leptosfmt").unwrap_or_else(|| cargo_bin().join("leptosfmt")))
+}
+
+/// cargo-mutants (`cargo install`, lightly optimised: it spends its time in cargo, not in
+/// itself); returns the binary.
+pub fn ensure_cargo_mutants() -> Result<PathBuf, String> {
+    let have = output("cargo-mutants", &["--version"]).unwrap_or_default();
+    if have != format!("cargo-mutants {CARGO_MUTANTS_VERSION}") {
+        cargo_install(
+            "cargo-mutants",
+            &format!("={CARGO_MUTANTS_VERSION}"),
+            Profile::LightlyOptimised,
+        )?;
+        return Ok(cargo_bin().join("cargo-mutants"));
+    }
+    Ok(which("cargo-mutants").unwrap_or_else(|| cargo_bin().join("cargo-mutants")))
 }
 
 /// axe-core's browser bundle, injected into the page by the end-to-end tests.

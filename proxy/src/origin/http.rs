@@ -3,9 +3,9 @@ use std::{sync::Arc, time::Duration};
 use bytes::{Bytes, BytesMut};
 use fanout_api::ComicId;
 use reqwest::{Client, header};
-use tokio::sync::Semaphore;
 
 use super::{FetchError, Fetched, MAX_IMAGE_BYTES, MAX_JSON_BYTES};
+use crate::upstream_share::{Lane, PriorityLine};
 
 /// The real xkcd, over HTTP. It only ever builds three kinds of URL from validated parts:
 /// `{xkcd}/info.0.json`, `{xkcd}/{n}/info.0.json` and `{imgs}/comics/{file}`.
@@ -14,7 +14,8 @@ pub struct HttpOrigin {
     xkcd_url: String,
     imgs_url: String,
     timeout: Duration,
-    permits: Arc<Semaphore>,
+    /// The global slots, images first (see `upstream_share`).
+    slots: Arc<PriorityLine>,
     max_concurrency: usize,
 }
 
@@ -40,7 +41,7 @@ impl HttpOrigin {
             xkcd_url: base_url(xkcd_url, "--xkcd-url").map_err(anyhow::Error::msg)?,
             imgs_url: base_url(imgs_url, "--imgs-url").map_err(anyhow::Error::msg)?,
             timeout,
-            permits: Arc::new(Semaphore::new(max_concurrency)),
+            slots: PriorityLine::new(max_concurrency),
             max_concurrency,
         })
     }
@@ -55,13 +56,17 @@ impl HttpOrigin {
             ComicId::Latest => format!("{}/info.0.json", self.xkcd_url),
             ComicId::Number(n) => format!("{}/{n}/info.0.json", self.xkcd_url),
         };
-        self.get(&url, MAX_JSON_BYTES).await
+        self.get(&url, MAX_JSON_BYTES, Lane::Starts).await
     }
 
     /// `file` has been through `validate_image_name`, so it is one plain path segment.
     pub async fn image(&self, file: &str) -> Result<Fetched, FetchError> {
-        self.get(&format!("{}/comics/{file}", self.imgs_url), MAX_IMAGE_BYTES)
-            .await
+        self.get(
+            &format!("{}/comics/{file}", self.imgs_url),
+            MAX_IMAGE_BYTES,
+            Lane::Completes,
+        )
+        .await
     }
 
     /// Answers whether the comic API is reachable, for `--origin auto`.
@@ -72,10 +77,10 @@ impl HttpOrigin {
         )
     }
 
-    async fn get(&self, url: &str, cap: usize) -> Result<Fetched, FetchError> {
+    async fn get(&self, url: &str, cap: usize, lane: Lane) -> Result<Fetched, FetchError> {
         // Waiting for a permit counts against the same deadline as the request itself.
         tokio::time::timeout(self.timeout, async {
-            let _permit = self.permits.acquire().await.map_err(|_| FetchError::Timeout)?;
+            let _slot = self.slots.clone().enter(lane).await;
             let response = self.client.get(url).send().await.map_err(describe)?;
             let status = response.status().as_u16();
             let content_type = response

@@ -19,7 +19,10 @@ use axum::{
 use fanout_proxy::{Config, OriginChoice, Proxy};
 use tokio::net::TcpListener;
 
-/// A small valid PNG, so the image path can check signatures.
+/// A real JPEG (16 x 16, written by Pillow), as xkcd serves some comics.
+pub const JPEG: &[u8] = include_bytes!("../fixtures/tiny.jpg");
+
+/// A small PNG head, so the image path can check signatures.
 pub const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
 
 pub struct Upstream {
@@ -32,6 +35,8 @@ pub struct Upstream {
     pub gate: tokio::sync::Semaphore,
     /// Paths of gated requests whose caller went away before they were answered.
     pub cancelled: Mutex<Vec<String>>,
+    /// How many gated requests have been answered.
+    pub gated_answered: Mutex<usize>,
 }
 
 impl Default for Upstream {
@@ -41,6 +46,7 @@ impl Default for Upstream {
             in_flight: Mutex::default(),
             gate: tokio::sync::Semaphore::new(0),
             cancelled: Mutex::default(),
+            gated_answered: Mutex::default(),
         }
     }
 }
@@ -66,6 +72,54 @@ impl Upstream {
     pub fn cancelled(&self) -> Vec<String> {
         self.cancelled.lock().unwrap().clone()
     }
+
+    /// Gated requests being held upstream right now.
+    pub fn gated_in_flight(&self) -> usize {
+        self.in_flight.lock().unwrap().0
+    }
+
+    /// Lets `count` gated requests be answered one at a time, checking at every step that
+    /// exactly `cap` of them (or as many as are left) are upstream. Nothing is answered while
+    /// the gate is shut, so a proxy that sent more than `cap` would pile them up here.
+    pub async fn release_gated_one_by_one(&self, count: usize, cap: usize) {
+        wait_until(&format!("{} gated requests are upstream", cap.min(count)), || {
+            self.gated_in_flight() == cap.min(count)
+        })
+        .await;
+        for answered in 1..=count {
+            self.gate.add_permits(1);
+            let upstream = cap.min(count - answered);
+            wait_until(&format!("{answered} answered and {upstream} upstream"), || {
+                *self.gated_answered.lock().unwrap() == answered && self.gated_in_flight() == upstream
+            })
+            .await;
+        }
+        assert_eq!(
+            self.in_flight.lock().unwrap().1,
+            cap.min(count),
+            "the most at once"
+        );
+    }
+}
+
+/// Holds a gated request until the test opens the gate: counts it in flight meanwhile, and
+/// records it as cancelled if its caller goes away first.
+async fn held_at_gate(up: &Upstream, path: String) {
+    let mut answering = Answering {
+        upstream: up,
+        path,
+        done: false,
+    };
+    {
+        let mut flight = up.in_flight.lock().unwrap();
+        flight.0 += 1;
+        flight.1 = flight.1.max(flight.0);
+    }
+    let permit = up.gate.acquire().await;
+    up.in_flight.lock().unwrap().0 -= 1;
+    permit.unwrap().forget();
+    *up.gated_answered.lock().unwrap() += 1;
+    answering.done = true;
 }
 
 /// Waits (polling, up to ten seconds) until `condition` holds; panics with `what` if it never does.
@@ -90,6 +144,7 @@ struct Answering<'a> {
 impl Drop for Answering<'_> {
     fn drop(&mut self) {
         if !self.done {
+            self.upstream.in_flight.lock().unwrap().0 -= 1;
             self.upstream.cancelled.lock().unwrap().push(self.path.clone());
         }
     }
@@ -160,13 +215,7 @@ async fn comic(State(up): State<Arc<Upstream>>, Path((num, file)): Path<(String,
             json(comic_json(num, "https://imgs.xkcd.com/comics/answer.png"))
         }
         2600..=2609 => {
-            let mut answering = Answering {
-                upstream: &up,
-                path: format!("/{num}/info.0.json"),
-                done: false,
-            };
-            up.gate.acquire().await.unwrap().forget();
-            answering.done = true;
+            held_at_gate(&up, format!("/{num}/info.0.json")).await;
             json(comic_json(num, "https://imgs.xkcd.com/comics/gated.png"))
         }
         7 => json(comic_json(7, "https://evil.example/comics/a.png")),
@@ -199,6 +248,11 @@ async fn image(State(up): State<Arc<Upstream>>, Path(file): Path<String>) -> Res
             tokio::time::sleep(Duration::from_secs(5)).await;
             ([(header::CONTENT_TYPE, "image/png")], PNG).into_response()
         }
+        "held.png" => {
+            held_at_gate(&up, "/comics/held.png".into()).await;
+            ([(header::CONTENT_TYPE, "image/png")], PNG).into_response()
+        }
+        "real.jpg" => ([(header::CONTENT_TYPE, "image/jpeg")], JPEG).into_response(),
         "answer.png" => {
             tokio::time::sleep(Duration::from_millis(300)).await;
             ([(header::CONTENT_TYPE, "image/png")], PNG).into_response()
@@ -331,11 +385,52 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
     encoder.finish().unwrap()
 }
 
+/// An error answer's status and code; panics unless it is `{"error": {"code", "message"}}`
+/// with a message that says more than the code.
 pub async fn error_code(response: reqwest::Response) -> (u16, String) {
     let status = response.status().as_u16();
     let body: serde_json::Value = response.json().await.expect("errors are JSON");
-    (
-        status,
-        body["error"]["code"].as_str().expect("error.code").to_owned(),
-    )
+    let code = body["error"]["code"].as_str().expect("error.code").to_owned();
+    let message = body["error"]["message"].as_str().expect("error.message");
+    assert!(
+        message.len() > code.len() && message.contains(' '),
+        "a {status} {code} says what went wrong in words: {body}"
+    );
+    (status, code)
+}
+
+/// Sends `path` (a delayed request) to a proxy whose pool holds one simulated wait
+/// (`max_simulated_waits = 1`) and returns once it holds that wait: another delayed request
+/// then finds it taken and gets 503 at once. Should a probe take the wait first and the
+/// request be shed, the request is sent again.
+pub async fn send_holding_the_one_simulated_wait(
+    client: &reqwest::Client,
+    base: &str,
+    path: &str,
+) -> tokio::task::JoinHandle<reqwest::Result<reqwest::Response>> {
+    let url = format!("{base}{path}");
+    let mut request = tokio::spawn(client.get(&url).send());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{path} never took the simulated wait"
+        );
+        let probe = client
+            .get(format!("{base}/api/comics/4?latency_ms=1&jitter_ms=0"))
+            .send()
+            .await
+            .unwrap();
+        if probe.status() == 503 {
+            assert!(probe.headers().contains_key("retry-after"));
+            assert_eq!(error_code(probe).await.1, "overloaded");
+            return request;
+        }
+        if request.is_finished() {
+            let shed = request.await.unwrap().unwrap();
+            assert_eq!(shed.status(), 503, "only a shed request ends this soon");
+            request = tokio::spawn(client.get(&url).send());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
