@@ -257,6 +257,15 @@ pub fn now() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// When `now()` was zero, in ms since the Unix epoch (`performance.timeOrigin`).
+pub fn time_origin() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .and_then(|p| js_sys::Reflect::get(&p, &"timeOrigin".into()).ok())
+        .and_then(|t| t.as_f64())
+        .unwrap_or_else(|| js_sys::Date::now() - now())
+}
+
 /// Room for a whole run of 100 comics (200 requests) several times over.
 pub fn prepare_resource_timing() {
     if let Some(performance) = web_sys::window().and_then(|w| w.performance()) {
@@ -281,6 +290,14 @@ pub fn api_requests_since(since: f64) -> Vec<RequestTiming> {
             let url = entry.name();
             let route = Route::parse(&url)?;
             let rel = |t: f64| if t > 0.0 { t - since } else { 0.0 };
+            // A phase is shown when it took time: a reused connection reports both its ends
+            // at fetchStart.
+            let phase = |start: f64, end: f64| (start > 0.0 && end > start).then(|| (rel(start), rel(end)));
+            let status = js_sys::Reflect::get(&entry, &"responseStatus".into())
+                .ok()
+                .and_then(|s| s.as_f64())
+                .filter(|&s| s > 0.0)
+                .map(|s| s as u16);
             Some(RequestTiming {
                 route: Some(route),
                 url,
@@ -289,6 +306,12 @@ pub fn api_requests_since(since: f64) -> Vec<RequestTiming> {
                 response_start: rel(entry.response_start()),
                 response_end: rel(entry.response_end()),
                 protocol: entry.next_hop_protocol(),
+                dns: phase(entry.domain_lookup_start(), entry.domain_lookup_end()),
+                connect: phase(entry.connect_start(), entry.connect_end()),
+                secure_connection_start: Some(entry.secure_connection_start())
+                    .filter(|&t| t > 0.0)
+                    .map(rel),
+                status,
             })
         })
         .collect()

@@ -4,6 +4,7 @@
 //! comics, splitting a streamed body into lines) know nothing of the DOM and are tested
 //! natively; the components render them with Leptos.
 
+pub mod har;
 pub mod line_reader;
 pub mod ndjson;
 pub mod pick;

@@ -408,6 +408,7 @@ fn record_history(state: AppState) {
     }
     let summary = state.summary();
     let settle_times = state.settle_times();
+    let record = har_record(state, &run, summary);
     state.history.update(|history| {
         history.insert(
             0,
@@ -421,8 +422,53 @@ fn record_history(state: AppState) {
                 summary,
                 settle_times,
                 status: run.status,
+                record,
             },
         );
         history.truncate(HISTORY_LEN);
     });
+}
+
+/// The run as its HAR export needs it, read fresh from Resource Timing: a stop can come
+/// between two refreshes of the waterfall.
+fn har_record(state: AppState, run: &RunView, summary: crate::stats::Summary) -> crate::har::RunRecord {
+    let reproduce = RunConfig {
+        n: run.comics.len() as u32,
+        mode: run.mode,
+        limit: run.limit,
+        priority: run.priority,
+        comics: Some(run.comics.clone()),
+        ..state.config.get_untracked()
+    };
+    let tiles = state.tiles.with_untracked(|tiles| {
+        tiles
+            .iter()
+            .map(|tile| crate::har::TileFacts {
+                num: tile.num,
+                outcome: match &tile.state {
+                    TileState::Loaded { .. } => "loaded",
+                    TileState::Failed { .. } => "failed",
+                    TileState::Cancelled => "stopped",
+                    TileState::Pending => "pending",
+                },
+                image: match &tile.state {
+                    TileState::Loaded { comic, .. } => comic.img.clone(),
+                    _ => None,
+                },
+            })
+            .collect()
+    });
+    crate::har::RunRecord {
+        id: run.id,
+        mode: run.mode,
+        limit: run.limit,
+        priority: run.priority,
+        comics: run.comics.clone(),
+        status: run.status,
+        summary,
+        started_epoch_ms: api_client::time_origin() + run.started_at,
+        run_url: format!("?{}", reproduce.to_query()),
+        requests: api_client::api_requests_since(run.started_at),
+        tiles,
+    }
 }

@@ -152,6 +152,8 @@ pub struct HistoryRow {
     /// When each comic settled, in ms from Run: the run's progress curve.
     pub settle_times: Vec<f64>,
     pub status: RunStatus,
+    /// What its HAR export needs: its requests and where each comic ended up.
+    pub record: crate::har::RunRecord,
 }
 
 /// How many finished runs the history keeps.

@@ -94,6 +94,13 @@ pub struct RequestTiming {
     pub response_start: f64,
     pub response_end: f64,
     pub protocol: String,
+    /// The DNS lookup and the connection's setup (`None`: the browser shows none, as for a
+    /// reused connection), and when its TLS handshake began; kept for the HAR export.
+    pub dns: Option<(f64, f64)>,
+    pub connect: Option<(f64, f64)>,
+    pub secure_connection_start: Option<f64>,
+    /// `responseStatus`, where the browser gives it.
+    pub status: Option<u16>,
 }
 
 /// The three phases a waterfall bar shows.
@@ -215,6 +222,10 @@ mod tests {
             response_start: 650.0,
             response_end: 655.0,
             protocol: "http/1.1".into(),
+            dns: None,
+            connect: None,
+            secure_connection_start: None,
+            status: None,
         };
         assert_eq!(
             t.phases(),

@@ -2,6 +2,7 @@ use leptos::prelude::*;
 
 use super::{
     chart::BarChart,
+    export::ExportHistory,
     ms,
     progress_curve::{CurveLine, ProgressCurve},
 };
@@ -84,6 +85,7 @@ pub fn History() -> impl IntoView {
                     </For>
                 </tbody>
             </table>
+            <ExportHistory />
         </section>
     }
 }

@@ -3,6 +3,7 @@
 mod app;
 mod chart;
 mod controls;
+mod export;
 mod gallery;
 mod history;
 mod progress_curve;

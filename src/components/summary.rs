@@ -1,6 +1,7 @@
 use leptos::prelude::*;
 
 use super::{
+    export::ExportRun,
     ms,
     progress_curve::{CurveLine, ProgressCurve},
 };
@@ -91,6 +92,7 @@ pub fn RunSummary() -> impl IntoView {
                 />
             </dl>
             <BatchCurve summary />
+            <ExportRun />
         </section>
     }
 }

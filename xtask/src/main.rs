@@ -175,10 +175,16 @@ fn test() -> Result<(), String> {
     // fmt, clippy and the native tests need none of the other tools: they run while those
     // install.
     tools::ensure_wasm_target()?;
-    let tools = std::thread::spawn(|| Ok::<_, String>((Tools::ensure(true)?, tools::ensure_axe_core()?)));
+    let tools = std::thread::spawn(|| {
+        Ok::<_, String>((
+            Tools::ensure(true)?,
+            tools::ensure_axe_core()?,
+            tools::ensure_har_validator()?,
+        ))
+    });
     let leptosfmt = std::thread::spawn(tools::ensure_leptosfmt);
     let native = native_checks();
-    let (tools, axe_core) = tools
+    let (tools, axe_core, har_validator) = tools
         .join()
         .unwrap_or_else(|_| Err("installing the tools panicked".into()))?;
     native?;
@@ -234,6 +240,7 @@ fn test() -> Result<(), String> {
                 ])
                 .env("FANOUT_DIST", root().join("dist"))
                 .env("FANOUT_AXE", &axe_core)
+                .env("FANOUT_HAR_VALIDATOR", &har_validator)
                 .env("CHROMEDRIVER", &chromedriver)
                 .env("CHROMIUM", tools.chromium()?))
         },

@@ -30,6 +30,12 @@ const AXE_CORE: NpmTool = NpmTool {
     version: "4.14.1",
     what: "axe-core",
 };
+/// Checks the page's HAR export against the HAR 1.2 JSON schema in the end-to-end suite.
+const HAR_VALIDATOR: NpmTool = NpmTool {
+    name: "har-validator",
+    version: "5.1.5",
+    what: "har-validator",
+};
 /// Formats the `view!` blocks that rustfmt leaves alone; `cargo xtask test` checks them.
 const LEPTOSFMT_VERSION: &str = "0.1.33";
 /// cargo-mutants, for `cargo xtask mutants` only.
@@ -250,6 +256,11 @@ pub fn ensure_cargo_mutants() -> Result<PathBuf, String> {
 /// axe-core's browser bundle, injected into the page by the end-to-end tests.
 pub fn ensure_axe_core() -> Result<PathBuf, String> {
     Ok(AXE_CORE.ensure()?.join("axe-core/axe.min.js"))
+}
+
+/// The `node_modules` holding har-validator, for the end-to-end tests' node script.
+pub fn ensure_har_validator() -> Result<PathBuf, String> {
+    HAR_VALIDATOR.ensure()
 }
 
 /// Lighthouse's command-line entry point (run with `node`).
