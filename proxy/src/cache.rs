@@ -28,8 +28,6 @@ use crate::{
 
 /// xkcd's own `max-age` for the latest comic.
 pub const LATEST_TTL: Duration = Duration::from_secs(300);
-/// How long a "not found" from upstream is remembered.
-pub const MISSING_TTL: Duration = Duration::from_secs(60);
 /// A number above the latest comic is refused on what was learnt within this long; after
 /// that, the latest comic is asked for again first (one request, however many wait).
 pub const LATEST_RECHECK: Duration = Duration::from_secs(60);
@@ -94,7 +92,8 @@ struct LatestKnown {
 }
 
 impl Store {
-    pub fn new(origin: Origin, image_cache_bytes: u64) -> Self {
+    /// `missing_ttl`: how long a "not found" from upstream is remembered.
+    pub fn new(origin: Origin, image_cache_bytes: u64, missing_ttl: Duration) -> Self {
         let share = match &origin {
             Origin::Xkcd(http) => Some(UpstreamShare::new(http.max_concurrency())),
             Origin::Demo(_) => None,
@@ -110,11 +109,11 @@ impl Store {
                 .build(),
             missing_comics: Cache::builder()
                 .max_capacity(20_000)
-                .time_to_live(MISSING_TTL)
+                .time_to_live(missing_ttl)
                 .build(),
             missing_images: Cache::builder()
                 .max_capacity(20_000)
-                .time_to_live(MISSING_TTL)
+                .time_to_live(missing_ttl)
                 .build(),
             latest_known: Mutex::new(LatestKnown::default()),
             latest_recheck: tokio::sync::Mutex::new(()),
@@ -309,7 +308,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_latest_comic_is_asked_for_again_only_when_what_we_know_is_stale() {
-        let store = Store::new(Origin::Demo(DemoOrigin), 1 << 20);
+        let store = Store::new(Origin::Demo(DemoOrigin), 1 << 20, Duration::from_secs(60));
         let asked = || store.latest_known.lock().unwrap().asked;
         assert!(refused(store.comic(ComicId::Number(3001), LOCAL).await));
         let first = asked().expect("the latest was asked for");

@@ -63,6 +63,12 @@ pub struct Config {
     #[arg(long, env = "FANOUT_TLS_SELF_SIGNED")]
     pub tls_self_signed: bool,
 
+    /// How long a "not found" from upstream (a comic or an image) is remembered, so that
+    /// asking again for a missing comic costs upstream nothing.
+    #[arg(long, env = "FANOUT_MISSING_TTL_MS", default_value_t = 60_000,
+          value_parser = clap::value_parser!(u64).range(100..=86_400_000))]
+    pub missing_ttl_ms: u64,
+
     /// Memory for cached images, in MiB.
     #[arg(long, env = "FANOUT_IMAGE_CACHE_MB", default_value_t = 32,
           value_parser = clap::value_parser!(u64).range(1..=4096))]

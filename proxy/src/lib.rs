@@ -55,7 +55,11 @@ impl Proxy {
         let origin = choose_origin(config).await.context("choosing the origin")?;
         let origin_description = origin.description();
         let state = Arc::new(ApiState {
-            store: cache::Store::new(origin, config.image_cache_mb * 1024 * 1024),
+            store: cache::Store::new(
+                origin,
+                config.image_cache_mb * 1024 * 1024,
+                Duration::from_millis(config.missing_ttl_ms),
+            ),
             upstream_timeout: config.upstream_timeout(),
             simulated_waits: waits::WaitPool::new(config.max_simulated_waits),
         });

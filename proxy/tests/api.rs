@@ -438,6 +438,40 @@ async fn not_found_is_remembered_for_a_while_and_numbers_past_the_latest_never_g
 }
 
 #[tokio::test]
+async fn a_remembered_not_found_expires_after_its_time_and_upstream_is_asked_again() {
+    let ttl = Duration::from_millis(400);
+    let proxy = xkcd_proxy(|c| c.missing_ttl_ms = 400).await;
+    let first = Instant::now();
+    for path in ["/api/comics/404", "/api/img/missing.png"] {
+        assert_eq!(error_code(proxy.get(path).await).await, (404, "not_found".into()));
+    }
+    // Asked again at once: remembered, upstream sees nothing new.
+    for path in ["/api/comics/404", "/api/img/missing.png"] {
+        assert_eq!(error_code(proxy.get(path).await).await, (404, "not_found".into()));
+    }
+    assert_eq!(proxy.upstream.hits("/404/info.0.json"), 1);
+    assert_eq!(proxy.upstream.hits("/comics/missing.png"), 1);
+    // Asked again and again until upstream is asked a second time: that must come, and
+    // never before the remembered answer's time is up.
+    let deadline = first + Duration::from_secs(10);
+    while proxy.upstream.hits("/404/info.0.json") < 2 || proxy.upstream.hits("/comics/missing.png") < 2 {
+        assert!(Instant::now() < deadline, "a 404 was remembered for over 10 s");
+        let before = Instant::now();
+        for path in ["/api/comics/404", "/api/img/missing.png"] {
+            assert_eq!(error_code(proxy.get(path).await).await, (404, "not_found".into()));
+        }
+        if proxy.upstream.hits("/404/info.0.json") > 1 || proxy.upstream.hits("/comics/missing.png") > 1 {
+            assert!(
+                before.duration_since(first) >= ttl - Duration::from_millis(50),
+                "upstream asked again after {:?}, before the {ttl:?} were up",
+                before.duration_since(first)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
 async fn paths_that_do_not_decode_get_the_json_error_contract() {
     let proxy = xkcd_proxy(|_| {}).await;
     for path in [
