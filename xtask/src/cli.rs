@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
     name = "cargo xtask",
     bin_name = "cargo xtask",
     about = "Fanout's developer commands. Each installs what it needs (the wasm32 target, trunk, \
-             wasm-bindgen, wasm-opt, Chromium) from the package registries, and nothing else.",
+             wasm-bindgen, wasm-opt, Chromium, Firefox) from the package registries, and nothing else.",
     disable_version_flag = true
 )]
 pub struct Cli {
