@@ -172,9 +172,10 @@ fn dev() -> Result<(), String> {
 }
 
 /// The engines `cargo xtask test` runs the end-to-end suite in when no `--browser` is given:
-/// each one whose whole suite passed twice in a row here (Firefox on 2026-12-05). WebKit
-/// fails 4 of 34 so far and runs with `--browser webkit`; see the README's "Engines".
-const DEFAULT_ENGINES: &[Browser] = &[Browser::Chromium, Browser::Firefox];
+/// each one whose whole suite passes reliably here. Firefox passed twice and then failed
+/// one test (2026-12-05), WebKit fails 4 of 34: both run with `--browser`; see the README's
+/// "Engines".
+const DEFAULT_ENGINES: &[Browser] = &[Browser::Chromium];
 
 fn test(args: &TestArgs) -> Result<(), String> {
     let engines: Vec<Browser> = match args.browser {
