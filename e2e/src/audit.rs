@@ -1,6 +1,7 @@
 //! Accessibility audits of the live page with axe-core (the version `cargo xtask test`
-//! installs, named by `FANOUT_AXE`), and the colour scheme switched through the DevTools
-//! protocol, so that one browser session audits the light and the dark theme.
+//! installs, named by `FANOUT_AXE`), and the colour scheme switched (through the DevTools
+//! protocol in Chromium, the CSSOM elsewhere), so that one browser session audits the light
+//! and the dark theme.
 
 use std::path::PathBuf;
 
@@ -75,25 +76,64 @@ impl WebDriverCompatibleCommand for PerformanceLog {
 }
 
 impl Page {
-    /// Emulates `prefers-color-scheme` for the open page and checks that the page sees it.
+    /// Puts the open page in the light or dark theme and checks that it took. Chromium
+    /// emulates `prefers-color-scheme` (DevTools); the other engines' drivers cannot, so
+    /// there the page's own `@media (prefers-color-scheme: …)` rules are switched on or off
+    /// through the CSSOM and the root's `color-scheme` set, which is what the emulation
+    /// changes for this page (its only theme switch is that media query; style/main.css).
     pub async fn set_color_scheme(&self, scheme: Scheme) {
-        self.client
-            .issue_cmd(Cdp {
-                method: "Emulation.setEmulatedMedia",
-                params: json!({ "features": [{ "name": "prefers-color-scheme", "value": scheme.name() }] }),
-            })
-            .await
-            .unwrap_or_else(|err| panic!("cannot emulate the {} scheme: {err}", scheme.name()));
-        let seen = self
+        if self.engine.has_devtools() {
+            self.client
+                .issue_cmd(Cdp {
+                    method: "Emulation.setEmulatedMedia",
+                    params: json!({ "features": [{ "name": "prefers-color-scheme", "value": scheme.name() }] }),
+                })
+                .await
+                .unwrap_or_else(|err| panic!("cannot emulate the {} scheme: {err}", scheme.name()));
+            let seen = self
+                .eval(&format!(
+                    "return matchMedia('(prefers-color-scheme: {})').matches;",
+                    scheme.name()
+                ))
+                .await;
+            assert_eq!(
+                seen,
+                Value::Bool(true),
+                "the page does not see the {} scheme",
+                scheme.name()
+            );
+            return;
+        }
+        let switched = self
             .eval(&format!(
-                "return matchMedia('(prefers-color-scheme: {})').matches;",
+                "const scheme = '{}';
+                 const originals = window.__fanoutSchemeMedia ??= new Map();
+                 let switched = 0;
+                 const visit = (rules) => {{
+                   for (const rule of rules) {{
+                     if (rule instanceof CSSMediaRule) {{
+                       const text = originals.get(rule) ?? rule.media.mediaText;
+                       const wanted = text.match(/prefers-color-scheme:\\s*(light|dark)/);
+                       if (wanted) {{
+                         originals.set(rule, text);
+                         rule.media.mediaText = wanted[1] === scheme ? 'all' : 'not all';
+                         switched += 1;
+                       }}
+                       visit(rule.cssRules);
+                     }}
+                   }}
+                 }};
+                 for (const sheet of document.styleSheets) visit(sheet.cssRules);
+                 document.documentElement.style.colorScheme = scheme;
+                 return switched > 0 && getComputedStyle(document.documentElement).colorScheme === scheme;",
                 scheme.name()
             ))
             .await;
         assert_eq!(
-            seen,
+            switched,
             Value::Bool(true),
-            "the page does not see the {} scheme",
+            "{}: could not put the page's stylesheet in the {} scheme",
+            self.engine,
             scheme.name()
         );
     }

@@ -1,13 +1,16 @@
 //! A harness for end-to-end tests: a real `fanout-proxy` on loopback (demo origin) serving
-//! the release build from `FANOUT_DIST`, and headless Chromium driven through chromedriver.
+//! the release build from `FANOUT_DIST`, and a headless browser driven through W3C WebDriver:
+//! Chromium (chromedriver), Firefox (geckodriver) or WebKit (WebKitWebDriver and MiniBrowser
+//! under Xvfb), as `FANOUT_BROWSER` says.
 
 pub mod audit;
 pub mod upstream;
 
 use std::{
+    fmt,
     net::SocketAddr,
     os::unix::process::CommandExt,
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
@@ -19,11 +22,13 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
 use tokio::{net::TcpListener, sync::oneshot};
 
-/// The release page in a headless Chromium, with the proxy serving it when the test started one.
+/// The release page in a headless browser, with the proxy serving it when the test started one.
 pub struct Page {
     /// Where the page is served, e.g. `http://127.0.0.1:41234/`; see [`Page::url`].
     pub base: url::Url,
     pub client: Client,
+    /// The engine this page runs in (`FANOUT_BROWSER`).
+    pub engine: Engine,
     driver: Child,
     stop_proxy: Option<oneshot::Sender<()>>,
     _profile: tempfile::TempDir,
@@ -70,7 +75,7 @@ async fn serve(
 }
 
 impl Page {
-    /// A proxy on the demo origin over HTTPS (HTTP/2), and a fresh headless Chromium that
+    /// A proxy on the demo origin over HTTPS (HTTP/2), and a fresh headless browser that
     /// accepts the test certificate.
     pub async fn start_tls() -> Page {
         let mut config = Config::for_tests();
@@ -124,7 +129,7 @@ impl Page {
         delays
     }
 
-    /// A proxy with the demo origin and a fresh headless Chromium.
+    /// A proxy with the demo origin and a fresh headless browser.
     pub async fn start() -> Page {
         let mut config = Config::for_tests();
         config.rate_limit = 0;
@@ -132,7 +137,7 @@ impl Page {
     }
 
     /// A proxy on the xkcd origin pointed at a fresh [`upstream`] stand-in whose paths wait as
-    /// `delay` says, and a fresh headless Chromium; the stand-in records what the proxy asked.
+    /// `delay` says, and a fresh headless browser; the stand-in records what the proxy asked.
     pub async fn start_on_stand_in(delay: upstream::Delay) -> (Page, std::sync::Arc<upstream::Upstream>) {
         let (addr, upstream) = upstream::start(delay).await;
         let mut config = Config::for_tests();
@@ -152,7 +157,7 @@ impl Page {
     }
 
     /// A proxy with the demo origin and a fresh headless Chromium that logs its network
-    /// events, for [`Page::requests_sent`].
+    /// events, for [`Page::requests_sent`]. Chromium only: check [`devtools_or_skip`] first.
     pub async fn start_logging_network() -> Page {
         let mut config = Config::for_tests();
         config.rate_limit = 0;
@@ -186,47 +191,32 @@ impl Page {
         sent
     }
 
-    /// A fresh headless Chromium for a page served elsewhere (`base`: `http://host:port`).
+    /// A fresh headless browser for a page served elsewhere (`base`: `http://host:port`).
     pub async fn attach(base: &str) -> Page {
         Page::attach_with(base, false).await
     }
 
     async fn attach_with(base: &str, network_log: bool) -> Page {
+        let engine = Engine::from_env();
         let port = free_port();
-        let chromedriver = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
-        let driver = Command::new(&chromedriver)
-            .arg(format!("--port={port}"))
-            // Its own process group, so that Chromium, which it starts, goes down with it even
-            // when a test panics before closing the session (see `stop`).
+        let profile = tempfile::Builder::new()
+            .prefix("fanout-e2e-profile")
+            .tempdir()
+            .expect("a temporary browser profile");
+        let driver = engine
+            .driver(port)
+            // Its own process group, so that the browser it starts (and for WebKit the X
+            // server) goes down with it even when a test panics before closing the session
+            // (see `stop`).
             .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|err| panic!("cannot start {chromedriver}: {err}"));
-        let profile = tempfile::Builder::new()
-            .prefix("fanout-e2e-profile")
-            .tempdir()
-            .expect("a temporary Chromium profile");
-        let mut options = json!({
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--no-first-run", "--window-size=1280,1800",
-                // Only ever loopback servers of the tests' own, with a generated certificate.
-                "--ignore-certificate-errors",
-                format!("--user-data-dir={}", profile.path().display()),
-            ]
-        });
-        if let Ok(binary) = std::env::var("CHROMIUM") {
-            options["binary"] = json!(binary);
-        }
-        let mut caps = serde_json::Map::new();
-        caps.insert("goog:chromeOptions".into(), options);
-        if network_log {
-            caps.insert("goog:loggingPrefs".into(), json!({ "performance": "ALL" }));
-        }
+            .unwrap_or_else(|err| panic!("cannot start the {engine} WebDriver server: {err}"));
+        let caps = engine.capabilities(profile.path(), network_log);
         let url = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(20);
+        // WebKit starts an X server and MiniBrowser before it answers: slower than the others.
+        let deadline = Instant::now() + Duration::from_secs(40);
         let client = loop {
             match ClientBuilder::new(HttpConnector::new())
                 .capabilities(caps.clone())
@@ -234,12 +224,23 @@ impl Page {
                 .await
             {
                 Ok(client) => break client,
-                Err(err) if Instant::now() > deadline => panic!("chromedriver did not start: {err}"),
+                Err(err) if Instant::now() > deadline => {
+                    panic!("the {engine} WebDriver server did not start: {err}")
+                }
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         };
+        if engine != Engine::Chromium {
+            // Chromium takes its size as a flag; the others as a command. The same viewport
+            // in every engine, so that layout-dependent checks compare like with like.
+            client
+                .set_window_size(1280, 1800)
+                .await
+                .unwrap_or_else(|err| panic!("cannot size the {engine} window: {err}"));
+        }
         Page {
             base: url::Url::parse(base).unwrap_or_else(|err| panic!("{base} is not a URL: {err}")),
+            engine,
             client,
             driver,
             stop_proxy: None,
@@ -411,6 +412,148 @@ impl Page {
 impl Drop for Page {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Whether the engine under test has the DevTools protocol that `test` needs. When it has
+/// not, says on stderr which engine skipped which test, so the run's output shows it.
+pub fn devtools_or_skip(test: &str) -> bool {
+    let engine = Engine::from_env();
+    if !engine.has_devtools() {
+        eprintln!(
+            "{engine}: skipped {test}: it reads the DevTools protocol, which only Chromium's driver passes through"
+        );
+    }
+    engine.has_devtools()
+}
+
+/// A browser engine the suite runs in, chosen by `FANOUT_BROWSER` (default `chromium`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Chromium,
+    Firefox,
+    Webkit,
+}
+
+impl Engine {
+    pub const ALL: [Engine; 3] = [Engine::Chromium, Engine::Firefox, Engine::Webkit];
+
+    /// The engine `FANOUT_BROWSER` names; an unknown name is a clear error, never a fallback.
+    pub fn from_env() -> Engine {
+        match std::env::var("FANOUT_BROWSER") {
+            Err(_) => Engine::Chromium,
+            Ok(name) => Engine::parse(&name).unwrap_or_else(|| {
+                panic!("FANOUT_BROWSER={name:?} is not an engine: use chromium, firefox or webkit")
+            }),
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Engine> {
+        Engine::ALL.into_iter().find(|engine| engine.name() == name)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Chromium => "chromium",
+            Engine::Firefox => "firefox",
+            Engine::Webkit => "webkit",
+        }
+    }
+
+    /// Whether the driver passes DevTools protocol commands and logs through (chromedriver's
+    /// `goog/cdp/execute` and `se/log`). A test that needs them checks this and says what it
+    /// skipped; see [`Page::skips_without_devtools`].
+    pub fn has_devtools(self) -> bool {
+        self == Engine::Chromium
+    }
+
+    /// The WebDriver server for this engine, listening on loopback `port`.
+    fn driver(self, port: u16) -> Command {
+        let program = |var: &str, default: &str| std::env::var(var).unwrap_or_else(|_| default.into());
+        match self {
+            Engine::Chromium => {
+                let mut cmd = Command::new(program("CHROMEDRIVER", "chromedriver"));
+                cmd.arg(format!("--port={port}"));
+                cmd
+            }
+            Engine::Firefox => {
+                let mut cmd = Command::new(program("GECKODRIVER", "geckodriver"));
+                // Marionette port 0: the system picks one, so two sessions never collide.
+                cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
+                    .args(["--marionette-port", "0"]);
+                cmd
+            }
+            Engine::Webkit => {
+                // MiniBrowser has no headless mode: a private X server per session.
+                let mut cmd = Command::new("xvfb-run");
+                cmd.args(["-a", "-s", "-screen 0 1280x1800x24"])
+                    .arg(program("WEBKIT_WEBDRIVER", "WebKitWebDriver"))
+                    .arg(format!("--port={port}"));
+                cmd
+            }
+        }
+    }
+
+    /// The session's capabilities: headless where the engine can be, the tests' self-signed
+    /// certificate accepted (only ever loopback servers of their own), a private profile.
+    fn capabilities(self, profile: &Path, network_log: bool) -> serde_json::Map<String, Value> {
+        let mut caps = serde_json::Map::new();
+        caps.insert("acceptInsecureCerts".into(), json!(true));
+        match self {
+            Engine::Chromium => {
+                let mut options = json!({
+                    "args": [
+                        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                        "--no-first-run", "--window-size=1280,1800",
+                        "--ignore-certificate-errors",
+                        format!("--user-data-dir={}", profile.display()),
+                    ]
+                });
+                if let Ok(binary) = std::env::var("CHROMIUM") {
+                    options["binary"] = json!(binary);
+                }
+                caps.insert("goog:chromeOptions".into(), options);
+                if network_log {
+                    caps.insert("goog:loggingPrefs".into(), json!({ "performance": "ALL" }));
+                }
+            }
+            Engine::Firefox => {
+                let mut options = json!({
+                    "args": ["-headless", "-profile", profile.display().to_string()],
+                    "prefs": {
+                        // No updates, telemetry or first-run pages: only the test's requests.
+                        "app.update.disabledForTesting": true,
+                        "datareporting.policy.dataSubmissionEnabled": false,
+                        "browser.shell.checkDefaultBrowser": false,
+                        "network.captive-portal-service.enabled": false,
+                    },
+                });
+                if let Ok(binary) = std::env::var("FIREFOX") {
+                    options["binary"] = json!(binary);
+                }
+                caps.insert("browserName".into(), json!("firefox"));
+                caps.insert("moz:firefoxOptions".into(), options);
+            }
+            Engine::Webkit => {
+                // MiniBrowser in automation mode uses an ephemeral data store: the private
+                // profile. It is shipped by libwebkit2gtk-4.1-0 outside PATH.
+                let binary = std::env::var("WEBKIT_MINIBROWSER")
+                    .unwrap_or_else(|_| "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser".into());
+                caps.insert("browserName".into(), json!("MiniBrowser"));
+                caps.insert(
+                    "webkitgtk:browserOptions".into(),
+                    json!({ "binary": binary, "args": ["--automation"] }),
+                );
+            }
+        }
+        caps
+    }
+}
+
+impl fmt::Display for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 

@@ -333,6 +333,10 @@ async fn with_hints_the_batch_goes_at_high_priority_and_single_metadata_at_low()
     // As Chromium itself ranked each request (DevTools' `initialPriority`). A `fetch()` is
     // High unless told otherwise, so the batch's own hint shows only next to the single
     // way's metadata, which asks for low.
+    if !fanout_e2e::devtools_or_skip("with_hints_the_batch_goes_at_high_priority_and_single_metadata_at_low")
+    {
+        return;
+    }
     let page = Page::start_logging_network().await;
     let priorities = |sent: Vec<(String, String)>, part: &str| -> Vec<String> {
         sent.into_iter()

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
     name = "cargo xtask",
     bin_name = "cargo xtask",
     about = "Fanout's developer commands. Each installs what it needs (the wasm32 target, trunk, \
-             wasm-bindgen, wasm-opt, Chromium) from the package registries, and nothing else.",
+             wasm-bindgen, wasm-opt, Chromium, Firefox) from the package registries, and nothing else.",
     disable_version_flag = true
 )]
 pub struct Cli {
@@ -35,14 +35,47 @@ pub enum Task {
     },
     /// fanout-proxy on :8080 for /api plus `trunk serve` with live reload on http://127.0.0.1:8081
     Dev,
-    /// fmt, clippy (native and wasm32), native tests, browser tests, end-to-end tests
-    Test,
+    /// fmt, clippy (native and wasm32), native tests, browser tests, end-to-end tests (in
+    /// every engine that passes them, or the one --browser names)
+    Test(TestArgs),
     /// Measure the fan-out, the Flask peer, the proxy under load and the shipped bytes into
     /// BENCHMARKS.md
     Bench(BenchArgs),
     /// Mutation testing (cargo-mutants) of api/ and the page's plain-Rust modules: slow (tens
     /// of minutes on two cores), so not part of `test`
     Mutants,
+}
+
+/// A browser engine the end-to-end suite can run in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Browser {
+    /// Chromium with chromedriver
+    Chromium,
+    /// Firefox ESR with geckodriver
+    Firefox,
+    /// WebKitGTK's MiniBrowser with WebKitWebDriver, under Xvfb
+    Webkit,
+}
+
+impl Browser {
+    pub const ALL: [Browser; 3] = [Browser::Chromium, Browser::Firefox, Browser::Webkit];
+
+    /// The name `FANOUT_BROWSER` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Browser::Chromium => "chromium",
+            Browser::Firefox => "firefox",
+            Browser::Webkit => "webkit",
+        }
+    }
+}
+
+/// What `cargo xtask test` runs the end-to-end suite in.
+#[derive(Debug, Default, PartialEq, Eq, clap::Args)]
+pub struct TestArgs {
+    /// Run the end-to-end suite in this engine only (installing it when missing)
+    #[arg(long, value_enum)]
+    pub browser: Option<Browser>,
 }
 
 /// What `cargo xtask bench` measures; passed on to the bench binary as they are.
@@ -121,7 +154,19 @@ mod tests {
 
     #[test]
     fn commands_parse() {
-        assert_eq!(parse(&["test"]), Ok(Task::Test));
+        assert_eq!(parse(&["test"]), Ok(Task::Test(TestArgs::default())));
+        assert_eq!(
+            parse(&["test", "--browser", "firefox"]),
+            Ok(Task::Test(TestArgs {
+                browser: Some(Browser::Firefox)
+            }))
+        );
+        assert_eq!(
+            parse(&["test", "--browser", "webkit"]),
+            Ok(Task::Test(TestArgs {
+                browser: Some(Browser::Webkit)
+            }))
+        );
         assert_eq!(parse(&["dev"]), Ok(Task::Dev));
         assert_eq!(parse(&["mutants"]), Ok(Task::Mutants));
         assert_eq!(parse(&["bench"]), Ok(Task::Bench(BenchArgs::default())));
@@ -208,6 +253,10 @@ mod tests {
         assert_eq!(parse(&["deploy"]), Err(ErrorKind::InvalidSubcommand));
         assert_eq!(parse(&["bench", "--quik"]), Err(ErrorKind::UnknownArgument));
         assert_eq!(parse(&["test", "--release"]), Err(ErrorKind::UnknownArgument));
+        assert_eq!(
+            parse(&["test", "--browser", "safari"]),
+            Err(ErrorKind::InvalidValue)
+        );
         assert_eq!(parse(&["dev", "extra"]), Err(ErrorKind::UnknownArgument));
         assert_eq!(
             parse(&[]),

@@ -1,5 +1,5 @@
 //! `cargo xtask serve | dev | test | bench | mutants`: the project's developer commands. They install what
-//! is missing (the wasm32 target, trunk, the exact wasm-bindgen, wasm-opt, Chromium) and
+//! is missing (the wasm32 target, trunk, the exact wasm-bindgen, wasm-opt, the browsers) and
 //! never download anything from outside the package registries.
 
 mod cli;
@@ -13,7 +13,7 @@ use std::{
 };
 
 use clap::Parser;
-use cli::{BenchArgs, Cli, Task};
+use cli::{BenchArgs, Browser, Cli, Task, TestArgs};
 use steps::{Job, run, timed};
 use tools::Tools;
 
@@ -24,7 +24,7 @@ fn main() -> ExitCode {
     let result = match cli.task {
         Task::Serve { proxy_args } => serve(&proxy_args),
         Task::Dev => dev().map_err(Failure::from),
-        Task::Test => test().map_err(Failure::from),
+        Task::Test(args) => test(&args).map_err(Failure::from),
         Task::Bench(args) => bench(&args).map_err(Failure::from),
         Task::Mutants => mutants().map_err(Failure::from),
     };
@@ -171,20 +171,34 @@ fn dev() -> Result<(), String> {
     result
 }
 
-fn test() -> Result<(), String> {
+/// The engines `cargo xtask test` runs the end-to-end suite in when no `--browser` is given:
+/// each one whose whole suite passes reliably here. Firefox passed twice and then failed
+/// one test (2026-12-05), WebKit fails 4 of 34: both run with `--browser`; see the README's
+/// "Engines".
+const DEFAULT_ENGINES: &[Browser] = &[Browser::Chromium];
+
+fn test(args: &TestArgs) -> Result<(), String> {
+    let engines: Vec<Browser> = match args.browser {
+        Some(browser) => vec![browser],
+        None => DEFAULT_ENGINES.to_vec(),
+    };
     // fmt, clippy and the native tests need none of the other tools: they run while those
     // install.
     tools::ensure_wasm_target()?;
-    let tools = std::thread::spawn(|| {
-        Ok::<_, String>((
-            Tools::ensure(true)?,
-            tools::ensure_axe_core()?,
-            tools::ensure_har_validator()?,
-        ))
+    let install_engines = engines.clone();
+    let tools = std::thread::spawn(move || {
+        let tools = Tools::ensure(true)?;
+        let axe_core = tools::ensure_axe_core()?;
+        let har_validator = tools::ensure_har_validator()?;
+        let engines = install_engines
+            .into_iter()
+            .map(|engine| Ok((engine, tools::ensure_engine(engine)?)))
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok::<_, String>((tools, axe_core, har_validator, engines))
     });
     let leptosfmt = std::thread::spawn(tools::ensure_leptosfmt);
     let native = native_checks();
-    let (tools, axe_core, har_validator) = tools
+    let (tools, axe_core, har_validator, engines) = tools
         .join()
         .unwrap_or_else(|_| Err("installing the tools panicked".into()))?;
     native?;
@@ -226,25 +240,44 @@ fn test() -> Result<(), String> {
     let _ = std::fs::remove_dir_all(&browser_tmp);
     browser_tests?;
     build_page(&tools)?;
-    timed(
-        "end-to-end tests (fanout-proxy + the release page in headless Chromium)",
-        || {
-            run(cargo()
-                .args([
-                    "test",
-                    "--package",
-                    "fanout-e2e",
-                    "--tests",
-                    "--",
-                    "--test-threads=1",
-                ])
-                .env("FANOUT_DIST", root().join("dist"))
-                .env("FANOUT_AXE", &axe_core)
-                .env("FANOUT_HAR_VALIDATOR", &har_validator)
-                .env("CHROMEDRIVER", &chromedriver)
-                .env("CHROMIUM", tools.chromium()?))
-        },
-    )?;
+    for (engine, engine_env) in &engines {
+        timed(
+            &format!(
+                "end-to-end tests in {} (fanout-proxy + the release page through WebDriver)",
+                engine.name()
+            ),
+            || {
+                run(cargo()
+                    .args([
+                        "test",
+                        "--package",
+                        "fanout-e2e",
+                        "--tests",
+                        "--",
+                        "--test-threads=1",
+                    ])
+                    .env("FANOUT_DIST", root().join("dist"))
+                    .env("FANOUT_AXE", &axe_core)
+                    .env("FANOUT_HAR_VALIDATOR", &har_validator)
+                    .env("CHROMEDRIVER", &chromedriver)
+                    .env("CHROMIUM", tools.chromium()?)
+                    .envs(engine_env.iter().map(|(key, value)| (key, value))))
+            },
+        )?;
+    }
+    let ran: Vec<&str> = engines.iter().map(|(engine, _)| engine.name()).collect();
+    let others: Vec<&str> = Browser::ALL
+        .into_iter()
+        .filter(|engine| !ran.contains(&engine.name()) && tools::engine_installed(*engine))
+        .map(Browser::name)
+        .collect();
+    eprintln!("\nthe end-to-end suite ran in: {}", ran.join(", "));
+    if !others.is_empty() {
+        eprintln!(
+            "installed but not run (opt-in until their suite passes): {}; `cargo xtask test --browser <engine>` runs one",
+            others.join(", ")
+        );
+    }
     eprintln!("\nall checks passed");
     Ok(())
 }

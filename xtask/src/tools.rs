@@ -6,6 +6,7 @@ use std::{
 };
 
 use crate::{
+    cli::Browser,
     root,
     steps::{Job, run, timed},
 };
@@ -38,6 +39,8 @@ const HAR_VALIDATOR: NpmTool = NpmTool {
 };
 /// Formats the `view!` blocks that rustfmt leaves alone; `cargo xtask test` checks them.
 const LEPTOSFMT_VERSION: &str = "0.1.33";
+/// geckodriver (Firefox's WebDriver server) from crates.io; about 2.5 min to compile here.
+const GECKODRIVER_VERSION: &str = "0.37.0";
 /// cargo-mutants, for `cargo xtask mutants` only.
 const CARGO_MUTANTS_VERSION: &str = "27.1.0";
 /// Lighthouse for the benchmark: 12.2.3 runs on Node 20, 13 needs Node 22.
@@ -332,6 +335,97 @@ fn ensure_chromium() -> Result<(), String> {
         run(Command::new("apt-get").args(["update", "-qq"]))?;
         run(Command::new("apt-get")
             .args(["install", "-y", "-qq", "chromium", "chromium-driver"])
+            .env("DEBIAN_FRONTEND", "noninteractive"))
+    })
+}
+
+/// The engine's browser and WebDriver server, installed when missing (apt-get for the
+/// browsers, `cargo install` for geckodriver); returns the environment the end-to-end suite
+/// needs to drive it (`FANOUT_BROWSER` and the programs' paths).
+pub fn ensure_engine(browser: Browser) -> Result<Vec<(&'static str, PathBuf)>, String> {
+    let mut env = vec![("FANOUT_BROWSER", PathBuf::from(browser.name()))];
+    match browser {
+        Browser::Chromium => {
+            ensure_chromium()?;
+        }
+        Browser::Firefox => {
+            if which("firefox-esr").is_none() && which("firefox").is_none() {
+                apt_install("Firefox ESR", &["firefox-esr"])?;
+            }
+            let have = output("geckodriver", &["--version"]).unwrap_or_default();
+            if !have.starts_with(&format!("geckodriver {GECKODRIVER_VERSION}")) {
+                cargo_install(
+                    "geckodriver",
+                    &format!("={GECKODRIVER_VERSION}"),
+                    Profile::Unoptimised,
+                )?;
+            }
+            let firefox = ["firefox-esr", "firefox"]
+                .into_iter()
+                .find_map(which)
+                .ok_or("Firefox is missing: run `apt-get install firefox-esr`")?;
+            let geckodriver = which("geckodriver").unwrap_or_else(|| cargo_bin().join("geckodriver"));
+            env.extend([("FIREFOX", firefox), ("GECKODRIVER", geckodriver)]);
+        }
+        Browser::Webkit => {
+            if which("WebKitWebDriver").is_none() || which("xvfb-run").is_none() {
+                apt_install("WebKitGTK's WebDriver and Xvfb", &["webkit2gtk-driver", "xvfb"])?;
+            }
+            let driver = which("WebKitWebDriver")
+                .ok_or("WebKitWebDriver is missing: run `apt-get install webkit2gtk-driver xvfb`")?;
+            env.extend([
+                ("WEBKIT_WEBDRIVER", driver),
+                ("WEBKIT_MINIBROWSER", minibrowser()?),
+            ]);
+        }
+    }
+    Ok(env)
+}
+
+/// Whether the engine's browser and driver are installed now (nothing is installed).
+pub fn engine_installed(browser: Browser) -> bool {
+    match browser {
+        Browser::Chromium => {
+            ["chromium", "chromium-browser", "google-chrome"]
+                .into_iter()
+                .any(|p| which(p).is_some())
+                && which("chromedriver").is_some()
+        }
+        Browser::Firefox => {
+            (which("firefox-esr").is_some() || which("firefox").is_some())
+                && (which("geckodriver").is_some() || cargo_bin().join("geckodriver").is_file())
+        }
+        Browser::Webkit => {
+            which("WebKitWebDriver").is_some() && which("xvfb-run").is_some() && minibrowser().is_ok()
+        }
+    }
+}
+
+/// WebKitGTK's MiniBrowser, which libwebkit2gtk-4.1-0 ships outside PATH.
+fn minibrowser() -> Result<PathBuf, String> {
+    output("dpkg", &["-L", "libwebkit2gtk-4.1-0"])
+        .unwrap_or_default()
+        .lines()
+        .map(PathBuf::from)
+        .find(|path| path.ends_with("MiniBrowser") && path.is_file())
+        .ok_or_else(|| "MiniBrowser is missing: run `apt-get install libwebkit2gtk-4.1-0`".into())
+}
+
+/// `apt-get install` of `packages` when we are root on a machine with apt; otherwise an
+/// error that names the command to run.
+fn apt_install(what: &str, packages: &[&str]) -> Result<(), String> {
+    let is_root = output("id", &["-u"]).as_deref() == Some("0");
+    if which("apt-get").is_none() || !is_root {
+        return Err(format!(
+            "{what} is needed: run `sudo apt-get install {}`",
+            packages.join(" ")
+        ));
+    }
+    timed(&format!("installing {what} (apt-get)"), || {
+        run(Command::new("apt-get").args(["update", "-qq"]))?;
+        run(Command::new("apt-get")
+            .args(["install", "-y", "-qq"])
+            .args(packages)
             .env("DEBIAN_FRONTEND", "noninteractive"))
     })
 }
