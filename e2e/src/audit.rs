@@ -39,9 +39,9 @@ impl Scheme {
 
 /// Chromedriver's pass-through to the DevTools protocol (`POST /session/{id}/goog/cdp/execute`).
 #[derive(Debug)]
-struct Cdp {
-    method: &'static str,
-    params: Value,
+pub struct Cdp {
+    pub method: &'static str,
+    pub params: Value,
 }
 
 impl WebDriverCompatibleCommand for Cdp {

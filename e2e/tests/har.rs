@@ -10,32 +10,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use fanout_e2e::Page;
-use fantoccini::wd::WebDriverCompatibleCommand;
+use fanout_e2e::{Page, audit::Cdp};
 use serde_json::{Value, json};
 
 const SECS: Duration = Duration::from_secs(30);
 const COMICS: [u32; 3] = [3, 14, 15];
 const QUERY: &str = "comics=3,14,15&mode=concurrent&latency_ms=30&jitter_ms=0&run=1";
-
-/// Chromedriver's pass-through to the DevTools protocol.
-#[derive(Debug)]
-struct Cdp {
-    method: &'static str,
-    params: Value,
-}
-
-impl WebDriverCompatibleCommand for Cdp {
-    fn endpoint(&self, base_url: &url::Url, session_id: Option<&str>) -> Result<url::Url, url::ParseError> {
-        let session = session_id.expect("a WebDriver session is open");
-        base_url.join(&format!("session/{session}/goog/cdp/execute"))
-    }
-
-    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
-        let body = json!({ "cmd": self.method, "params": self.params });
-        (http::Method::POST, Some(body.to_string()))
-    }
-}
 
 /// Presses the export button `test_id` and returns the HAR file it saved, read from disk.
 async fn download(page: &Page, test_id: &str) -> (String, Value) {
