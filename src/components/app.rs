@@ -1,4 +1,4 @@
-use leptos::{prelude::*, task::spawn_local};
+use leptos::{either::EitherOf3, prelude::*, task::spawn_local};
 
 use super::{
     controls::Controls, gallery::Gallery, history::History, summary::RunSummary, viewer::Viewer,
@@ -55,20 +55,20 @@ pub fn App() -> impl IntoView {
 #[component]
 fn OriginBadge() -> impl IntoView {
     let state = expect_context::<AppState>();
+    // One `EitherOf3`, not three `.into_any()` arms: each type-erased arm brings its own
+    // build, rebuild and mount code.
     move || match state.health.get() {
-        None => view! { <span class="badge">"connecting…"</span> }.into_any(),
-        Some(Ok(health)) => view! {
+        None => EitherOf3::A(view! { <span class="badge">"connecting…"</span> }),
+        Some(Ok(health)) => EitherOf3::B(view! {
             <span class="badge" data-testid="origin" data-origin=health.origin.as_str()>
                 {health.description}
             </span>
-        }
-        .into_any(),
-        Some(Err(err)) => view! {
+        }),
+        Some(Err(err)) => EitherOf3::C(view! {
             <span class="badge badge-error" data-testid="origin">
                 {format!("proxy unreachable: {err}")}
             </span>
-        }
-        .into_any(),
+        }),
     }
 }
 

@@ -11,7 +11,8 @@
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 
 if (process.env.TRUNK_PROFILE !== "release") process.exit(0);
 
@@ -42,7 +43,11 @@ function withoutDeadClasses(glue, name) {
 }
 
 const staging = process.env.TRUNK_STAGING_DIR;
-const terserDir = resolve("target/tools/terser/node_modules/terser");
+// Found from this file, not the working directory: bench/floor runs this hook too.
+const terserDir = resolve(
+  dirname(fileURLToPath(import.meta.url)),
+  "../../target/tools/terser/node_modules/terser",
+);
 let minify;
 try {
   ({ minify } = createRequire(join(terserDir, "package.json"))(terserDir));
