@@ -5,6 +5,7 @@
 //! counts against a cap in total and one per client; over a cap it is closed at once.
 
 use std::{
+    cell::RefCell,
     collections::HashMap,
     net::{IpAddr, SocketAddr},
     pin::Pin,
@@ -29,7 +30,7 @@ use futures::future::BoxFuture;
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper_util::{
-    rt::{TokioExecutor, TokioIo, TokioTimer},
+    rt::{TokioIo, TokioTimer},
     server::conn::auto,
 };
 use tokio::{
@@ -98,8 +99,8 @@ impl ConnectionSettings {
         }
     }
 
-    fn http(&self) -> auto::Builder<TokioExecutor> {
-        let mut builder = auto::Builder::new(TokioExecutor::new());
+    fn http(&self) -> auto::Builder<StreamExecutor> {
+        let mut builder = auto::Builder::new(StreamExecutor);
         builder
             .http1()
             .timer(TokioTimer::new())
@@ -347,7 +348,7 @@ impl ClientShare {
 /// One accepted connection and what it needs to be served.
 struct Connection {
     router: Router,
-    http: Arc<auto::Builder<TokioExecutor>>,
+    http: Arc<auto::Builder<StreamExecutor>>,
     settings: ConnectionSettings,
     peer: SocketAddr,
     stopping: watch::Receiver<()>,
@@ -387,12 +388,10 @@ impl Connection {
     /// Serves HTTP on `io` until the peer leaves, the connection idles out, its responses
     /// stall, or the server stops.
     ///
-    /// A stalled response cannot be reset alone: hyper 1.12 holds its next chunk while it
-    /// waits for flow-control window (`PipeToSendStream`) and polls neither the body nor
-    /// anything of ours, so nothing can end that one stream but the client or the end of
-    /// the connection. So the first stall past the send timeout gets the connection a
-    /// GOAWAY (HTTP/1.1: no keep-alive): no new streams, and responses still moving may
-    /// finish; once everything left in flight is stalled, the connection is closed.
+    /// A stalled HTTP/2 stream is reset alone, through its task ([`StreamExecutor`]). A
+    /// stalled HTTP/1.1 response can only end with its connection: the first stall past
+    /// the send timeout asks the connection to close (no keep-alive), and once everything
+    /// left in flight is stalled, it is closed.
     async fn drive<I>(&mut self, io: I, activity: Arc<Activity>)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -456,6 +455,68 @@ impl Connection {
     }
 }
 
+/// Runs hyper's HTTP/2 stream tasks on tokio, each of which can be ended on its own. A
+/// stalled response cannot be reset through its body: hyper 1.12 holds its next chunk while
+/// it waits for window (`PipeToSendStream`) and polls neither the body nor anything of ours.
+/// But dropping the stream's task drops the last handle to the h2 stream, and h2 then resets
+/// it (RST_STREAM with CANCEL), leaving the connection and its other streams as they are.
+#[derive(Clone, Copy)]
+struct StreamExecutor;
+
+impl<F> hyper::rt::Executor<F> for StreamExecutor
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn execute(&self, task: F) {
+        tokio::spawn(EndableStream {
+            task: Box::pin(task),
+            handle: Arc::new(StreamHandle::default()),
+        });
+    }
+}
+
+/// Ends one HTTP/2 stream's task from outside it.
+#[derive(Default)]
+struct StreamHandle {
+    ended: AtomicBool,
+    waker: futures::task::AtomicWaker,
+}
+
+impl StreamHandle {
+    fn end(&self) {
+        self.ended.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+}
+
+thread_local! {
+    /// The stream task being polled on this thread: the response it produces finds it here.
+    static POLLING_STREAM: RefCell<Option<Arc<StreamHandle>>> = const { RefCell::new(None) };
+}
+
+struct EndableStream<F> {
+    task: Pin<Box<F>>,
+    handle: Arc<StreamHandle>,
+}
+
+impl<F: Future> Future for EndableStream<F> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        this.handle.waker.register(cx.waker());
+        if this.handle.ended.load(Ordering::Acquire) {
+            // tokio drops the finished task, and with it the stream's last handle.
+            return Poll::Ready(());
+        }
+        let outer = POLLING_STREAM.replace(Some(this.handle.clone()));
+        let polled = this.task.as_mut().poll(cx);
+        POLLING_STREAM.set(outer);
+        polled.map(drop)
+    }
+}
+
 /// What a connection is doing: requests in flight and how far each has got, and when it
 /// last had none.
 struct Activity {
@@ -476,6 +537,8 @@ struct Activity {
 #[derive(Default)]
 struct Responses {
     progress: Vec<Arc<Progress>>,
+    /// The HTTP/2 stream each response goes out on, which a stall ends alone.
+    streams: Vec<Option<Arc<StreamHandle>>>,
     /// Indexes into `progress` that no response holds.
     free: Vec<usize>,
 }
@@ -500,8 +563,11 @@ struct Survey {
     in_flight: usize,
     /// The proxy is still producing at least one response: the connection is busy.
     working: bool,
-    /// Responses that have sent nothing for the send timeout.
+    /// Responses that have sent nothing for the send timeout, and have no stream of their
+    /// own to end (HTTP/1.1): only their connection can end them.
     stalled: usize,
+    /// Stalled HTTP/2 streams, ended one by one (their tasks dropped: RST_STREAM).
+    reset: usize,
     /// The latest progress of any response in flight.
     latest_progress: Option<Instant>,
     /// When the next response still within its send timeout runs out of it.
@@ -535,6 +601,7 @@ impl Activity {
                     since_ms: AtomicU64::new(UNUSED),
                     reported: AtomicBool::new(false),
                 }));
+                responses.streams.push(None);
                 responses.progress.len() - 1
             }
         };
@@ -564,7 +631,7 @@ impl Activity {
         let now_ms = self.millis(now);
         let responses = self.responses.lock().expect("never poisoned");
         survey.in_flight = responses.progress.len() - responses.free.len();
-        for progress in &responses.progress {
+        for (progress, stream) in responses.progress.iter().zip(&responses.streams) {
             let since = progress.since_ms.load(Ordering::Acquire);
             if since == UNUSED {
                 continue;
@@ -576,7 +643,13 @@ impl Activity {
             let at = self.epoch + Duration::from_millis(since);
             survey.latest_progress = survey.latest_progress.max(Some(at));
             if now_ms.saturating_sub(since) >= limit {
-                survey.stalled += 1;
+                match stream {
+                    Some(stream) => {
+                        stream.end();
+                        survey.reset += 1;
+                    }
+                    None => survey.stalled += 1,
+                }
                 if !progress.reported.swap(true, Ordering::Relaxed) {
                     tracing::debug!(
                         client = %self.client,
@@ -621,6 +694,13 @@ struct InFlight {
 }
 
 impl InFlight {
+    /// Notes the HTTP/2 stream this response goes out on, if it is polled in one's task.
+    fn find_stream(&self) {
+        if let Some(stream) = POLLING_STREAM.with_borrow(Clone::clone) {
+            self.activity.responses.lock().expect("never poisoned").streams[self.index] = Some(stream);
+        }
+    }
+
     /// The response handed hyper something (its head or a frame) just now.
     fn progressed(&self) {
         let now = self.activity.millis(Instant::now());
@@ -642,6 +722,7 @@ impl Drop for InFlight {
             .store(activity.millis(Instant::now()), Ordering::Release);
         let mut responses = activity.responses.lock().expect("never poisoned");
         self.progress.since_ms.store(UNUSED, Ordering::Release);
+        responses.streams[self.index] = None;
         responses.free.push(self.index);
     }
 }
@@ -682,6 +763,7 @@ impl hyper::service::Service<Request<Incoming>> for ConnectionService {
         request.extensions_mut().insert(ConnectInfo(self.peer));
         let response = self.router.clone().oneshot(request);
         Box::pin(async move {
+            in_flight.find_stream();
             let Ok(response) = response.await;
             // From here on the response waits on hyper, and so on the client.
             in_flight.progressed();
