@@ -19,7 +19,7 @@ use fanout_e2e::free_port;
 use crate::{
     Service, Setup, median_by,
     report::{self, Report},
-    start_proxy, wait_for,
+    start_proxy_binary, wait_for,
 };
 
 /// The bench's own Python: a virtualenv with the tutorial's stack (and brotli, for sizes).
@@ -279,25 +279,36 @@ pub async fn proxy_under_load(setup: &Setup, report: &mut Report) {
     // out a simulated delay: above the per-client defaults (256 connections, 512 requests in
     // flight, an eighth of 10,000 waits), so this proxy gets room for them. The hostile row's 1,000 sockets are then
     // all held, not closed at once over the cap: the harder case.
-    let (proxy, base) = start_proxy(
-        setup,
-        false,
-        &[
-            "--max-connections-per-client",
-            "12000",
-            "--max-simulated-waits",
-            "90000",
-            "--max-in-flight-per-client",
-            "12000",
-        ],
-    );
+    let flags = [
+        "--origin",
+        "demo",
+        "--max-connections-per-client",
+        "12000",
+        "--max-simulated-waits",
+        "90000",
+        "--max-in-flight-per-client",
+        "12000",
+    ];
+    let (proxy, base) = start_proxy_binary(setup, &setup.proxy_bin, false, &flags);
     wait_for(&format!("{base}/api/health"), Duration::from_secs(10)).await;
     let zero = "latency_ms=0&jitter_ms=0";
-    let comic_url = format!("{base}/api/comics/614?{zero}");
+    let comic_path = format!("/api/comics/614?{zero}");
+    let comic_url = format!("{base}{comic_path}");
     let comic = reqwest::get(&comic_url).await.unwrap().bytes().await.unwrap();
     let img: serde_json::Value = serde_json::from_slice(&comic).unwrap();
     let image_url = format!("{base}{}?{zero}", img["img"].as_str().unwrap());
     reqwest::get(&image_url).await.unwrap();
+    let static_path = "/robots.txt";
+    // Another build (say, the commit before a change) in the same rounds as this one: the
+    // machine's drift falls on both alike, which separate runs cannot promise.
+    let baseline = setup.baseline_proxy.as_ref().map(|bin| {
+        let (service, base) = start_proxy_binary(setup, bin, false, &flags);
+        (bin.clone(), service, base)
+    });
+    if let Some((_, _, baseline_base)) = &baseline {
+        wait_for(&format!("{baseline_base}/api/health"), Duration::from_secs(10)).await;
+        wait_for(&format!("{baseline_base}{comic_path}"), Duration::from_secs(10)).await;
+    }
 
     let nginx_dir = setup.root.join("target/bench/nginx");
     let _nginx = start_nginx(&nginx_dir, &comic, &base);
@@ -306,14 +317,15 @@ pub async fn proxy_under_load(setup: &Setup, report: &mut Report) {
     wait_for(&format!("{nginx}/comic.json"), Duration::from_secs(10)).await;
 
     // (what, URL): each under 256 connections.
-    let steady: Vec<(&str, String)> = vec![
-        ("fanout-proxy: cached comic JSON", comic_url.clone()),
+    let mut steady: Vec<(&str, String)> = vec![
+        (PLAIN_ROW, comic_url.clone()),
         (HOSTILE_ROW, comic_url.clone()),
         ("fanout-proxy: cached image", image_url),
         (
             "fanout-proxy: demo origin, 100 ms delay per request",
             format!("{base}/api/comics/614?latency_ms=100&jitter_ms=0"),
         ),
+        (STATIC_ROW, format!("{base}{static_path}")),
         (
             "nginx: the same JSON as a static file",
             format!("{nginx}/comic.json"),
@@ -323,6 +335,20 @@ pub async fn proxy_under_load(setup: &Setup, report: &mut Report) {
             format!("{nginx}/api/comics/614?{zero}"),
         ),
     ];
+    if let Some((_, _, baseline_base)) = &baseline {
+        // Each right after this build's own row, so that the two runs are close in time.
+        let at = |name: &str, steady: &[(&str, String)]| steady.iter().position(|(n, _)| *n == name).unwrap();
+        let json_at = at(PLAIN_ROW, &steady) + 1;
+        steady.insert(
+            json_at,
+            (BASELINE_PLAIN_ROW, format!("{baseline_base}{comic_path}")),
+        );
+        let static_at = at(STATIC_ROW, &steady) + 1;
+        steady.insert(
+            static_at,
+            (BASELINE_STATIC_ROW, format!("{baseline_base}{static_path}")),
+        );
+    }
     let burst = (
         "fanout-proxy: demo origin, 1 s delay, 10,000 connections at once",
         format!("{base}/api/comics/614?latency_ms=1000&jitter_ms=0"),
@@ -366,16 +392,32 @@ pub async fn proxy_under_load(setup: &Setup, report: &mut Report) {
     }
     // Peak memory under the ordinary load, before the burst raises it.
     report.proxy_peak_rss_mib = overall_rss.max(peak_rss_mib(pid));
-    let mut medians = Vec::new();
+    let mut medians = std::collections::HashMap::new();
     for ((name, url), runs) in steady.iter().zip(results) {
         let median = median_by(runs, |r| r.rps).expect("at least one round");
         report.load_row(name, url, 256, &median);
-        medians.push(median);
+        medians.insert(*name, median);
     }
+    if let Some((bin, _, _)) = &baseline {
+        let rps = |row: &str| medians[row].rps;
+        report.baseline = Some(format!(
+            "\n**Against a baseline build.** `{}` ran beside this build in the same rounds, \
+             with the same flags (those it has): cached comic JSON {:.0} requests/s against its \
+             {:.0} ({:.0} %); a static file of the page {:.0} against {:.0} ({:.0} %).\n",
+            bin.display(),
+            rps(PLAIN_ROW),
+            rps(BASELINE_PLAIN_ROW),
+            100.0 * rps(PLAIN_ROW) / rps(BASELINE_PLAIN_ROW),
+            rps(STATIC_ROW),
+            rps(BASELINE_STATIC_ROW),
+            100.0 * rps(STATIC_ROW) / rps(BASELINE_STATIC_ROW),
+        ));
+    }
+    drop(baseline);
     let max = |v: Vec<f64>| v.into_iter().fold(f64::NAN, f64::max);
     report.hostile = Some(report::HostileComparison {
-        plain: medians.remove(0),
-        hostile: medians.remove(0),
+        plain: medians.remove(PLAIN_ROW).expect("the plain row ran"),
+        hostile: medians.remove(HOSTILE_ROW).expect("the hostile row ran"),
         plain_rss_mib: max(plain_rss),
         hostile_rss_mib: max(hostile_rss),
         sockets: HOSTILE_SOCKETS,
@@ -395,7 +437,11 @@ pub async fn proxy_under_load(setup: &Setup, report: &mut Report) {
 }
 
 const LOAD_ROUNDS: usize = 3;
+const PLAIN_ROW: &str = "fanout-proxy: cached comic JSON";
 const HOSTILE_ROW: &str = "fanout-proxy: cached comic JSON, 1,000 hostile sockets held from 127.0.0.2";
+const STATIC_ROW: &str = "fanout-proxy: a static file of the page";
+const BASELINE_PLAIN_ROW: &str = "baseline fanout-proxy: cached comic JSON";
+const BASELINE_STATIC_ROW: &str = "baseline fanout-proxy: a static file of the page";
 
 fn start_nginx(dir: &Path, comic: &[u8], upstream: &str) -> Service {
     let _ = std::fs::remove_dir_all(dir);

@@ -7,7 +7,9 @@
 //! `--gather-only 100` does the same for the server-gather rows (`gather` and `gather-all`,
 //! both protocols), and the two flags together run both sets, interleaved. `--xkcd-only
 //! 20,100` runs only the rows on the xkcd path (a stand-in xkcd on loopback) beside the
-//! demo origin and the tutorial's own page, and prints them.
+//! demo origin and the tutorial's own page, and prints them. `--load-only` runs only the
+//! proxy under load (section 3) and prints it; `--baseline-proxy PATH` puts another build
+//! of `fanout-proxy` (say, an older commit's) beside this one in that section's rounds.
 //!
 //! Everything runs on loopback ports picked here and is stopped at the end; nothing needs
 //! the internet. `cargo xtask bench` builds what this needs and sets the variables below.
@@ -38,6 +40,8 @@ pub struct Setup {
     pub repeats: Option<usize>,
     pub root: PathBuf,
     pub proxy_bin: PathBuf,
+    /// Another build of the proxy measured beside this one under load (`--baseline-proxy`).
+    pub baseline_proxy: Option<PathBuf>,
     pub dist: PathBuf,
     /// Per-request delay on the demo origin (metadata and image each), jitter 0.
     pub latency_ms: u32,
@@ -104,21 +108,23 @@ pub fn start_proxy(setup: &Setup, tls: bool, extra: &[&str]) -> (Service, String
 
 /// A release `fanout-proxy` with `flags`, which name its origin.
 pub fn start_proxy_on(setup: &Setup, tls: bool, flags: &[&str]) -> (Service, String) {
+    start_proxy_binary(setup, &setup.proxy_bin, tls, flags)
+}
+
+/// `bin`, a build of `fanout-proxy`, with `flags`, which name its origin.
+pub fn start_proxy_binary(setup: &Setup, bin: &Path, tls: bool, flags: &[&str]) -> (Service, String) {
     let port = free_port();
-    let mut cmd = Command::new(&setup.proxy_bin);
-    cmd.args([
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--rate-limit",
-        "0",
-        "--static-rate-limit",
-        "0",
-        "--dist",
-    ])
-    .arg(&setup.dist)
-    .args(flags)
-    .env("RUST_LOG", "warn")
-    .stdout(Stdio::null());
+    let mut settings = vec!["--rate-limit", "0", "--static-rate-limit", "0"];
+    settings.extend_from_slice(flags);
+    if bin != setup.proxy_bin {
+        settings = flags_it_knows(bin, &settings);
+    }
+    let mut cmd = Command::new(bin);
+    cmd.args(["--listen", &format!("127.0.0.1:{port}"), "--dist"])
+        .arg(&setup.dist)
+        .args(settings)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null());
     if tls {
         cmd.arg("--tls-self-signed");
     }
@@ -129,6 +135,26 @@ pub fn start_proxy_on(setup: &Setup, tls: bool, flags: &[&str]) -> (Service, Str
         format!("http://127.0.0.1:{port}")
     };
     (Service(child), base)
+}
+
+/// The `--flag value` pairs in `settings` that `bin` lists in its `--help`: a baseline
+/// built before a flag existed runs with its default.
+fn flags_it_knows<'a>(bin: &Path, settings: &[&'a str]) -> Vec<&'a str> {
+    let help = Command::new(bin)
+        .arg("--help")
+        .output()
+        .unwrap_or_else(|err| panic!("{} --help: {err}", bin.display()));
+    let help = String::from_utf8_lossy(&help.stdout);
+    let known = |flag: &str| {
+        help.split_whitespace()
+            .any(|word| word.trim_end_matches(',') == flag)
+    };
+    settings
+        .chunks(2)
+        .filter(|pair| known(pair[0]))
+        .flatten()
+        .copied()
+        .collect()
 }
 
 pub fn command_output(program: &str, args: &[&str]) -> String {
@@ -194,12 +220,18 @@ async fn main() {
         xkcd_only: sizes("--xkcd-only"),
         repeats,
         proxy_bin: env_path("FANOUT_PROXY_BIN"),
+        baseline_proxy: flag_value(&args, "--baseline-proxy").map(PathBuf::from),
         dist: env_path("FANOUT_DIST"),
         latency_ms: if quick { 100 } else { 300 },
         root: root.clone(),
         started: Instant::now(),
     };
     let mut report = Report::new(&setup);
+    if args.iter().any(|a| a == "--load-only") {
+        load::proxy_under_load(&setup, &mut report).await;
+        println!("{}", report.render_load());
+        return;
+    }
 
     let (proxy, base) = start_proxy(&setup, false, &[]);
     wait_for(&format!("{base}/api/health"), Duration::from_secs(10)).await;

@@ -40,6 +40,8 @@ pub struct HostileComparison {
 
 pub struct Report {
     pub hostile: Option<HostileComparison>,
+    /// This build against a baseline build of the proxy, in the same rounds (a paragraph).
+    pub baseline: Option<String>,
     header: String,
     quick: bool,
     latency_ms: u32,
@@ -116,6 +118,7 @@ impl Report {
         );
         Report {
             hostile: None,
+            baseline: None,
             header,
             quick: setup.quick,
             latency_ms: setup.latency_ms,
@@ -338,22 +341,9 @@ impl Report {
         out
     }
 
-    pub fn render(&self) -> String {
-        let l = self.latency_ms;
-        let mut out = self.header.clone();
-        out.push_str(&self.render_fanout());
-        out.push_str(&self.render_xkcd());
-        let _ = write!(
-            out,
-            "\n## 2. The same job done server-side: the Flask 2.0 async tutorial\n\n\
-             `bench/peers/flask_async.py` rebuilds the tutorial's route (httpx + `asyncio.gather`, comics' \
-             metadata only) and its sequential `requests` \"before\", pointed at the same demo origin with \
-             the same {l} ms delay. Times are the route's own \"Time taken\". Its ideal is one request: {l} ms.\n\n\
-             | N | async route (ms) | ratio | sequential route (ms) | ratio |\n| --- | --- | --- | --- | --- |\n{}\n\n\
-             The async route is the idea behind section 1's \"gather-all\" (the server gathers every comic, \
-             then answers once), without images and without streaming.\n",
-            self.flask.join("\n")
-        );
+    /// Section 3: the proxy and nginx under wrk (and a baseline build of the proxy, if asked).
+    pub fn render_load(&self) -> String {
+        let mut out = String::new();
         let _ = write!(
             out,
             "\n## 3. The proxy under load\n\n\
@@ -399,6 +389,29 @@ impl Report {
                 h.plain_rss_mib,
             );
         }
+        if let Some(baseline) = &self.baseline {
+            out.push_str(baseline);
+        }
+        out
+    }
+
+    pub fn render(&self) -> String {
+        let l = self.latency_ms;
+        let mut out = self.header.clone();
+        out.push_str(&self.render_fanout());
+        out.push_str(&self.render_xkcd());
+        let _ = write!(
+            out,
+            "\n## 2. The same job done server-side: the Flask 2.0 async tutorial\n\n\
+             `bench/peers/flask_async.py` rebuilds the tutorial's route (httpx + `asyncio.gather`, comics' \
+             metadata only) and its sequential `requests` \"before\", pointed at the same demo origin with \
+             the same {l} ms delay. Times are the route's own \"Time taken\". Its ideal is one request: {l} ms.\n\n\
+             | N | async route (ms) | ratio | sequential route (ms) | ratio |\n| --- | --- | --- | --- | --- |\n{}\n\n\
+             The async route is the idea behind section 1's \"gather-all\" (the server gathers every comic, \
+             then answers once), without images and without streaming.\n",
+            self.flask.join("\n")
+        );
+        out.push_str(&self.render_load());
         let total = |f: fn(&(String, usize, usize, usize)) -> usize| self.bytes.iter().map(f).sum::<usize>();
         let _ = write!(
             out,

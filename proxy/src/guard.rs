@@ -150,56 +150,88 @@ fn malformed_host(request: &Request) -> Option<&'static str> {
 
 /// `host[:port]`, where host is a DNS name (labels not empty; one trailing dot allowed),
 /// an IPv4 address, or an IPv6 address in brackets, and port is 1 to 65535.
+///
+/// Every request passes here, so the usual `name:port` is checked in one pass over its
+/// bytes, and only a refusal looks further to say why: string searches and UTF-8 decoding
+/// up front cost about 1,000 instructions a request, 3 % of a cached comic (callgrind).
 fn authority_problem(authority: &[u8]) -> Option<&'static str> {
-    let Ok(authority) = std::str::from_utf8(authority) else {
-        return Some("the Host is not ASCII");
+    const NOT_A_NAME: &str = "the Host is not a valid host name";
+    const BAD_PORT: &str = "the Host's port is not a number from 1 to 65535";
+    let why_not = |usual: &'static str| {
+        Some(if !authority.is_ascii() {
+            "the Host is not ASCII"
+        } else if authority.contains(&b'@') {
+            "the Host carries user information"
+        } else {
+            usual
+        })
     };
-    if authority.contains('@') {
-        return Some("the Host carries user information");
-    }
-    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
-        let Some((v6, after)) = rest.split_once(']') else {
-            return Some("the Host has an unclosed IPv6 bracket");
-        };
-        if v6.parse::<std::net::Ipv6Addr>().is_err() {
-            return Some("the Host is not a valid IPv6 address");
-        }
-        match after {
-            "" => ("", None),
-            _ => match after.strip_prefix(':') {
-                Some(port) => ("", Some(port)),
-                None => return Some("the Host has text after its IPv6 address"),
-            },
-        }
-    } else {
-        match authority.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
+    let Some(rest) = authority.strip_prefix(b"[") else {
+        let (host, port) = match authority.iter().position(|&b| b == b':') {
+            Some(colon) => (&authority[..colon], Some(&authority[colon + 1..])),
             None => (authority, None),
-        }
-    };
-    if let Some(port) = port {
-        let valid = !port.is_empty()
-            && port.len() <= 5
-            && port.bytes().all(|b| b.is_ascii_digit())
-            && port.parse::<u32>().is_ok_and(|p| (1..=65535).contains(&p));
-        if !valid {
-            return Some("the Host's port is not a number from 1 to 65535");
-        }
-    }
-    if !authority.starts_with('[') {
-        let name = host.strip_suffix('.').unwrap_or(host);
-        let label_ok = |label: &str| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         };
-        if name.is_empty() || !name.split('.').all(label_ok) {
-            return Some("the Host is not a valid host name");
+        return match port {
+            _ if !is_host_name(host) => why_not(NOT_A_NAME),
+            Some(port) if !is_port(port) => why_not(BAD_PORT),
+            _ => None,
+        };
+    };
+    if !authority.is_ascii() || authority.contains(&b'@') {
+        return why_not(NOT_A_NAME);
+    }
+    let Some(close) = rest.iter().position(|&b| b == b']') else {
+        return Some("the Host has an unclosed IPv6 bracket");
+    };
+    let v6 = std::str::from_utf8(&rest[..close]).expect("checked ASCII");
+    if v6.parse::<std::net::Ipv6Addr>().is_err() {
+        return Some("the Host is not a valid IPv6 address");
+    }
+    match &rest[close + 1..] {
+        [] => None,
+        [b':', port @ ..] if is_port(port) => None,
+        [b':', ..] => Some(BAD_PORT),
+        _ => Some("the Host has text after its IPv6 address"),
+    }
+}
+
+/// The bytes a host name's labels are made of: letters, digits, `-` and `_`.
+static LABEL_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        table[byte] = b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+        byte += 1;
+    }
+    table
+};
+
+/// Labels of 1 to 63 [`LABEL_BYTE`]s joined by dots, with one trailing dot allowed (an
+/// IPv4 address is such a name too).
+fn is_host_name(host: &[u8]) -> bool {
+    let name = host.strip_suffix(b".").unwrap_or(host);
+    let mut label = 0;
+    for &byte in name {
+        if LABEL_BYTE[usize::from(byte)] {
+            label += 1;
+            if label > 63 {
+                return false;
+            }
+        } else if byte == b'.' && label > 0 {
+            label = 0;
+        } else {
+            return false;
         }
     }
-    None
+    label > 0
+}
+
+/// 1 to 65535 in at most five digits.
+fn is_port(port: &[u8]) -> bool {
+    (1..=5).contains(&port.len())
+        && port.iter().all(u8::is_ascii_digit)
+        && (1..=65_535).contains(&port.iter().fold(0u32, |n, &d| n * 10 + u32::from(d - b'0')))
 }
 
 /// Refuses oversized request lines and headers before any handler runs.
@@ -415,9 +447,15 @@ mod tests {
             "[zz]:80",
             "[::1]x",
             "local host",
+            "[::1]:",
+            "h\u{e9}te",
+            "127.0.0.1:080000",
         ] {
             assert!(authority_problem(bad.as_bytes()).is_some(), "{bad}");
         }
+        let label = "a".repeat(63);
+        assert_eq!(authority_problem(format!("{label}.example:443").as_bytes()), None);
+        assert!(authority_problem(format!("a{label}.example").as_bytes()).is_some());
         let two = Request::builder()
             .uri("/")
             .header(header::HOST, "localhost")

@@ -351,3 +351,37 @@ async fn a_connection_with_only_stalled_streams_is_idle() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_stalled_stream_is_reset_alone_and_its_connection_serves_on() {
+    let proxy = Spawned::start(false, &["--send-timeout-ms", "300"]);
+    let tcp = TcpStream::connect(("127.0.0.1", proxy.port)).await.unwrap();
+    let (send, connection) = h2::client::Builder::new()
+        .initial_window_size(0)
+        .handshake::<_, Bytes>(tcp)
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let request = |method: &str| {
+        axum::http::Request::builder()
+            .method(method)
+            .uri(format!("http://127.0.0.1:{}/robots.txt", proxy.port))
+            .body(())
+            .unwrap()
+    };
+    let mut send = send.ready().await.unwrap();
+    let (stalled, _) = send.send_request(request("GET"), true).unwrap();
+    let mut body = stalled.await.unwrap().into_body();
+    let ended = tokio::time::timeout(Duration::from_secs(20), body.data())
+        .await
+        .expect("the stalled stream ends")
+        .expect("it ends in an error, not a clean end")
+        .expect_err("no body byte can arrive through a zero window");
+    assert_eq!(ended.reason(), Some(h2::Reason::CANCEL), "{ended}");
+    // Reset alone: the same connection takes a new stream (a HEAD: no window needed).
+    let mut send = send.ready().await.expect("no GOAWAY, no close");
+    let (answer, _) = send.send_request(request("HEAD"), true).unwrap();
+    assert_eq!(answer.await.unwrap().status(), 200);
+}

@@ -105,6 +105,13 @@ pub struct BenchArgs {
     /// also takes
     #[arg(long, conflicts_with_all = ["quick", "concurrent_only", "gather_only", "repeats"])]
     pub screenshot_only: bool,
+    /// Only the proxy under load (section 3), printed rather than written to BENCHMARKS.md
+    #[arg(long, conflicts_with_all = ["concurrent_only", "gather_only", "xkcd_only", "screenshot_only"])]
+    pub load_only: bool,
+    /// Another build of fanout-proxy (say, an older commit's) measured beside this one in
+    /// the load rounds: cached JSON and a static file
+    #[arg(long, value_name = "PATH")]
+    pub baseline_proxy: Option<std::path::PathBuf>,
 }
 
 impl BenchArgs {
@@ -129,6 +136,14 @@ impl BenchArgs {
         }
         if self.screenshot_only {
             args.push("--screenshot-only".to_owned());
+        }
+        if self.load_only {
+            args.push("--load-only".to_owned());
+        }
+        if let Some(path) = &self.baseline_proxy {
+            // The bench runs from the workspace root: a relative path means from here.
+            let path = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+            args.extend(["--baseline-proxy".to_owned(), path.display().to_string()]);
         }
         args
     }

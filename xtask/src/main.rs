@@ -319,7 +319,7 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
         None
     } else {
         tools::ensure_bench_tools()?;
-        Some(tools::ensure_lighthouse()?)
+        (!args.load_only).then(tools::ensure_lighthouse).transpose()?
     };
     build_page(&tools)?;
     release_build.wait()?;
