@@ -7,7 +7,7 @@ use super::{
     progress_curve::{CurveLine, ProgressCurve},
 };
 use crate::{
-    run_config::strategy_label,
+    run_config::sharded_label,
     state::{AppState, HistoryRow},
 };
 
@@ -28,7 +28,7 @@ pub fn History() -> impl IntoView {
                         format!(
                             "#{} {}",
                             row.id,
-                            strategy_label(row.mode, row.limit, row.priority)
+                            sharded_label(row.mode, row.limit, row.priority, row.shards)
                         ),
                         row.summary.wall_ms,
                     )
@@ -116,7 +116,7 @@ fn HistoryRowView(row: HistoryRow) -> impl IntoView {
             data-mean-ms=s.mean_ms.round().to_string()
         >
             <td>{format!("#{}", row.id)}</td>
-            <td>{strategy_label(row.mode, row.limit, row.priority)}</td>
+            <td>{sharded_label(row.mode, row.limit, row.priority, row.shards)}</td>
             <td>{row.comics.len()}</td>
             <td>{same_as}</td>
             <td>{ms(s.wall_ms)}</td>

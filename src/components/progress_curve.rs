@@ -3,7 +3,7 @@ use leptos::prelude::*;
 use super::ms;
 use crate::{
     plot::{Area, Scale, axis_ticks, staircase},
-    run_config::strategy_label,
+    run_config::sharded_label,
     state::HistoryRow,
 };
 
@@ -35,7 +35,7 @@ impl CurveLine {
     pub fn of(row: &HistoryRow) -> Self {
         CurveLine {
             run_id: row.id,
-            label: strategy_label(row.mode, row.limit, row.priority),
+            label: sharded_label(row.mode, row.limit, row.priority, row.shards),
             settle_times: row.settle_times.clone(),
             total: row.comics.len(),
             mean_ms: row.summary.mean_ms,
