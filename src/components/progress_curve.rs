@@ -16,7 +16,7 @@ const AREA: Area = Area {
     height: HEIGHT - 6.0 - 20.0,
 };
 /// Distinct line colours; a run keeps its colour (picked by its id) on every chart.
-const COLOURS: u64 = 6;
+const COLOURS: u64 = 8;
 
 /// One run's line on a progress curve.
 #[derive(Debug, Clone, PartialEq)]
