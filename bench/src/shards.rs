@@ -56,7 +56,8 @@ async fn page_run(page: &Page, n: u32, mode: &str, shards: u32, latency_ms: u32)
 
 /// The page's sharded all-at-once work in a few lines of plain JavaScript, in the same
 /// document (so under the same CSP): comic i's metadata and then its image, decoded, from
-/// shard i mod k, with the page's priority hints.
+/// shard i mod k, with the page's priority hints (sharded: images high, metadata at the
+/// browser's own priority, as the page asks).
 async fn bare_script(page: &Page, n: u32, shards: u32, latency_ms: u32) -> Run {
     page.open("").await;
     page.wait_until(
@@ -78,7 +79,7 @@ async fn bare_script(page: &Page, n: u32, shards: u32, latency_ms: u32) -> Run {
            const started = performance.now();
            const settled = await Promise.all(Array.from({{ length: {n} }}, async (_, i) => {{
              const origin = origins[i % origins.length];
-             const comic = await (await fetch(`${{origin}}/api/comics/${{i + 1}}?${{sim}}`, {{ cache: 'no-store', priority: 'low' }})).json();
+             const comic = await (await fetch(`${{origin}}/api/comics/${{i + 1}}?${{sim}}`, {{ cache: 'no-store', priority: k > 1 ? 'auto' : 'low' }})).json();
              const img = new Image();
              img.crossOrigin = 'anonymous';
              img.setAttribute('fetchpriority', 'high');
