@@ -128,6 +128,11 @@ impl Proxy {
     }
 }
 
+/// Whether `--shard-host` names valid hosts, 16 at most (`--check` asks before serving).
+pub fn check_shard_hosts(config: &Config) -> Result<(), String> {
+    shards::shard_hosts(config.listen.ip(), &config.shard_hosts).map(drop)
+}
+
 /// Forgets a limiter's idle clients now and then, so that its table stays small.
 fn spawn_sweeper(limiter: Arc<guard::ClientLimiter>) {
     tokio::spawn(async move {

@@ -153,8 +153,14 @@ async fn api_answers_open_to_the_pages_own_origins_only() {
     let port = address(&proxy.base).port();
     let client = client_for(&proxy.base, &shard_names(2));
     let comic: serde_json::Value = proxy.get("/api/comics/614").await.json().await.unwrap();
-    let image = comic["img"].as_str().unwrap().to_owned();
-    for path in ["/api/comics/614", &image, "/api/comics?ids=1,2", "/api/health"] {
+    // No simulated delay: the answers' headers are what is checked.
+    let image = format!("{}?latency_ms=0&jitter_ms=0", comic["img"].as_str().unwrap());
+    for path in [
+        "/api/comics/614?latency_ms=0&jitter_ms=0",
+        &image,
+        "/api/comics?ids=1,2&latency_ms=0&jitter_ms=0",
+        "/api/health",
+    ] {
         for page in [
             format!("http://127.0.0.1:{port}"),
             format!("http://localhost:{port}"),
@@ -327,4 +333,21 @@ async fn one_clients_connection_cap_is_shared_across_its_shards() {
         closed_by_server(&mut fourth, Duration::from_secs(5)).await,
         "a fourth connection, to a fourth shard, is over the same client's cap of 3"
     );
+}
+
+#[test]
+fn check_refuses_a_bad_shard_pattern_before_serving() {
+    let check = |pattern: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_fanout-proxy"))
+            .args(["--check", "--shard-host", pattern])
+            .output()
+            .unwrap()
+    };
+    let refused = check("img{0..16}.example.com");
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("at most 16"),
+        "{refused:?}"
+    );
+    assert!(check("img{0..15}.example.com").status.success());
 }
