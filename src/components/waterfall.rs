@@ -180,7 +180,12 @@ pub fn Waterfall() -> impl IntoView {
 /// The host a request went to, when it was not the page's own: the first label of its name
 /// (`s3` for `http://s3.localhost:8080/api/…`).
 fn shard_label(url: &str, page_host: &str) -> Option<String> {
-    let host = url.split_once("//")?.1.split(['/', ':']).next()?;
+    let authority = url.split_once("//")?.1.split('/').next()?;
+    // An IPv6 address keeps its brackets, as `location.hostname` gives it.
+    let host = match authority.split_once(']') {
+        Some((v6, _)) if authority.starts_with('[') => &authority[..=v6.len()],
+        _ => authority.split(':').next()?,
+    };
     (host != page_host).then(|| host.split('.').next().unwrap_or(host).to_string())
 }
 
@@ -302,5 +307,10 @@ mod tests {
             None
         );
         assert_eq!(shard_label("/api/comics/614", "127.0.0.1"), None);
+        assert_eq!(shard_label("http://[::1]:8080/api/comics/614", "[::1]"), None);
+        assert_eq!(
+            shard_label("http://s1.localhost:8080/api/comics/614", "[::1]"),
+            Some("s1".into())
+        );
     }
 }
