@@ -4,6 +4,8 @@
 use fanout_api::{NetSim, parse_comic_number};
 
 pub const MAX_COMICS: u32 = 100;
+/// The most host names a run spreads over (the proxy offers at most this many shards).
+pub const MAX_SHARDS: u32 = 16;
 
 /// How a run fetches its comics' metadata. The first three fan out in the browser, one
 /// request per comic; the gather modes ask the proxy to fan out, in one request for all.
@@ -105,6 +107,40 @@ pub fn strategy_label(mode: Mode, limit: u32, priority: Priority) -> String {
     }
 }
 
+/// [`strategy_label`] with the number of hosts when the run was sharded: "all at once, 8 hosts".
+pub fn sharded_label(mode: Mode, limit: u32, priority: Priority, shards: u32) -> String {
+    let label = strategy_label(mode, limit, priority);
+    if shards > 1 {
+        format!("{label}, {shards} hosts")
+    } else {
+        label
+    }
+}
+
+/// The origins a run's comics go to with `shards` hosts: none (the page's own origin) for one
+/// host or when the proxy offers no shards, else the first `shards` of the proxy's shard
+/// names at the page's own scheme (`"http:"`) and port (`""` for the default).
+pub fn shard_origins(protocol: &str, port: &str, hosts: &[String], shards: u32) -> Vec<String> {
+    if shards <= 1 {
+        return Vec::new();
+    }
+    let port = if port.is_empty() {
+        String::new()
+    } else {
+        format!(":{port}")
+    };
+    hosts
+        .iter()
+        .take(shards as usize)
+        .map(|host| format!("{protocol}//{host}{port}"))
+        .collect()
+}
+
+/// The origin comic number `slot` of a run goes to: shard `slot mod k` (`None`: the page's own).
+pub fn shard_for(origins: &[String], slot: usize) -> Option<&str> {
+    (!origins.is_empty()).then(|| origins[slot % origins.len()].as_str())
+}
+
 /// Where a finished tile goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TileOrder {
@@ -145,6 +181,8 @@ pub struct RunConfig {
     /// Let the browser's HTTP cache answer repeats (off: every request goes to the network).
     pub use_cache: bool,
     pub priority: Priority,
+    /// How many host names the comics are spread over (domain sharding); 1: the page's own.
+    pub shards: u32,
     /// Start the run as soon as the page loads.
     pub run_on_load: bool,
 }
@@ -160,6 +198,7 @@ impl Default for RunConfig {
             order: TileOrder::Completion,
             use_cache: false,
             priority: Priority::ImagesFirst,
+            shards: 1,
             run_on_load: false,
         }
     }
@@ -182,6 +221,7 @@ impl RunConfig {
         match key {
             "n" => self.n = parse_bounded(key, value, 1, MAX_COMICS)?,
             "limit" => self.limit = parse_bounded(key, value, 1, MAX_COMICS)?,
+            "shards" => self.shards = parse_bounded(key, value, 1, MAX_SHARDS)?,
             "mode" => {
                 self.mode = Mode::parse(value).ok_or_else(|| {
                     let names: Vec<&str> = Mode::ALL.into_iter().map(Mode::as_str).collect();
@@ -228,6 +268,9 @@ impl RunConfig {
         }
         if self.priority != Priority::ImagesFirst {
             query.push_str(&format!("&priority={}", self.priority.as_str()));
+        }
+        if self.shards != 1 {
+            query.push_str(&format!("&shards={}", self.shards));
         }
         query
     }
@@ -429,6 +472,63 @@ mod tests {
         );
         assert_eq!(Priority::ImagesFirst.other(), Priority::NoHints);
         assert_eq!(Priority::NoHints.other(), Priority::ImagesFirst);
+    }
+
+    #[test]
+    fn shards_read_from_the_url_and_round_trip() {
+        let (config, problems) = parse("shards=8&mode=gather");
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(config.shards, 8);
+        assert_eq!(parse(&config.to_query()).0, config);
+        assert!(!RunConfig::default().to_query().contains("shards"));
+        for bad in ["0", "17", "x", "+4", ""] {
+            let (config, problems) = parse(&format!("shards={bad}"));
+            assert_eq!(config.shards, 1, "{bad}");
+            assert_eq!(
+                problems,
+                vec![format!("shards must be a whole number from 1 to 16, not {bad:?}")]
+            );
+        }
+    }
+
+    #[test]
+    fn comics_go_round_the_shards_at_the_pages_scheme_and_port() {
+        let hosts: Vec<String> = (0..16).map(|j| format!("s{j}.localhost")).collect();
+        let four = shard_origins("http:", "8080", &hosts, 4);
+        assert_eq!(
+            four,
+            [
+                "http://s0.localhost:8080",
+                "http://s1.localhost:8080",
+                "http://s2.localhost:8080",
+                "http://s3.localhost:8080"
+            ]
+        );
+        assert_eq!(shard_for(&four, 0), Some("http://s0.localhost:8080"));
+        assert_eq!(shard_for(&four, 5), Some("http://s1.localhost:8080"));
+        assert_eq!(shard_for(&four, 7), Some("http://s3.localhost:8080"));
+        assert!(
+            shard_origins("http:", "8080", &hosts, 1).is_empty(),
+            "one host: the page's own"
+        );
+        assert!(
+            shard_origins("http:", "8080", &[], 8).is_empty(),
+            "no shards offered"
+        );
+        assert_eq!(shard_for(&[], 3), None);
+        assert_eq!(
+            shard_origins("https:", "", &hosts[..2], 16),
+            ["https://s0.localhost", "https://s1.localhost"],
+            "no more than the proxy offers"
+        );
+        assert_eq!(
+            sharded_label(Mode::Concurrent, 6, Priority::ImagesFirst, 8),
+            "all at once, 8 hosts"
+        );
+        assert_eq!(
+            sharded_label(Mode::Gather, 6, Priority::NoHints, 1),
+            "server gathers, streamed, no hints"
+        );
     }
 
     #[test]

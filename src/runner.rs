@@ -30,6 +30,9 @@ pub struct RunControl {
     retries: Vec<AbortController>,
 }
 
+/// How many hosts Compare's two sharded runs spread over.
+const COMPARE_SHARDS: u32 = 8;
+
 /// The waterfall redraws every bar, so mid-run it is refreshed at most this often; with
 /// 100 comics, redrawing on every settle made the page itself the bottleneck.
 const WATERFALL_REFRESH_MS: f64 = 250.0;
@@ -53,15 +56,18 @@ pub fn start_run(state: AppState, compare: bool) {
     };
     let strategies = if compare {
         // Every strategy as set, then all at once in the other order: the hints' effect
-        // shows on the same comics.
+        // shows on the same comics; then all at once and gathered over 8 hosts, which lift
+        // the six-connection queue of HTTP/1.1 without HTTP/2.
         let mut all: Vec<_> = Mode::ALL
             .into_iter()
-            .map(|mode| (mode, config.priority))
+            .map(|mode| (mode, config.priority, config.shards))
             .collect();
-        all.push((Mode::Concurrent, config.priority.other()));
+        all.push((Mode::Concurrent, config.priority.other(), config.shards));
+        all.push((Mode::Concurrent, config.priority, COMPARE_SHARDS));
+        all.push((Mode::Gather, config.priority, COMPARE_SHARDS));
         all
     } else {
-        vec![(config.mode, config.priority)]
+        vec![(config.mode, config.priority, config.shards)]
     };
     start_batch(state, comics, strategies);
 }
@@ -100,19 +106,20 @@ pub fn is_stoppable(state: AppState) -> bool {
 
 /// Runs `comics` once per strategy in `strategies`, one run after another (one strategy: a
 /// plain run).
-fn start_batch(state: AppState, comics: Vec<u32>, strategies: Vec<(Mode, Priority)>) {
+fn start_batch(state: AppState, comics: Vec<u32>, strategies: Vec<(Mode, Priority, u32)>) {
     stop(state);
     let base = state.config.get_untracked();
     crate::url_state::write(&base);
     let batch_id = state.run.with_untracked(|run| run.id) + 1;
     let started = spawn_stoppable(state, Work::Run, move |signal| async move {
-        for (mode, priority) in strategies {
+        for (mode, priority, shards) in strategies {
             if signal.aborted() {
                 return;
             }
             let config = RunConfig {
                 mode,
                 priority,
+                shards,
                 ..base.clone()
             };
             Box::pin(run_once(state, &config, batch_id, comics.clone(), signal.clone())).await;
@@ -209,6 +216,7 @@ async fn run_once(state: AppState, config: &RunConfig, batch: u64, comics: Vec<u
         mode: config.mode,
         limit: config.limit,
         priority: config.priority,
+        shards: config.shards,
         comics: comics.clone(),
         started_at: api_client::now(),
     };
@@ -259,7 +267,14 @@ impl RunContext {
             state,
             run_id: run.id,
             started_at: run.started_at,
-            fetcher: Fetcher::new(config.sim, config.use_cache, run.priority, attempt, signal),
+            fetcher: Fetcher::new(
+                config.sim,
+                config.use_cache,
+                run.priority,
+                attempt,
+                signal,
+                shard_origins(state, run.shards),
+            ),
             last_refresh: Cell::new(f64::NEG_INFINITY),
         }
     }
@@ -281,7 +296,7 @@ impl RunContext {
             return;
         }
         let began = self.elapsed();
-        let comic = Box::pin(self.fetcher.comic(num)).await;
+        let comic = Box::pin(self.fetcher.comic(num, slot)).await;
         self.load_image(slot, comic, began, self.elapsed()).await;
     }
 
@@ -291,7 +306,7 @@ impl RunContext {
         let metadata_done = if comic.is_ok() { arrived } else { began };
         let outcome = match comic {
             Ok(comic) => match comic.img.clone() {
-                Some(path) => Box::pin(self.fetcher.image(&path))
+                Some(path) => Box::pin(self.fetcher.image(&path, slot))
                     .await
                     .map(|image_url| (comic, image_url)),
                 None => Err(Failure::Permanent(if comic.interactive {
@@ -397,6 +412,24 @@ impl RunContext {
     }
 }
 
+/// The origins a run with `shards` hosts spreads its comics over, from the shard names the
+/// proxy gave in `/api/health` and the page's own scheme and port.
+fn shard_origins(state: AppState, shards: u32) -> Vec<String> {
+    let hosts = state.health.with_untracked(|health| match health {
+        Some(Ok(health)) => health.shard_hosts.clone(),
+        _ => Vec::new(),
+    });
+    let Some(location) = web_sys::window().map(|w| w.location()) else {
+        return Vec::new();
+    };
+    crate::run_config::shard_origins(
+        &location.protocol().unwrap_or_default(),
+        &location.port().unwrap_or_default(),
+        &hosts,
+        shards,
+    )
+}
+
 fn record_history(state: AppState) {
     let run = state.run.get_untracked();
     if run.id == 0
@@ -418,6 +451,7 @@ fn record_history(state: AppState) {
                 mode: run.mode,
                 limit: run.limit,
                 priority: run.priority,
+                shards: run.shards,
                 comics: run.comics.clone(),
                 summary,
                 settle_times,
@@ -437,6 +471,7 @@ fn har_record(state: AppState, run: &RunView, summary: crate::stats::Summary) ->
         mode: run.mode,
         limit: run.limit,
         priority: run.priority,
+        shards: run.shards,
         comics: Some(run.comics.clone()),
         ..state.config.get_untracked()
     };

@@ -111,6 +111,8 @@ pub struct RunView {
     pub mode: Mode,
     pub limit: u32,
     pub priority: Priority,
+    /// How many host names its comics went to (1: the page's own).
+    pub shards: u32,
     pub comics: Vec<u32>,
     /// `performance.now()` when it started; every timing of the run is relative to it.
     pub started_at: f64,
@@ -125,6 +127,7 @@ impl Default for RunView {
             mode: Mode::Concurrent,
             limit: 6,
             priority: Priority::ImagesFirst,
+            shards: 1,
             comics: Vec::new(),
             started_at: 0.0,
         }
@@ -147,6 +150,7 @@ pub struct HistoryRow {
     pub mode: Mode,
     pub limit: u32,
     pub priority: Priority,
+    pub shards: u32,
     pub comics: Vec<u32>,
     pub summary: Summary,
     /// When each comic settled, in ms from Run: the run's progress curve.

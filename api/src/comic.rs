@@ -69,6 +69,11 @@ pub struct Health {
     pub description: String,
     /// The newest comic number the origin is known to have, when known.
     pub latest: Option<u32>,
+    /// The host names that reach this same proxy, for spreading a run's requests over more
+    /// HTTP/1.1 connections (domain sharding): shard `j` is `shard_hosts[j]` at the page's
+    /// own scheme and port. Empty: this proxy offers no shards.
+    #[serde(default)]
+    pub shard_hosts: Vec<String>,
 }
 
 #[cfg(test)]

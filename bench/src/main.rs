@@ -7,9 +7,11 @@
 //! `--gather-only 100` does the same for the server-gather rows (`gather` and `gather-all`,
 //! both protocols), and the two flags together run both sets, interleaved. `--xkcd-only
 //! 20,100` runs only the rows on the xkcd path (a stand-in xkcd on loopback) beside the
-//! demo origin and the tutorial's own page, and prints them. `--load-only` runs only the
-//! proxy under load (section 3) and prints it; `--baseline-proxy PATH` puts another build
-//! of `fanout-proxy` (say, an older commit's) beside this one in that section's rounds.
+//! demo origin and the tutorial's own page, and prints them. `--shards-only 20,100` runs
+//! only the domain-sharding rows (`src/shards.rs`: HTTP/1.1 over 1, 4, 8 and 16 hosts beside
+//! h2) and prints them. `--load-only` runs only the proxy under load (section 3) and prints
+//! it; `--baseline-proxy PATH` puts another build of `fanout-proxy` (say, an older commit's)
+//! beside this one in that section's rounds.
 //!
 //! Everything runs on loopback ports picked here and is stopped at the end; nothing needs
 //! the internet. `cargo xtask bench` builds what this needs and sets the variables below.
@@ -18,6 +20,7 @@ mod lighthouse;
 mod load;
 mod report;
 mod screenshot;
+mod shards;
 mod xkcd_path;
 mod xkcd_stand_in;
 
@@ -241,10 +244,18 @@ async fn main() {
         screenshot::take(&base, &root).await;
         return;
     }
-    let partial = !setup.only.is_empty() || !setup.xkcd_only.is_empty();
+    let shards_only = sizes("--shards-only");
+    let partial = !setup.only.is_empty() || !setup.xkcd_only.is_empty() || !shards_only.is_empty();
     if !setup.only.is_empty() || !partial {
         fanout_in_browser(&setup, &base, &tls_base, &mut report).await;
     }
+    let sharding = if !shards_only.is_empty() {
+        shards::rows(&setup, &base, &tls_base, &shards_only).await
+    } else if partial {
+        String::new()
+    } else {
+        shards::rows(&setup, &base, &tls_base, &[20, 100]).await
+    };
     drop(tls_proxy);
     if !setup.xkcd_only.is_empty() || !partial {
         xkcd_path::rows(&setup, &base, &mut report).await;
@@ -256,6 +267,9 @@ async fn main() {
         if !setup.xkcd_only.is_empty() {
             println!("{}", report.render_xkcd());
         }
+        if !sharding.is_empty() {
+            println!("{sharding}");
+        }
         return;
     }
     screenshot::take(&base, &root).await;
@@ -266,7 +280,7 @@ async fn main() {
     load::proxy_under_load(&setup, &mut report).await;
 
     let out = root.join("BENCHMARKS.md");
-    std::fs::write(&out, report.render()).expect("BENCHMARKS.md is writable");
+    std::fs::write(&out, report.render() + &sharding).expect("BENCHMARKS.md is writable");
     eprintln!(
         "\nwrote {} in {:.0} s",
         out.display(),

@@ -523,28 +523,31 @@ async fn compare_runs_the_same_comics_every_way_and_once_without_hints() {
         .await;
     page.click("compare").await;
     page.wait_until(
-        "document.querySelectorAll('[data-testid=history-row]').length === 6",
+        "document.querySelectorAll('[data-testid=history-row]').length === 8",
         SECS,
     )
     .await;
     page.wait_for_state("done", SECS).await;
     let rows = page
-        .eval("return [...document.querySelectorAll('[data-testid=history-row]')].map(r => [r.dataset.mode, r.dataset.priority, Number(r.dataset.totalMs), Number(r.dataset.meanMs)]);")
+        .eval("return [...document.querySelectorAll('[data-testid=history-row]')].map(r => [r.dataset.mode, r.dataset.priority, Number(r.dataset.totalMs), Number(r.dataset.meanMs), r.dataset.shards]);")
         .await;
-    let rows: Vec<(String, String, f64, f64)> = serde_json::from_value(rows).unwrap();
+    let rows: Vec<(String, String, f64, f64, String)> = serde_json::from_value(rows).unwrap();
     let wall = |mode: &str| rows.iter().find(|r| r.0 == mode).unwrap().2;
-    // Newest first: all at once without hints ran last.
+    // Newest first: all at once and gather over 8 hosts ran last, all at once without hints
+    // before them.
     assert_eq!(
         rows.iter()
-            .map(|r| (r.0.as_str(), r.1.as_str()))
+            .map(|r| (r.0.as_str(), r.1.as_str(), r.4.as_str()))
             .collect::<Vec<_>>(),
         [
-            ("concurrent", "none"),
-            ("gather-all", "images"),
-            ("gather", "images"),
-            ("concurrent", "images"),
-            ("limited", "images"),
-            ("sequential", "images")
+            ("gather", "images", "8"),
+            ("concurrent", "images", "8"),
+            ("concurrent", "none", "1"),
+            ("gather-all", "images", "1"),
+            ("gather", "images", "1"),
+            ("concurrent", "images", "1"),
+            ("limited", "images", "1"),
+            ("sequential", "images", "1")
         ]
     );
     // Four chains of 300 ms: one after another costs about four times as much as all at once.
@@ -559,17 +562,19 @@ async fn compare_runs_the_same_comics_every_way_and_once_without_hints() {
     };
     assert_eq!(
         page.eval(&lines("run-summary")).await,
-        serde_json::json!([4, 4, 4, 4, 4, 4])
+        serde_json::json!([4, 4, 4, 4, 4, 4, 4, 4])
     );
     assert_eq!(
         page.eval(&lines("history")).await,
-        serde_json::json!([4, 4, 4, 4, 4, 4])
+        serde_json::json!([4, 4, 4, 4, 4, 4, 4, 4])
     );
     let legend = page.text("[data-testid=history] .legend").await;
     for strategy in [
         "all at once, no hints",
         "server gathers, streamed",
         "server gathers, waits for all",
+        "all at once, 8 hosts",
+        "server gathers, streamed, 8 hosts",
     ] {
         assert!(legend.contains(strategy), "{strategy} in {legend}");
     }

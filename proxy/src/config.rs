@@ -134,6 +134,14 @@ pub struct Config {
     #[arg(long = "allowed-host", env = "FANOUT_ALLOWED_HOSTS", value_delimiter = ',')]
     pub allowed_hosts: Vec<String>,
 
+    /// Shard host names for domain sharding, each reaching this proxy (wildcard DNS, say):
+    /// a name, or a pattern with one range such as `img{0..15}.example.com`; repeatable, at
+    /// most 16 names in all. They are answered like --allowed-host names, and the page spreads
+    /// its requests over them. With none given and a loopback --listen, `s0.localhost` …
+    /// `s15.localhost` (browsers resolve `*.localhost` to loopback).
+    #[arg(long = "shard-host", env = "FANOUT_SHARD_HOSTS", value_delimiter = ',')]
+    pub shard_hosts: Vec<String>,
+
     /// Simulated waits (demo origin delays and timeouts) in flight at most, over all
     /// clients, of which one client may hold an eighth; beyond it requests get 503 with
     /// Retry-After.

@@ -18,7 +18,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock};
 
 use fanout_api::{parse_batch_query, routes};
 
-use crate::{X_CACHE, error::ApiError};
+use crate::{X_CACHE, error::ApiError, shards};
 
 pub const MAX_URI_BYTES: usize = 2048;
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
@@ -29,19 +29,27 @@ pub const MAX_HEADERS: usize = 100;
 /// What every request passes through first: the Host check and size limits, then the
 /// handler, then the hardening headers, with one log line at the end. One layer rather than
 /// several, because each layer costs a boxed future on the hot path.
-pub async fn frontline(State(hosts): State<Arc<HostCheck>>, request: Request, next: Next) -> Response {
+pub async fn frontline(State(site): State<Arc<Site>>, request: Request, next: Next) -> Response {
     let log = tracing::enabled!(target: "fanout_proxy::access", tracing::Level::INFO);
     let started = Instant::now();
     let logged = log.then(|| (request.method().clone(), request.uri().path().to_owned()));
     let refusal = match malformed_host(&request) {
         Some(problem) => Some(ApiError::BadRequest(problem.into())),
-        None if hosts.allows(&request) => oversized(&request),
+        None if site.hosts.allows(&request) => oversized(&request),
         None => Some(ApiError::MisdirectedRequest),
     };
+    let path = request.uri().path();
+    let is_api = path
+        .strip_prefix(routes::API_ROOT)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+    let grant = is_api.then(|| site.cross_origin.grant(&request)).flatten();
     let mut response = match refusal {
         Some(refusal) => refusal.into_response(),
         None => next.run(request).await,
     };
+    if is_api {
+        shards::answer(response.headers_mut(), grant);
+    }
     harden(response.headers_mut());
     if let Some((method, path)) = logged {
         let cache = response
@@ -61,6 +69,12 @@ pub async fn frontline(State(hosts): State<Arc<HostCheck>>, request: Request, ne
     response
 }
 
+/// Who the proxy answers, and to whom its API answers cross-origin.
+pub struct Site {
+    pub hosts: HostCheck,
+    pub cross_origin: shards::CrossOrigin,
+}
+
 /// The host names this proxy answers to, against DNS rebinding: a page on another site
 /// whose name resolves to this machine would otherwise drive the proxy from the victim's
 /// browser. `None`: any name (a wildcard listen address with no name configured).
@@ -72,18 +86,33 @@ impl HostCheck {
     /// The listen address (unless a wildcard), localhost, 127.0.0.1, [::1], and `names`.
     /// With a wildcard listen address and no names the check is off: the proxy cannot know
     /// every name and address the machine is reached by.
+    #[cfg(test)]
     pub fn new(listen: IpAddr, names: &[String]) -> Self {
+        Self::with_shards(listen, names, &[])
+    }
+
+    /// As [`HostCheck::new`], and the shard names too. Shards alone do not turn the check
+    /// on for a wildcard listen address: they are not the names the page is served at.
+    pub fn with_shards(listen: IpAddr, names: &[String], shards: &[String]) -> Self {
         if listen.is_unspecified() && names.is_empty() {
             return HostCheck { allowed: None };
         }
+        let mut allowed = Self::page_hosts(listen, names);
+        allowed.extend(shards.iter().map(|name| normalise_host(name)));
+        HostCheck {
+            allowed: Some(allowed),
+        }
+    }
+
+    /// The names the page is served at: localhost, 127.0.0.1, [::1], the listen address
+    /// (unless a wildcard) and `names`.
+    pub fn page_hosts(listen: IpAddr, names: &[String]) -> Vec<String> {
         let mut allowed: Vec<String> = ["localhost", "127.0.0.1", "[::1]"].map(String::from).to_vec();
         if !listen.is_unspecified() {
             allowed.push(normalise_host(&listen.to_string()));
         }
         allowed.extend(names.iter().map(|name| normalise_host(name)));
-        HostCheck {
-            allowed: Some(allowed),
-        }
+        allowed
     }
 
     pub fn is_off(&self) -> bool {
@@ -94,25 +123,28 @@ impl HostCheck {
         let Some(allowed) = &self.allowed else {
             return true;
         };
-        // HTTP/2 carries the authority in the URI; HTTP/1.1 in the Host header.
-        let host = match request.uri().host() {
-            Some(host) => Some(host.to_owned()),
-            None => request
-                .headers()
-                .get(header::HOST)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<axum::http::uri::Authority>().ok())
-                .map(|authority| authority.host().to_owned()),
-        };
-        host.is_some_and(|host| {
+        request_host(request).is_some_and(|(host, _)| {
             let host = normalise_host(&host);
             allowed.contains(&host)
         })
     }
 }
 
+/// The request's host and port: HTTP/2 carries them in the URI, HTTP/1.1 in the Host header.
+pub(crate) fn request_host(request: &Request) -> Option<(String, Option<u16>)> {
+    match request.uri().host() {
+        Some(host) => Some((host.to_owned(), request.uri().port_u16())),
+        None => request
+            .headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<axum::http::uri::Authority>().ok())
+            .map(|authority| (authority.host().to_owned(), authority.port_u16())),
+    }
+}
+
 /// Lower case, no trailing dot, IPv6 addresses in brackets: the form Host headers use.
-fn normalise_host(name: &str) -> String {
+pub(crate) fn normalise_host(name: &str) -> String {
     let name = name.trim().trim_end_matches('.').to_ascii_lowercase();
     match name.parse::<std::net::Ipv6Addr>() {
         Ok(v6) => format!("[{v6}]"),

@@ -11,6 +11,7 @@ mod guard;
 pub mod origin;
 mod routes;
 mod server;
+mod shards;
 mod spa;
 pub mod tls;
 mod upstream_share;
@@ -38,6 +39,8 @@ pub struct ApiState {
     upstream_timeout: Duration,
     /// Places for simulated waits in flight (`--max-simulated-waits`, a share per client).
     simulated_waits: Arc<waits::WaitPool>,
+    /// The shard host names, as `/api/health` tells the page.
+    shard_hosts: Vec<String>,
 }
 
 /// A proxy ready to serve: its router and what it decided at start-up.
@@ -52,6 +55,8 @@ pub struct Proxy {
 impl Proxy {
     /// Chooses the origin (probing xkcd for `auto`) and builds the whole router.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        let shard_hosts =
+            shards::shard_hosts(config.listen.ip(), &config.shard_hosts).map_err(anyhow::Error::msg)?;
         let origin = choose_origin(config).await.context("choosing the origin")?;
         let origin_description = origin.description();
         let state = Arc::new(ApiState {
@@ -62,6 +67,7 @@ impl Proxy {
             ),
             upstream_timeout: config.upstream_timeout(),
             simulated_waits: waits::WaitPool::new(config.max_simulated_waits),
+            shard_hosts: shard_hosts.clone(),
         });
         let mut api = routes::router(state);
         if let Some(limiter) = guard::ClientLimiter::new(config.rate_limit) {
@@ -74,14 +80,15 @@ impl Proxy {
             bytes = assets.total_bytes(),
             "the built page is in memory"
         );
-        let page = spa::Spa::load(&config.dist);
+        let tls = config.tls_cert.is_some() || config.tls_self_signed;
+        let page = spa::Spa::load(&config.dist, &shard_hosts, tls);
         let page_built = page.is_built();
         let mut static_routes = spa::router(assets, page);
         if let Some(limiter) = guard::ClientLimiter::new(config.static_rate_limit) {
             spawn_sweeper(limiter.clone());
             static_routes = static_routes.layer(middleware::from_fn_with_state(limiter, guard::rate_limit));
         }
-        let hosts = guard::HostCheck::new(config.listen.ip(), &config.allowed_hosts);
+        let hosts = guard::HostCheck::with_shards(config.listen.ip(), &config.allowed_hosts, &shard_hosts);
         if hosts.is_off() {
             tracing::warn!(
                 "listening on {} with no --allowed-host: any Host header is accepted, so a page \
@@ -90,10 +97,17 @@ impl Proxy {
                 config.listen.ip()
             );
         }
+        let site = guard::Site {
+            hosts,
+            cross_origin: shards::CrossOrigin::new(
+                &guard::HostCheck::page_hosts(config.listen.ip(), &config.allowed_hosts),
+                &shard_hosts,
+            ),
+        };
         let router = Router::new()
             .merge(api)
             .merge(static_routes)
-            .layer(middleware::from_fn_with_state(Arc::new(hosts), guard::frontline));
+            .layer(middleware::from_fn_with_state(Arc::new(site), guard::frontline));
         Ok(Proxy {
             router,
             origin_description,
@@ -112,6 +126,11 @@ impl Proxy {
     ) -> anyhow::Result<()> {
         server::serve(self.router, self.connections, listener, tls, shutdown).await
     }
+}
+
+/// Whether `--shard-host` names valid hosts, 16 at most (`--check` asks before serving).
+pub fn check_shard_hosts(config: &Config) -> Result<(), String> {
+    shards::shard_hosts(config.listen.ip(), &config.shard_hosts).map(drop)
 }
 
 /// Forgets a limiter's idle clients now and then, so that its table stays small.

@@ -17,7 +17,9 @@ async fn main() {
     let config = Config::parse();
     if config.check {
         // `cargo xtask serve` looks for this line; a usage error exits 2, as clap's do.
-        match tls::check(&config) {
+        match tls::check(&config)
+            .and_then(|()| fanout_proxy::check_shard_hosts(&config).map_err(anyhow::Error::msg))
+        {
             Ok(()) => println!("fanout-proxy: the flags are valid"),
             Err(err) => {
                 eprintln!("fanout-proxy: {err:#}");

@@ -77,6 +77,7 @@ async fn health(State(app): State<Arc<ApiState>>) -> Json<Health> {
         origin: origin.kind(),
         description: origin.description().into(),
         latest: (origin.kind() == OriginKind::Demo).then_some(DEMO_LATEST),
+        shard_hosts: app.shard_hosts.clone(),
     })
 }
 

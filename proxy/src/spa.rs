@@ -28,20 +28,26 @@ const SHORT: &str = "public, max-age=300";
 #[derive(Clone)]
 pub struct Spa {
     index: Option<Bytes>,
-    csp: HeaderValue,
+    /// The CSP up to its `img-src` sources, and from there on: the shard origins go between
+    /// (at the port each request came to).
+    csp: (String, String),
+    shards: Arc<[String]>,
+    tls: bool,
 }
 
 impl Spa {
     /// Reads `index.html` once; a missing build still starts, with a page that says so.
-    pub fn load(dist: &Path) -> Self {
+    pub fn load(dist: &Path, shards: &[String], tls: bool) -> Self {
         let index = std::fs::read(dist.join("index.html")).ok().map(Bytes::from);
         let scripts = index
             .as_deref()
             .map(|html| inline_script_hashes(&String::from_utf8_lossy(html)))
             .unwrap_or_default();
         Spa {
-            csp: HeaderValue::from_str(&page_csp(&scripts)).expect("CSP is ASCII"),
+            csp: page_csp(&scripts),
             index,
+            shards: shards.into(),
+            tls,
         }
     }
 
@@ -94,6 +100,7 @@ fn serve_index(spa: &Spa) -> Response {
 
 async fn page_headers(State(spa): State<Arc<Spa>>, request: Request, next: Next) -> Response {
     let hashed = is_hashed_asset(request.uri().path());
+    let shard_sources = crate::shards::csp_sources(&spa.shards, spa.tls, &request);
     let mut response = next.run(request).await;
     let is_html = response
         .headers()
@@ -102,7 +109,13 @@ async fn page_headers(State(spa): State<Arc<Spa>>, request: Request, next: Next)
     let success = response.status().is_success();
     let headers = response.headers_mut();
     if is_html {
-        headers.insert(header::CONTENT_SECURITY_POLICY, spa.csp.clone());
+        let (head, tail) = &spa.csp;
+        let csp = format!(
+            "{head}{shard_sources}{tail}{shard_sources}; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+        );
+        if let Ok(csp) = HeaderValue::from_str(&csp) {
+            headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+        }
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(REVALIDATE));
     } else if success {
         let policy = if hashed { IMMUTABLE } else { SHORT };
@@ -152,13 +165,17 @@ fn inline_script_hashes(html: &str) -> Vec<String> {
     hashes
 }
 
-fn page_csp(script_hashes: &[String]) -> String {
-    format!(
-        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'{}{}; style-src 'self'; \
-         img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
-         form-action 'self'; frame-ancestors 'none'",
-        if script_hashes.is_empty() { "" } else { " " },
-        script_hashes.join(" ")
+/// The page's CSP in two parts: up to the end of `img-src 'self' data:` and up to the end of
+/// `connect-src 'self'`; the shard origins follow each (see `page_headers`).
+fn page_csp(script_hashes: &[String]) -> (String, String) {
+    (
+        format!(
+            "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'{}{}; style-src 'self'; \
+             img-src 'self' data:",
+            if script_hashes.is_empty() { "" } else { " " },
+            script_hashes.join(" ")
+        ),
+        "; connect-src 'self'".to_string(),
     )
 }
 
@@ -183,7 +200,7 @@ mod tests {
         assert_eq!(hashes.len(), 1);
         let expected = BASE64.encode(Sha256::digest(b"init()"));
         assert_eq!(hashes[0], format!("'sha256-{expected}'"));
-        assert!(page_csp(&hashes).contains(&hashes[0]));
-        assert!(!page_csp(&hashes).contains(" 'unsafe-eval'"));
+        assert!(page_csp(&hashes).0.contains(&hashes[0]));
+        assert!(!page_csp(&hashes).0.contains(" 'unsafe-eval'"));
     }
 }

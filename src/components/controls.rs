@@ -2,7 +2,7 @@ use fanout_api::MAX_DELAY_MS;
 use leptos::{ev, html::Input, prelude::*};
 
 use crate::{
-    run_config::{MAX_COMICS, Mode, Priority, RunConfig, TileOrder, parse_comic_list},
+    run_config::{MAX_COMICS, MAX_SHARDS, Mode, Priority, RunConfig, TileOrder, parse_comic_list},
     runner,
     state::AppState,
 };
@@ -247,6 +247,9 @@ fn HowFields() -> impl IntoView {
                 />
                 <span>"Images first (priority hints)"</span>
             </label>
+            // Comic i goes to host i mod k: over HTTP/1.1 each host name gets its own six
+            // connections (domain sharding), at the cost of a connection set-up per host.
+            <WholeField label="hosts (shards)" name="shards" min=1 max=MAX_SHARDS />
         </fieldset>
     }
 }
@@ -302,7 +305,7 @@ fn Actions() -> impl IntoView {
             <button
                 type="button"
                 data-testid="compare"
-                title="Run the same comics one after another, at most k at a time, all at once and gathered by the server (streamed, and waiting for all), then all at once with the other priority setting"
+                title="Run the same comics one after another, at most k at a time, all at once and gathered by the server (streamed, and waiting for all), then all at once with the other priority setting, then all at once and gathered over 8 hosts"
                 on:click=move |_| runner::start_run(state, true)
             >
                 "Compare strategies"
@@ -334,9 +337,10 @@ fn edit(config: &RunConfig, name: &str, value: &str, checked: bool) -> Edit {
             .map(|pct| pct / 100.0)
     };
     match name {
-        "n" | "limit" | "latency_ms" | "jitter_ms" | "seed" => {
+        "n" | "limit" | "shards" | "latency_ms" | "jitter_ms" | "seed" => {
             let (min, max) = match name {
                 "n" | "limit" => (1, MAX_COMICS),
+                "shards" => (1, MAX_SHARDS),
                 "seed" => (0, u32::MAX),
                 _ => (0, MAX_DELAY_MS),
             };
@@ -346,6 +350,7 @@ fn edit(config: &RunConfig, name: &str, value: &str, checked: bool) -> Edit {
             match name {
                 "n" => next.n = v,
                 "limit" => next.limit = v,
+                "shards" => next.shards = v,
                 "latency_ms" => next.sim.latency_ms = v,
                 "jitter_ms" => next.sim.jitter_ms = v,
                 _ => next.sim.seed = u64::from(v),
@@ -393,6 +398,7 @@ fn setting_text(config: &RunConfig, name: &str) -> String {
     match name {
         "n" => config.n.to_string(),
         "limit" => config.limit.to_string(),
+        "shards" => config.shards.to_string(),
         "latency_ms" => config.sim.latency_ms.to_string(),
         "jitter_ms" => config.sim.jitter_ms.to_string(),
         "seed" => config.sim.seed.to_string(),
@@ -430,6 +436,7 @@ mod tests {
     fn whole_numbers_are_stored_only_within_their_range() {
         assert_eq!(applied("n", "7", false).n, 7);
         assert_eq!(applied("limit", "3", false).limit, 3);
+        assert_eq!(applied("shards", "16", false).shards, 16);
         assert_eq!(applied("latency_ms", "0", false).sim.latency_ms, 0);
         assert_eq!(applied("jitter_ms", "25", false).sim.jitter_ms, 25);
         assert_eq!(applied("seed", "4294967295", false).sim.seed, u64::from(u32::MAX));
@@ -438,6 +445,8 @@ mod tests {
             ("n", "0"),
             ("n", "101"),
             ("limit", "-1"),
+            ("shards", "0"),
+            ("shards", "17"),
             ("n", "2.5"),
             ("n", ""),
             ("latency_ms", &(MAX_DELAY_MS + 1).to_string()),
@@ -497,6 +506,7 @@ mod tests {
         for name in [
             "n",
             "limit",
+            "shards",
             "latency_ms",
             "jitter_ms",
             "seed",

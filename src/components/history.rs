@@ -7,12 +7,12 @@ use super::{
     progress_curve::{CurveLine, ProgressCurve},
 };
 use crate::{
-    run_config::strategy_label,
+    run_config::sharded_label,
     state::{AppState, HistoryRow},
 };
 
 /// More lines than this on one progress curve stop being readable.
-const CURVES: usize = 6;
+const CURVES: usize = 8;
 
 /// The last runs, so that strategies can be compared on the same comics.
 #[component]
@@ -28,7 +28,7 @@ pub fn History() -> impl IntoView {
                         format!(
                             "#{} {}",
                             row.id,
-                            strategy_label(row.mode, row.limit, row.priority)
+                            sharded_label(row.mode, row.limit, row.priority, row.shards)
                         ),
                         row.summary.wall_ms,
                     )
@@ -54,7 +54,7 @@ pub fn History() -> impl IntoView {
                     .then(|| {
                         view! {
                             <p class="empty">
-                                "Finished runs appear here. “Compare strategies” runs the same comics three ways, then all at once in the other priority order."
+                                "Finished runs appear here. “Compare strategies” runs the same comics every way, then all at once in the other priority order, then all at once and gathered over 8 hosts."
                             </p>
                         }
                     })
@@ -111,12 +111,13 @@ fn HistoryRowView(row: HistoryRow) -> impl IntoView {
             data-testid="history-row"
             data-mode=row.mode.as_str()
             data-priority=row.priority.as_str()
+            data-shards=row.shards.to_string()
             data-total-ms=s.wall_ms.round().to_string()
             data-first-ms=s.first_ms.round().to_string()
             data-mean-ms=s.mean_ms.round().to_string()
         >
             <td>{format!("#{}", row.id)}</td>
-            <td>{strategy_label(row.mode, row.limit, row.priority)}</td>
+            <td>{sharded_label(row.mode, row.limit, row.priority, row.shards)}</td>
             <td>{row.comics.len()}</td>
             <td>{same_as}</td>
             <td>{ms(s.wall_ms)}</td>

@@ -3,7 +3,7 @@ use leptos::prelude::*;
 use super::ms;
 use crate::{
     plot::{Area, Scale, axis_ticks, staircase},
-    run_config::strategy_label,
+    run_config::sharded_label,
     state::HistoryRow,
 };
 
@@ -16,7 +16,7 @@ const AREA: Area = Area {
     height: HEIGHT - 6.0 - 20.0,
 };
 /// Distinct line colours; a run keeps its colour (picked by its id) on every chart.
-const COLOURS: u64 = 6;
+const COLOURS: u64 = 8;
 
 /// One run's line on a progress curve.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,7 +35,7 @@ impl CurveLine {
     pub fn of(row: &HistoryRow) -> Self {
         CurveLine {
             run_id: row.id,
-            label: strategy_label(row.mode, row.limit, row.priority),
+            label: sharded_label(row.mode, row.limit, row.priority, row.shards),
             settle_times: row.settle_times.clone(),
             total: row.comics.len(),
             mean_ms: row.summary.mean_ms,

@@ -6,7 +6,7 @@ use super::{
     progress_curve::{CurveLine, ProgressCurve},
 };
 use crate::{
-    run_config::strategy_label,
+    run_config::sharded_label,
     state::{AppState, RunStatus},
     stats::Summary,
 };
@@ -20,6 +20,13 @@ pub fn RunSummary() -> impl IntoView {
     let comics = move || state.run.with(|r| r.comics.len());
     let settled = move || summary.with(|s| s.loaded + s.failed);
     let finished = move || matches!(status(), RunStatus::Done | RunStatus::Cancelled);
+    // Requests that opened a connection of their own (Resource Timing shows its set-up):
+    // what more hosts cost, one set-up per connection.
+    let connections = Memo::new(move |_| {
+        state
+            .requests
+            .with(|r| r.iter().filter(|t| t.connect.is_some()).count())
+    });
 
     view! {
         <section
@@ -32,6 +39,7 @@ pub fn RunSummary() -> impl IntoView {
             data-mean-ms=move || summary.with(|s| s.mean_ms.round().to_string())
             data-loaded=move || summary.with(|s| s.loaded.to_string())
             data-failed=move || summary.with(|s| s.failed.to_string())
+            data-connections=move || connections.get().to_string()
         >
             <h2 id="summary-title" class="visually-hidden">
                 "Run summary"
@@ -90,6 +98,13 @@ pub fn RunSummary() -> impl IntoView {
                     value=|s| format!("{} / {}", s.loaded, s.failed)
                     hint="comics on screen and error tiles"
                 />
+                <div
+                    class="figure"
+                    title="new connections the run's requests opened, as the browser timed their set-up: over HTTP/1.1 up to six per host, over HTTP/2 one"
+                >
+                    <dt>"connections opened"</dt>
+                    <dd>{move || connections.get().to_string()}</dd>
+                </div>
             </dl>
             <BatchCurve summary />
             <ExportRun />
@@ -115,7 +130,7 @@ fn BatchCurve(summary: Memo<Summary>) -> impl IntoView {
         });
         lines.push(CurveLine {
             run_id: run.id,
-            label: strategy_label(run.mode, run.limit, run.priority),
+            label: sharded_label(run.mode, run.limit, run.priority, run.shards),
             settle_times: state.settle_times(),
             total: run.comics.len(),
             mean_ms: summary.with(|s| s.mean_ms),

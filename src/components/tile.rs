@@ -123,7 +123,7 @@ fn body(
             let label = format!("#{} {}: show large", comic.num, comic.safe_title);
             EitherOf4::C(view! {
                 <button node_ref=opener type="button" class="tile-body" on:click=open aria-label=label>
-                    <img src=image_url alt=comic.alt decoding="async" />
+                    <img src=image_url alt=comic.alt decoding="async" crossorigin="anonymous" />
                     <span class="caption">
                         <span class="num">{format!("#{}", comic.num)}</span>
                         " "

@@ -48,7 +48,7 @@ fn content(Viewing { comic, image_url, .. }: Viewing) -> impl IntoView {
                 </button>
             </form>
         </header>
-        <img src=image_url alt=comic.alt.clone() />
+        <img src=image_url alt=comic.alt.clone() crossorigin="anonymous" />
         <p class="alt">{comic.alt}</p>
         <p class="meta">
             {(!date.is_empty())

@@ -12,7 +12,7 @@ use crate::{
 };
 
 const WIDTH: f64 = 1000.0;
-const LABEL: f64 = 150.0;
+const LABEL: f64 = 170.0;
 const ROW: f64 = 9.0;
 
 /// One bar per request on the run's time axis, from the browser's own Resource Timing.
@@ -57,7 +57,9 @@ pub fn Waterfall() -> impl IntoView {
                 "Each bar is one request, as the browser itself timed it: "
                 <span class="key queued">"queued"</span>" waiting for a free connection, "
                 <span class="key waiting">"waiting"</span>" for the first byte, then "
-                <span class="key download">"download"</span>". "
+                <span class="key download">"download"</span>"; "
+                <span class="key connect">"connection set-up"</span>
+                " marks a request that opened a new connection. With more than one host (the hosts setting) each row starts with its host, and over HTTP/1.1 each host gets six connections of its own: fewer waves, one set-up more per connection. "
                 {move || {
                     if over("h2") {
                         "Over HTTP/2 every request shares one connection, so none waits for a free one: the bars start together, in one wave. \
@@ -175,8 +177,36 @@ pub fn Waterfall() -> impl IntoView {
     }
 }
 
-/// A row's label, from its parsed route: `comic 614`, `img x_614.png` (long names cut short).
+/// The host a request went to, when it was not the page's own: the first label of its name
+/// (`s3` for `http://s3.localhost:8080/api/…`).
+fn shard_label(url: &str, page_host: &str) -> Option<String> {
+    let authority = url.split_once("//")?.1.split('/').next()?;
+    // An IPv6 address keeps its brackets, as `location.hostname` gives it.
+    let host = match authority.split_once(']') {
+        Some((v6, _)) if authority.starts_with('[') => &authority[..=v6.len()],
+        _ => authority.split(':').next()?,
+    };
+    (host != page_host).then(|| host.split('.').next().unwrap_or(host).to_string())
+}
+
+/// The page's own host name, which rows leave out.
+fn page_host() -> String {
+    web_sys::window()
+        .and_then(|w| w.location().hostname().ok())
+        .unwrap_or_default()
+}
+
+/// A row's label, from its parsed route: `comic 614`, `img x_614.png` (long names cut short),
+/// after its host when that is a shard: `s3 comic 614`.
 fn short_name(timing: &RequestTiming) -> String {
+    let name = route_name(timing);
+    match shard_label(&timing.url, &page_host()) {
+        Some(host) => format!("{host} {name}"),
+        None => name,
+    }
+}
+
+fn route_name(timing: &RequestTiming) -> String {
     match &timing.route {
         Some(Route::Comic(id)) => format!("comic {id}"),
         Some(Route::Image(file)) => {
@@ -220,14 +250,24 @@ fn Bar(bar: Keyed, end: Memo<f64>) -> impl IntoView {
     let b = a + x(p.queued) - LABEL;
     let c = b + x(p.waiting) - LABEL;
     let d = c + x(p.download) - LABEL;
+    // A new connection's set-up, inside its queued part (a reused one has none).
+    let connect = t.connect.map(|(from, to)| (x(from), (x(to) - x(from)).max(1.0)));
+    let host = t
+        .url
+        .split_once("//")
+        .and_then(|(_, rest)| rest.split('/').next())
+        .unwrap_or("")
+        .to_string();
     view! {
-        <g class="bar">
+        <g class="bar" data-host=host data-new-connection=connect.is_some().to_string()>
             <text class="row-label" x=LABEL - 6.0 y=y + ROW - 2.0>
                 {short_name(&t)}
             </text>
             <rect class="queued" x=a y=y width=(b - a).max(0.5) height=ROW - 2.0 />
             <rect class="waiting" x=b y=y width=(c - b).max(0.5) height=ROW - 2.0 />
             <rect class="download" x=c y=y width=(d - c).max(1.0) height=ROW - 2.0 />
+            {connect
+                .map(|(at, width)| view! { <rect class="connect" x=at y=y width=width height=ROW - 2.0 /> })}
         </g>
     }
 }
@@ -245,5 +285,32 @@ fn TableRow(timing: RequestTiming) -> impl IntoView {
             <td>{ms(p.waiting)}</td>
             <td>{ms(p.download)}</td>
         </tr>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shard_label;
+
+    #[test]
+    fn rows_name_a_shard_by_its_first_label_and_leave_the_pages_host_out() {
+        assert_eq!(
+            shard_label("http://s3.localhost:8080/api/comics/614", "127.0.0.1"),
+            Some("s3".into())
+        );
+        assert_eq!(
+            shard_label("https://img12.example.com/api/img/a.png", "fanout.example.com"),
+            Some("img12".into())
+        );
+        assert_eq!(
+            shard_label("http://127.0.0.1:8080/api/comics/614", "127.0.0.1"),
+            None
+        );
+        assert_eq!(shard_label("/api/comics/614", "127.0.0.1"), None);
+        assert_eq!(shard_label("http://[::1]:8080/api/comics/614", "[::1]"), None);
+        assert_eq!(
+            shard_label("http://s1.localhost:8080/api/comics/614", "[::1]"),
+            Some("s1".into())
+        );
     }
 }

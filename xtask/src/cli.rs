@@ -98,6 +98,11 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N,N", value_delimiter = ',', num_args = 1,
           value_parser = clap::value_parser!(u32).range(1..=100))]
     pub xkcd_only: Vec<u32>,
+    /// Only the domain-sharding rows (HTTP/1.1 over 1, 4, 8 and 16 hosts beside h2) at these
+    /// sizes, printed
+    #[arg(long, value_name = "N,N", value_delimiter = ',', num_args = 1,
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub shards_only: Vec<u32>,
     /// How many runs each of those rows is the median of
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=50))]
     pub repeats: Option<u32>,
@@ -125,6 +130,7 @@ impl BenchArgs {
             ("--concurrent-only", &self.concurrent_only),
             ("--gather-only", &self.gather_only),
             ("--xkcd-only", &self.xkcd_only),
+            ("--shards-only", &self.shards_only),
         ] {
             if !sizes.is_empty() {
                 let sizes: Vec<String> = sizes.iter().map(u32::to_string).collect();
