@@ -176,12 +176,25 @@ async fn an_image_failure_names_its_status_and_offers_retry_only_where_it_helps(
     page.wait_for_state("done", SECS).await;
     assert_eq!(page.tiles().await, vec![(5, "error".to_string())]);
     let reason = page.text("[data-testid=tile-error]").await;
-    assert!(
-        reason.contains("HTTP 404") && reason.contains("no such image"),
-        "{reason}"
-    );
     let retries = page.count("[data-testid=retry]").await;
-    assert_eq!(retries, 0);
+    if page.reports_response_status().await {
+        assert!(
+            reason.contains("HTTP 404") && reason.contains("no such image"),
+            "{reason}"
+        );
+        assert_eq!(retries, 0);
+    } else {
+        // The page cannot know the status, so it says so calmly and lets the reader retry.
+        eprintln!(
+            "{}: reports no HTTP status in Resource Timing: checked that the tile says so instead of naming the 404",
+            page.engine
+        );
+        assert_eq!(
+            reason,
+            "the image did not load; this browser does not report its HTTP status"
+        );
+        assert_eq!(retries, 1);
+    }
 
     // The upstream failed on the image alone: worth another try.
     let image = "/api/img/recursive_telescope_5.png";
@@ -193,7 +206,8 @@ async fn an_image_failure_names_its_status_and_offers_retry_only_where_it_helps(
     page.wait_for_state("done", SECS).await;
     let reason = page.text("[data-testid=tile-error]").await;
     assert!(
-        reason.contains("HTTP 502") && reason.contains("upstream failed"),
+        !page.reports_response_status().await
+            || (reason.contains("HTTP 502") && reason.contains("upstream failed")),
         "{reason}"
     );
     page.click("retry").await;
@@ -224,21 +238,39 @@ async fn stop_cancels_an_image_download_in_flight() {
     .await;
     page.click("stop").await;
     page.wait_for_state("cancelled", SECS).await;
-    // The browser records a cancelled download as a request that ended without a status,
-    // long before the 3 s it would have taken.
-    let image_entries = "performance.getEntriesByType('resource').filter(e => e.name.includes('/api/img/'))";
-    page.wait_until(&format!("{image_entries}.length > 0"), SECS)
+    let asked = upstream.arrived_at(&image(7)).unwrap();
+    if page.engine.cancels_abandoned_image_loads() {
+        // The browser gives the download up and closes its connection, so the proxy drops
+        // its own fetch upstream long before the 3 s the answer would have taken. Seen at
+        // the stand-in rather than in Resource Timing, which Firefox once took more than
+        // 30 s to fill in (2026-12-05).
+        page.wait_for("the proxy gave the image up upstream", SECS, || {
+            upstream.cancelled_at(&image(7)).is_some()
+        })
         .await;
-    let image = page
-        .eval(&format!(
-            "return {image_entries}.map(x => [x.responseStatus, x.duration]);"
-        ))
+        let given_up = upstream.cancelled_at(&image(7)).unwrap() - asked;
+        assert!(
+            given_up < Duration::from_millis(2000),
+            "the download was cut off {given_up:?} after it began"
+        );
+    } else {
+        // The engine lets the download run to its end: the page must still ignore it.
+        eprintln!(
+            "{}: does not cancel an image download whose <img> lost its src: checked that its late answer changes nothing",
+            page.engine
+        );
+        page.wait_for("the image's answer has come and gone", SECS, || {
+            std::time::Instant::now() >= asked + Duration::from_millis(3500)
+        })
         .await;
-    let image: Vec<(u16, f64)> = serde_json::from_value(image).unwrap();
-    assert_eq!(image.len(), 1, "{image:?}");
-    let (status, duration) = image[0];
-    assert_eq!(status, 0, "the download was cut off, not answered");
-    assert!(duration < 2000.0, "{duration} ms");
+        assert!(
+            upstream.cancelled().is_empty(),
+            "{} cancels image downloads now: update Engine::cancels_abandoned_image_loads",
+            page.engine
+        );
+        assert_eq!(page.summary().await["state"], "cancelled");
+        assert_eq!(page.summary().await["loaded"], "0");
+    }
     assert_eq!(page.tiles().await, vec![(7, "cancelled".to_string())]);
     page.close().await;
 }

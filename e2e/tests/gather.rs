@@ -209,36 +209,35 @@ async fn stop_aborts_the_stream_and_the_images() {
         SECS,
     )
     .await;
-    let stop_at = number(&page.eval("return performance.now();").await);
     page.click("stop").await;
     page.wait_for_state("cancelled", SECS).await;
-    // The browser records an aborted request once it has ended: the stream and the image.
-    page.wait_until(
-        "performance.getEntriesByType('resource').some(e => e.name.includes('/api/comics?ids='))
-         && performance.getEntriesByType('resource').some(e => e.name.includes('/api/img/e2e_14'))",
-        SECS,
-    )
+    // The browser ends the stream (and, where it cancels abandoned images, comic 14's
+    // image), closing their connections, so the proxy drops its own fetches upstream before
+    // they would have been answered. Seen at the stand-in: WebKit keeps no Resource Timing
+    // entry for an aborted request.
+    let mut cut_off = vec![metadata(15), metadata(92), metadata(65)];
+    if page.engine.cancels_abandoned_image_loads() {
+        cut_off.push(image(14));
+    } else {
+        eprintln!(
+            "{}: does not cancel an image download whose <img> lost its src: checked the stream alone",
+            page.engine
+        );
+    }
+    page.wait_for("the proxy gave up the stream's slow lines", SECS, || {
+        let dropped = upstream.cancelled();
+        cut_off.iter().all(|path| dropped.contains(path))
+    })
     .await;
-    let seen = requests(&page).await;
-    let stream = &seen["metadata"].as_array().unwrap()[0];
-    let cut_at = number(&stream["end"]);
-    assert!(
-        cut_at < stop_at + 1000.0,
-        "the stream was cut at {cut_at} ms, soon after Stop at {stop_at} ms"
-    );
-    let images = page
-        .eval("return performance.getEntriesByType('resource').filter(e => e.name.includes('/api/img/')).map(e => [e.name, e.responseStatus, e.responseEnd]);")
-        .await;
-    let images: Vec<(String, u16, f64)> = serde_json::from_value(images).unwrap();
-    assert_eq!(images.len(), 2, "only comics 3 and 14 had lines: {images:?}");
-    let (_, status, end) = images.iter().find(|(name, ..)| name.contains("e2e_14")).unwrap();
-    assert_eq!(
-        *status, 0,
-        "comic 14's image was cut off, not answered: {images:?}"
-    );
-    assert!(*end < stop_at + 1000.0, "{images:?}");
+    for path in &cut_off {
+        let cut = upstream.cancelled_at(path).unwrap() - upstream.arrived_at(path).unwrap();
+        assert!(
+            cut < slow,
+            "{path} was cut off after {cut:?}, not before its answer"
+        );
+    }
     // Watch until the slow lines and their images would all have come: the proxy is asked
-    // for no image of theirs, and drops the fetches nobody waits for any more.
+    // for no image of theirs.
     let started = upstream.arrived_at(&metadata(15)).unwrap();
     page.wait_for("the slow comics would have finished", SECS, || {
         std::time::Instant::now() >= started + slow + Duration::from_millis(500)
@@ -248,11 +247,6 @@ async fn stop_aborts_the_stream_and_the_images() {
     assert!(
         [15, 92, 65].iter().all(|&n| !asked.contains(&image(n))),
         "{asked:?}"
-    );
-    let dropped = upstream.cancelled();
-    assert!(
-        [15, 92, 65].iter().all(|&n| dropped.contains(&metadata(n))),
-        "the proxy went on fetching for an aborted stream: {dropped:?}"
     );
     let tiles = page.tiles().await;
     assert_eq!(
