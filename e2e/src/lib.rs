@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod upstream;
+pub mod wire;
 
 use std::{
     fmt,
@@ -47,6 +48,17 @@ fn dist() -> PathBuf {
         dist.display()
     );
     dist
+}
+
+/// The proxy on the xkcd origin, pointed at a stand-in on `addr`.
+fn stand_in_config(addr: SocketAddr) -> Config {
+    let mut config = Config::for_tests();
+    config.rate_limit = 0;
+    config.origin = OriginChoice::Xkcd;
+    config.xkcd_url = format!("http://{addr}");
+    config.imgs_url = format!("http://{addr}");
+    config.upstream_timeout_ms = 20_000;
+    config
 }
 
 /// Starts a proxy on a free loopback port; returns its address and a stop switch.
@@ -141,13 +153,24 @@ impl Page {
     /// `delay` says, and a fresh headless browser; the stand-in records what the proxy asked.
     pub async fn start_on_stand_in(delay: upstream::Delay) -> (Page, std::sync::Arc<upstream::Upstream>) {
         let (addr, upstream) = upstream::start(delay).await;
-        let mut config = Config::for_tests();
-        config.rate_limit = 0;
-        config.origin = OriginChoice::Xkcd;
-        config.xkcd_url = format!("http://{addr}");
-        config.imgs_url = format!("http://{addr}");
-        config.upstream_timeout_ms = 20_000;
-        (Page::start_with(config).await, upstream)
+        (Page::start_with(stand_in_config(addr)).await, upstream)
+    }
+
+    /// Like [`Page::start_on_stand_in`], with the browser talking to the proxy through a
+    /// [`wire`] relay that records which requests the browser gave up.
+    pub async fn start_on_stand_in_watched(
+        delay: upstream::Delay,
+    ) -> (
+        Page,
+        std::sync::Arc<upstream::Upstream>,
+        std::sync::Arc<wire::Wire>,
+    ) {
+        let (addr, upstream) = upstream::start(delay).await;
+        let (proxy, stop) = start_proxy(stand_in_config(addr)).await;
+        let (relayed, wire) = wire::relay(proxy).await;
+        let mut page = Page::attach(&format!("http://{relayed}")).await;
+        page.stop_proxy = Some(stop);
+        (page, upstream, wire)
     }
 
     pub async fn start_with(config: Config) -> Page {
@@ -496,14 +519,6 @@ impl Engine {
     /// with WebKitGTK 2.50, every image of 30 comics all at once went out after the last
     /// metadata request, as in Chromium with no hints.
     pub fn honours_priority_hints(self) -> bool {
-        self != Engine::Webkit
-    }
-
-    /// Whether the engine gives up an image's download when its `<img>` loses its `src`, as
-    /// the page's Stop does. WebKit does not: measured with WebKitGTK 2.50, the request went
-    /// on until its answer came (3 s later) and the connection stayed open; the page ignores
-    /// that answer, so Stop still stops the run.
-    pub fn cancels_abandoned_image_loads(self) -> bool {
         self != Engine::Webkit
     }
 
