@@ -352,17 +352,6 @@ impl Page {
         }
     }
 
-    /// Polls a Rust condition until it is true or `until` has passed; whether it came true.
-    pub async fn came_true_by(&self, until: Instant, mut condition: impl FnMut() -> bool) -> bool {
-        while !condition() {
-            if Instant::now() >= until {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        true
-    }
-
     /// Polls a JavaScript condition until it is true.
     pub async fn wait_until(&self, condition: &str, within: Duration) {
         let deadline = Instant::now() + within;
@@ -530,15 +519,6 @@ impl Engine {
     /// with WebKitGTK 2.50, every image of 30 comics all at once went out after the last
     /// metadata request, as in Chromium with no hints.
     pub fn honours_priority_hints(self) -> bool {
-        self != Engine::Webkit
-    }
-
-    /// Whether the engine always gives up an image's download when the page's Stop asks
-    /// (the `<img>` loses its `src`, and `window.stop()`). WebKit does not: WebKitGTK 2.50
-    /// kept the connection open until the answer came in 1 of 4 runs with `window.stop()`
-    /// (2026-12-05), and in every run without it. A test then checks that the late answer
-    /// changes nothing, and says so.
-    pub fn always_cancels_stopped_image_downloads(self) -> bool {
         self != Engine::Webkit
     }
 
