@@ -105,6 +105,13 @@ pub struct BenchArgs {
     /// also takes
     #[arg(long, conflicts_with_all = ["quick", "concurrent_only", "gather_only", "repeats"])]
     pub screenshot_only: bool,
+    /// Only the per-engine table (all at once, gather and the bare script at N = 20 and 100,
+    /// both protocols, in every engine installed), printed
+    #[arg(long, conflicts_with_all = ["concurrent_only", "gather_only", "xkcd_only", "screenshot_only"])]
+    pub engines_only: bool,
+    /// Measure the per-engine table in this engine only (installing it when missing)
+    #[arg(long, value_enum)]
+    pub browser: Option<Browser>,
 }
 
 impl BenchArgs {
@@ -129,6 +136,12 @@ impl BenchArgs {
         }
         if self.screenshot_only {
             args.push("--screenshot-only".to_owned());
+        }
+        if self.engines_only {
+            args.push("--engines-only".to_owned());
+        }
+        if let Some(browser) = self.browser {
+            args.extend(["--browser".to_owned(), browser.name().to_owned()]);
         }
         args
     }
@@ -230,6 +243,18 @@ mod tests {
         assert_eq!(
             parse(&["bench", "--screenshot-only", "--quick"]),
             Err(ErrorKind::ArgumentConflict)
+        );
+        let Ok(Task::Bench(args)) = parse(&["bench", "--engines-only", "--browser", "webkit"]) else {
+            panic!("bench flags parse");
+        };
+        assert_eq!(args.to_args(), ["--engines-only", "--browser", "webkit"]);
+        assert_eq!(
+            parse(&["bench", "--engines-only", "--gather-only", "20"]),
+            Err(ErrorKind::ArgumentConflict)
+        );
+        assert_eq!(
+            parse(&["bench", "--browser", "safari"]),
+            Err(ErrorKind::InvalidValue)
         );
     }
 
