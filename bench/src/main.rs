@@ -7,11 +7,15 @@
 //! `--gather-only 100` does the same for the server-gather rows (`gather` and `gather-all`,
 //! both protocols), and the two flags together run both sets, interleaved. `--xkcd-only
 //! 20,100` runs only the rows on the xkcd path (a stand-in xkcd on loopback) beside the
-//! demo origin and the tutorial's own page, and prints them.
+//! demo origin and the tutorial's own page, and prints them. `--engines-only` runs only the
+//! per-engine table (all at once, gather and the bare script at N = 20 and 100, both
+//! protocols, in Chromium, Firefox and WebKit) and prints it; `--browser <engine>` limits
+//! that table to one engine.
 //!
 //! Everything runs on loopback ports picked here and is stopped at the end; nothing needs
 //! the internet. `cargo xtask bench` builds what this needs and sets the variables below.
 
+mod engines;
 mod lighthouse;
 mod load;
 mod report;
@@ -209,10 +213,22 @@ async fn main() {
         screenshot::take(&base, &root).await;
         return;
     }
+    let engines_only = args.iter().any(|a| a == "--engines-only");
+    let engines = engines::chosen(flag_value(&args, "--browser").as_deref());
+    if engines_only {
+        let rows = engines::measure(&setup, &engines, &base, &tls_base).await;
+        println!("{}", engines::render(&rows));
+        return;
+    }
     let partial = !setup.only.is_empty() || !setup.xkcd_only.is_empty();
     if !setup.only.is_empty() || !partial {
         fanout_in_browser(&setup, &base, &tls_base, &mut report).await;
     }
+    let engine_rows = if partial {
+        Vec::new()
+    } else {
+        engines::measure(&setup, &engines, &base, &tls_base).await
+    };
     drop(tls_proxy);
     if !setup.xkcd_only.is_empty() || !partial {
         xkcd_path::rows(&setup, &base, &mut report).await;
@@ -234,7 +250,9 @@ async fn main() {
     load::proxy_under_load(&setup, &mut report).await;
 
     let out = root.join("BENCHMARKS.md");
-    std::fs::write(&out, report.render()).expect("BENCHMARKS.md is writable");
+    let mut text = report.render();
+    text.push_str(&engines::section(&engine_rows, setup.latency_ms));
+    std::fs::write(&out, text).expect("BENCHMARKS.md is writable");
     eprintln!(
         "\nwrote {} in {:.0} s",
         out.display(),
