@@ -173,10 +173,10 @@ fn dev() -> Result<(), String> {
 
 /// The engines `cargo xtask test` runs the end-to-end suite in when no `--browser` is given,
 /// each one whose whole suite passes reliably here. Chromium is installed when missing;
-/// Firefox runs where it is installed (`.ci/run` installs it; geckodriver is installed as
-/// needed): its suite passed three runs in a row on 2026-12-05. WebKit stays opt-in
-/// (`--browser webkit`) until it has as many clean runs; see the README's "Engines".
-const DEFAULT_ENGINES: &[Browser] = &[Browser::Chromium, Browser::Firefox];
+/// Firefox and WebKit run where they are installed (`.ci/run` installs both; geckodriver is
+/// installed as needed). On 2026-12-05 Firefox passed three full runs in a row, and WebKit
+/// three after its Stop fix; see the README's "Engines".
+const DEFAULT_ENGINES: &[Browser] = &[Browser::Chromium, Browser::Firefox, Browser::Webkit];
 
 fn test(args: &TestArgs) -> Result<(), String> {
     let engines: Vec<Browser> = match args.browser {
