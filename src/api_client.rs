@@ -220,6 +220,9 @@ impl Fetcher {
                 let meaning = code.map_or("unexpected answer", ErrorCode::meaning);
                 Failure::from_answer(code, format!("HTTP {status}: {meaning}"))
             }
+            None if !reports_response_status() => Failure::Retryable(
+                "the image did not load; this browser does not report its HTTP status".into(),
+            ),
             None => Failure::Retryable("network error: the image did not load".into()),
         }
     }
@@ -279,6 +282,17 @@ fn response_status(absolute_url: &str) -> Option<u16> {
         .ok()?
         .as_f64()?;
     (status > 0.0).then_some(status as u16)
+}
+
+/// Whether this browser puts a request's HTTP status in Resource Timing (`responseStatus`).
+/// WebKit does not (WebKitGTK 2.50): there a failed image cannot tell a 404 from a network
+/// error, and its tile says so.
+fn reports_response_status() -> bool {
+    web_sys::window()
+        .and_then(|window| js_sys::Reflect::get(&window, &"PerformanceResourceTiming".into()).ok())
+        .and_then(|class| js_sys::Reflect::get(&class, &"prototype".into()).ok())
+        .and_then(|prototype| js_sys::Reflect::has(&prototype, &"responseStatus".into()).ok())
+        .unwrap_or(false)
 }
 
 pub fn now() -> f64 {

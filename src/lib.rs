@@ -5,6 +5,7 @@
 //! natively; the components render them with Leptos.
 
 pub mod har;
+pub mod hints;
 pub mod line_reader;
 pub mod ndjson;
 pub mod pick;

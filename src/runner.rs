@@ -82,6 +82,12 @@ pub fn stop(state: AppState) {
     for work in control.runs.iter().chain(&control.retries) {
         work.abort();
     }
+    // WebKit goes on downloading an image whose <img> lost its src (WebKitGTK 2.50: the
+    // connection stayed open until the answer came, 3 s later); stopping the document's
+    // loads cancels those downloads in every engine.
+    if let Some(window) = web_sys::window() {
+        let _ = window.stop();
+    }
     state.tiles.update(|tiles| {
         for tile in tiles.iter_mut().filter(|t| matches!(t.state, TileState::Pending)) {
             tile.state = TileState::Cancelled;

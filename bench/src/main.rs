@@ -9,13 +9,16 @@
 //! 20,100` runs only the rows on the xkcd path (a stand-in xkcd on loopback) beside the
 //! demo origin and the tutorial's own page, and prints them. `--shards-only 20,100` runs
 //! only the domain-sharding rows (`src/shards.rs`: HTTP/1.1 over 1, 4, 8 and 16 hosts beside
-//! h2) and prints them. `--load-only` runs only the proxy under load (section 3) and prints
-//! it; `--baseline-proxy PATH` puts another build of `fanout-proxy` (say, an older commit's)
-//! beside this one in that section's rounds.
+//! h2) and prints them. `--engines-only` runs only the per-engine table (all at once, gather
+//! and the bare script at N = 20 and 100, both protocols, in Chromium, Firefox and WebKit)
+//! and prints it; `--browser <engine>` limits that table to one engine. `--load-only` runs
+//! only the proxy under load (section 3) and prints it; `--baseline-proxy PATH` puts another
+//! build of `fanout-proxy` (say, an older commit's) beside this one in that section's rounds.
 //!
 //! Everything runs on loopback ports picked here and is stopped at the end; nothing needs
 //! the internet. `cargo xtask bench` builds what this needs and sets the variables below.
 
+mod engines;
 mod lighthouse;
 mod load;
 mod report;
@@ -244,11 +247,23 @@ async fn main() {
         screenshot::take(&base, &root).await;
         return;
     }
+    let engines_only = args.iter().any(|a| a == "--engines-only");
+    let engines = engines::chosen(flag_value(&args, "--browser").as_deref());
+    if engines_only {
+        let rows = engines::measure(&setup, &engines, &base, &tls_base).await;
+        println!("{}", engines::render(&rows));
+        return;
+    }
     let shards_only = sizes("--shards-only");
     let partial = !setup.only.is_empty() || !setup.xkcd_only.is_empty() || !shards_only.is_empty();
     if !setup.only.is_empty() || !partial {
         fanout_in_browser(&setup, &base, &tls_base, &mut report).await;
     }
+    let engine_rows = if partial {
+        Vec::new()
+    } else {
+        engines::measure(&setup, &engines, &base, &tls_base).await
+    };
     let sharding = if !shards_only.is_empty() {
         shards::rows(&setup, &base, &tls_base, &shards_only).await
     } else if partial {
@@ -280,7 +295,10 @@ async fn main() {
     load::proxy_under_load(&setup, &mut report).await;
 
     let out = root.join("BENCHMARKS.md");
-    std::fs::write(&out, report.render() + &sharding).expect("BENCHMARKS.md is writable");
+    let mut text = report.render();
+    text.push_str(&engines::section(&engine_rows, setup.latency_ms));
+    text.push_str(&sharding);
+    std::fs::write(&out, text).expect("BENCHMARKS.md is writable");
     eprintln!(
         "\nwrote {} in {:.0} s",
         out.display(),

@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod upstream;
+pub mod wire;
 
 use std::{
     fmt,
@@ -32,6 +33,7 @@ pub struct Page {
     driver: Child,
     stop_proxy: Option<oneshot::Sender<()>>,
     _profile: tempfile::TempDir,
+    downloads: tempfile::TempDir,
 }
 
 /// The built page; `cargo xtask test` builds it and sets the variable.
@@ -46,6 +48,17 @@ fn dist() -> PathBuf {
         dist.display()
     );
     dist
+}
+
+/// The proxy on the xkcd origin, pointed at a stand-in on `addr`.
+fn stand_in_config(addr: SocketAddr) -> Config {
+    let mut config = Config::for_tests();
+    config.rate_limit = 0;
+    config.origin = OriginChoice::Xkcd;
+    config.xkcd_url = format!("http://{addr}");
+    config.imgs_url = format!("http://{addr}");
+    config.upstream_timeout_ms = 20_000;
+    config
 }
 
 /// Starts a proxy on a free loopback port; returns its address and a stop switch.
@@ -140,13 +153,24 @@ impl Page {
     /// `delay` says, and a fresh headless browser; the stand-in records what the proxy asked.
     pub async fn start_on_stand_in(delay: upstream::Delay) -> (Page, std::sync::Arc<upstream::Upstream>) {
         let (addr, upstream) = upstream::start(delay).await;
-        let mut config = Config::for_tests();
-        config.rate_limit = 0;
-        config.origin = OriginChoice::Xkcd;
-        config.xkcd_url = format!("http://{addr}");
-        config.imgs_url = format!("http://{addr}");
-        config.upstream_timeout_ms = 20_000;
-        (Page::start_with(config).await, upstream)
+        (Page::start_with(stand_in_config(addr)).await, upstream)
+    }
+
+    /// Like [`Page::start_on_stand_in`], with the browser talking to the proxy through a
+    /// [`wire`] relay that records which requests the browser gave up.
+    pub async fn start_on_stand_in_watched(
+        delay: upstream::Delay,
+    ) -> (
+        Page,
+        std::sync::Arc<upstream::Upstream>,
+        std::sync::Arc<wire::Wire>,
+    ) {
+        let (addr, upstream) = upstream::start(delay).await;
+        let (proxy, stop) = start_proxy(stand_in_config(addr)).await;
+        let (relayed, wire) = wire::relay(proxy).await;
+        let mut page = Page::attach(&format!("http://{relayed}")).await;
+        page.stop_proxy = Some(stop);
+        (page, upstream, wire)
     }
 
     pub async fn start_with(config: Config) -> Page {
@@ -162,7 +186,7 @@ impl Page {
         let mut config = Config::for_tests();
         config.rate_limit = 0;
         let (addr, stop) = start_proxy(config).await;
-        let mut page = Page::attach_with(&format!("http://{addr}"), true).await;
+        let mut page = Page::attach_with(&format!("http://{addr}"), Engine::from_env(), true).await;
         page.stop_proxy = Some(stop);
         page
     }
@@ -193,18 +217,27 @@ impl Page {
 
     /// A fresh headless browser for a page served elsewhere (`base`: `http://host:port`).
     pub async fn attach(base: &str) -> Page {
-        Page::attach_with(base, false).await
+        Page::attach_with(base, Engine::from_env(), false).await
     }
 
-    async fn attach_with(base: &str, network_log: bool) -> Page {
-        let engine = Engine::from_env();
+    /// Like [`Page::attach`], in `engine` whatever `FANOUT_BROWSER` says (the bench measures
+    /// every engine in one run).
+    pub async fn attach_in(base: &str, engine: Engine) -> Page {
+        Page::attach_with(base, engine, false).await
+    }
+
+    async fn attach_with(base: &str, engine: Engine, network_log: bool) -> Page {
         let port = free_port();
         let profile = tempfile::Builder::new()
             .prefix("fanout-e2e-profile")
             .tempdir()
             .expect("a temporary browser profile");
+        let downloads = tempfile::Builder::new()
+            .prefix("fanout-e2e-downloads")
+            .tempdir()
+            .expect("a download directory");
         let driver = engine
-            .driver(port)
+            .driver(port, profile.path(), downloads.path())
             // Its own process group, so that the browser it starts (and for WebKit the X
             // server) goes down with it even when a test panics before closing the session
             // (see `stop`).
@@ -213,7 +246,7 @@ impl Page {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|err| panic!("cannot start the {engine} WebDriver server: {err}"));
-        let caps = engine.capabilities(profile.path(), network_log);
+        let caps = engine.capabilities(profile.path(), downloads.path(), network_log);
         let url = format!("http://127.0.0.1:{port}");
         // WebKit starts an X server and MiniBrowser before it answers: slower than the others.
         let deadline = Instant::now() + Duration::from_secs(40);
@@ -245,7 +278,15 @@ impl Page {
             driver,
             stop_proxy: None,
             _profile: profile,
+            downloads,
         }
+    }
+
+    /// Where the browser saves what the page downloads: Firefox and WebKit are told at
+    /// start-up (a preference; the XDG download directory); Chromium needs the DevTools
+    /// command `Browser.setDownloadBehavior` with this path before each download.
+    pub fn downloads(&self) -> &Path {
+        self.downloads.path()
     }
 
     /// `path_and_query` (starting with `/`) on the page's server.
@@ -275,10 +316,10 @@ impl Page {
 
     /// Opens the page with `query` (without `?`) and waits until the app has mounted.
     pub async fn open(&self, query: &str) {
-        self.client
-            .goto(self.url(&format!("/?{query}")).as_str())
+        let url = self.url(&format!("/?{query}"));
+        answered(url.as_str(), self.client.goto(url.as_str()))
             .await
-            .unwrap();
+            .unwrap_or_else(|err| panic!("{url}: {err}"));
         self.wait_until(
             "document.querySelector('[data-testid=run-summary]') !== null",
             Duration::from_secs(20),
@@ -287,16 +328,14 @@ impl Page {
     }
 
     pub async fn eval(&self, script: &str) -> Value {
-        self.client
-            .execute(script, vec![])
+        answered(script, self.client.execute(script, vec![]))
             .await
             .unwrap_or_else(|err| panic!("{script}: {err}"))
     }
 
     /// Runs an asynchronous script: it reports its result by calling its last argument.
     pub async fn eval_async(&self, script: &str) -> Value {
-        self.client
-            .execute_async(script, vec![])
+        answered(script, self.client.execute_async(script, vec![]))
             .await
             .unwrap_or_else(|err| panic!("{script}: {err}"))
     }
@@ -345,6 +384,14 @@ impl Page {
             .eval("return [...document.querySelectorAll('[data-testid=tile]')].map(t => [Number(t.dataset.num), t.dataset.state]);")
             .await;
         serde_json::from_value(value).unwrap()
+    }
+
+    /// Whether this engine puts a request's HTTP status in Resource Timing
+    /// (`responseStatus`), from which the page names a failed image's status. WebKit does not.
+    pub async fn reports_response_status(&self) -> bool {
+        self.eval("return 'responseStatus' in PerformanceResourceTiming.prototype;")
+            .await
+            == Value::Bool(true)
     }
 
     /// The run summary's `data-*` attributes.
@@ -467,8 +514,16 @@ impl Engine {
         self == Engine::Chromium
     }
 
+    /// Whether the engine serves its HTTP/1.1 queue by the page's priority hints
+    /// (`fetchpriority`, fetch's `priority`). WebKit takes them and ignores them: measured
+    /// with WebKitGTK 2.50, every image of 30 comics all at once went out after the last
+    /// metadata request, as in Chromium with no hints.
+    pub fn honours_priority_hints(self) -> bool {
+        self != Engine::Webkit
+    }
+
     /// The WebDriver server for this engine, listening on loopback `port`.
-    fn driver(self, port: u16) -> Command {
+    fn driver(self, port: u16, profile: &Path, downloads: &Path) -> Command {
         let program = |var: &str, default: &str| std::env::var(var).unwrap_or_else(|_| default.into());
         match self {
             Engine::Chromium => {
@@ -486,7 +541,18 @@ impl Engine {
             Engine::Webkit => {
                 // MiniBrowser has no headless mode: a private X server per session.
                 let mut cmd = Command::new("xvfb-run");
-                cmd.args(["-a", "-s", "-screen 0 1280x1800x24"])
+                // MiniBrowser saves a download into the XDG download directory, which it
+                // reads from the user-dirs file under XDG_CONFIG_HOME: the session's own.
+                let config = profile.join("config");
+                std::fs::create_dir_all(&config).expect("a config directory in the profile");
+                std::fs::write(
+                    config.join("user-dirs.dirs"),
+                    format!("XDG_DOWNLOAD_DIR=\"{}\"\n", downloads.display()),
+                )
+                .expect("the user-dirs file");
+                cmd.env("XDG_CONFIG_HOME", &config)
+                    .env("HOME", profile)
+                    .args(["-a", "-s", "-screen 0 1280x1800x24"])
                     .arg(program("WEBKIT_WEBDRIVER", "WebKitWebDriver"))
                     .arg(format!("--port={port}"));
                 cmd
@@ -496,7 +562,12 @@ impl Engine {
 
     /// The session's capabilities: headless where the engine can be, the tests' self-signed
     /// certificate accepted (only ever loopback servers of their own), a private profile.
-    fn capabilities(self, profile: &Path, network_log: bool) -> serde_json::Map<String, Value> {
+    fn capabilities(
+        self,
+        profile: &Path,
+        downloads: &Path,
+        network_log: bool,
+    ) -> serde_json::Map<String, Value> {
         let mut caps = serde_json::Map::new();
         caps.insert("acceptInsecureCerts".into(), json!(true));
         match self {
@@ -527,6 +598,13 @@ impl Engine {
                         "datareporting.policy.dataSubmissionEnabled": false,
                         "browser.shell.checkDefaultBrowser": false,
                         "network.captive-portal-service.enabled": false,
+                        // Downloads go straight into the session's directory, unasked.
+                        "browser.download.folderList": 2,
+                        "browser.download.dir": downloads.display().to_string(),
+                        "browser.download.useDownloadDir": true,
+                        "browser.download.always_ask_before_handling_new_types": false,
+                        "browser.download.alwaysOpenPanel": false,
+                        "browser.helperApps.neverAsk.saveToDisk": "application/json",
                     },
                 });
                 if let Ok(binary) = std::env::var("FIREFOX") {
@@ -555,6 +633,22 @@ impl fmt::Display for Engine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// The longest a WebDriver command may take. A driver that never answers (WebKit's once
+/// left a test waiting for minutes, 2026-12-05) must fail the test, not hang the suite.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// `command`'s answer, or a panic naming `what` when the driver gives none in time.
+async fn answered<T>(what: &str, command: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(COMMAND_TIMEOUT, command)
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "the {} WebDriver server did not answer within {COMMAND_TIMEOUT:?}: {what}",
+                Engine::from_env()
+            )
+        })
 }
 
 /// A port nobody listens on right now, for a server or chromedriver to take.

@@ -27,7 +27,7 @@ pub type Delay = Box<dyn Fn(&str) -> Duration + Send + Sync>;
 pub struct Upstream {
     delay: Delay,
     arrived: Mutex<Vec<(String, Instant)>>,
-    cancelled: Mutex<Vec<String>>,
+    cancelled: Mutex<Vec<(String, Instant)>>,
 }
 
 impl Upstream {
@@ -53,7 +53,24 @@ impl Upstream {
 
     /// Paths whose caller (the proxy) went away before the answer.
     pub fn cancelled(&self) -> Vec<String> {
-        self.cancelled.lock().unwrap().clone()
+        self.cancelled
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(p, _)| p.clone())
+            .collect()
+    }
+
+    /// When the proxy went away from `path` before its answer: it does so when the browser
+    /// gives up the request (an aborted fetch, an image that lost its `src`) and closes the
+    /// connection, which every engine does whether or not it keeps a Resource Timing entry.
+    pub fn cancelled_at(&self, path: &str) -> Option<Instant> {
+        self.cancelled
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, at)| *at)
     }
 }
 
@@ -77,7 +94,11 @@ struct Answering<'a> {
 impl Drop for Answering<'_> {
     fn drop(&mut self) {
         if !self.done {
-            self.upstream.cancelled.lock().unwrap().push(self.path.clone());
+            self.upstream
+                .cancelled
+                .lock()
+                .unwrap()
+                .push((self.path.clone(), Instant::now()));
         }
     }
 }

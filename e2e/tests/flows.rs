@@ -176,12 +176,25 @@ async fn an_image_failure_names_its_status_and_offers_retry_only_where_it_helps(
     page.wait_for_state("done", SECS).await;
     assert_eq!(page.tiles().await, vec![(5, "error".to_string())]);
     let reason = page.text("[data-testid=tile-error]").await;
-    assert!(
-        reason.contains("HTTP 404") && reason.contains("no such image"),
-        "{reason}"
-    );
     let retries = page.count("[data-testid=retry]").await;
-    assert_eq!(retries, 0);
+    if page.reports_response_status().await {
+        assert!(
+            reason.contains("HTTP 404") && reason.contains("no such image"),
+            "{reason}"
+        );
+        assert_eq!(retries, 0);
+    } else {
+        // The page cannot know the status, so it says so calmly and lets the reader retry.
+        eprintln!(
+            "{}: reports no HTTP status in Resource Timing: checked that the tile says so instead of naming the 404",
+            page.engine
+        );
+        assert_eq!(
+            reason,
+            "the image did not load; this browser does not report its HTTP status"
+        );
+        assert_eq!(retries, 1);
+    }
 
     // The upstream failed on the image alone: worth another try.
     let image = "/api/img/recursive_telescope_5.png";
@@ -193,7 +206,8 @@ async fn an_image_failure_names_its_status_and_offers_retry_only_where_it_helps(
     page.wait_for_state("done", SECS).await;
     let reason = page.text("[data-testid=tile-error]").await;
     assert!(
-        reason.contains("HTTP 502") && reason.contains("upstream failed"),
+        !page.reports_response_status().await
+            || (reason.contains("HTTP 502") && reason.contains("upstream failed")),
         "{reason}"
     );
     page.click("retry").await;
@@ -208,7 +222,7 @@ async fn an_image_failure_names_its_status_and_offers_retry_only_where_it_helps(
 
 #[tokio::test]
 async fn stop_cancels_an_image_download_in_flight() {
-    let (page, upstream) = Page::start_on_stand_in(Box::new(|path: &str| {
+    let (page, upstream, wire) = Page::start_on_stand_in_watched(Box::new(|path: &str| {
         if path == image(7) {
             Duration::from_secs(3)
         } else {
@@ -217,28 +231,27 @@ async fn stop_cancels_an_image_download_in_flight() {
     }))
     .await;
     page.open("comics=7&run=1").await;
-    // The image request has reached the proxy, which is fetching it.
-    page.wait_for("the image is upstream", SECS, || {
-        upstream.arrived_at(&image(7)).is_some()
+    // The browser has sent the image request, and the proxy is fetching the image (which it
+    // starts on its own as the metadata comes in, so the stand-in alone cannot say that
+    // the browser's request is out).
+    const IMAGE: &str = "/api/img/e2e_7.png";
+    page.wait_for("the image is asked for and upstream", SECS, || {
+        wire.requested_at(IMAGE).is_some() && upstream.arrived_at(&image(7)).is_some()
     })
     .await;
     page.click("stop").await;
     page.wait_for_state("cancelled", SECS).await;
-    // The browser records a cancelled download as a request that ended without a status,
-    // long before the 3 s it would have taken.
-    let image_entries = "performance.getEntriesByType('resource').filter(e => e.name.includes('/api/img/'))";
-    page.wait_until(&format!("{image_entries}.length > 0"), SECS)
-        .await;
-    let image = page
-        .eval(&format!(
-            "return {image_entries}.map(x => [x.responseStatus, x.duration]);"
-        ))
-        .await;
-    let image: Vec<(u16, f64)> = serde_json::from_value(image).unwrap();
-    assert_eq!(image.len(), 1, "{image:?}");
-    let (status, duration) = image[0];
-    assert_eq!(status, 0, "the download was cut off, not answered");
-    assert!(duration < 2000.0, "{duration} ms");
+    // The browser gives the download up: it closes the request's connection long before
+    // the 3 s its answer would have taken.
+    page.wait_for("the browser gave the image up", SECS, || {
+        wire.closed_by_browser_at(IMAGE).is_some()
+    })
+    .await;
+    let given_up = wire.closed_by_browser_at(IMAGE).unwrap() - wire.requested_at(IMAGE).unwrap();
+    assert!(
+        given_up < Duration::from_millis(2000),
+        "the download was cut off {given_up:?} after it was sent"
+    );
     assert_eq!(page.tiles().await, vec![(7, "cancelled".to_string())]);
     page.close().await;
 }

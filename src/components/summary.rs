@@ -6,6 +6,7 @@ use super::{
     progress_curve::{CurveLine, ProgressCurve},
 };
 use crate::{
+    hints,
     run_config::sharded_label,
     state::{AppState, RunStatus},
     stats::Summary,
@@ -40,6 +41,9 @@ pub fn RunSummary() -> impl IntoView {
             data-loaded=move || summary.with(|s| s.loaded.to_string())
             data-failed=move || summary.with(|s| s.failed.to_string())
             data-connections=move || connections.get().to_string()
+            data-hints=move || {
+                state.requests.with(|r| hints::verdict(state.run.with(|run| run.priority), r)).as_str()
+            }
         >
             <h2 id="summary-title" class="visually-hidden">
                 "Run summary"

@@ -5,6 +5,7 @@ use super::ms;
 use fanout_api::Route;
 
 use crate::{
+    hints::{Hints, verdict},
     plot::axis_ticks,
     run_config::{Mode, Priority},
     state::AppState,
@@ -91,6 +92,12 @@ pub fn Waterfall() -> impl IntoView {
                         considers less urgent, so over HTTP/1.1 every metadata request queues ahead of every image \
                         and the gallery stays empty until nearly all the metadata is in."
                         }
+                    }}
+                    {move || {
+                        (requests.with(|r| verdict(priority(), r)) == Hints::Ignored)
+                            .then_some(
+                                " In this run the browser ignored the hints: every image that waited went out after all the queued metadata, as with no hints.",
+                            )
                     }}
                 </span>
             </p>

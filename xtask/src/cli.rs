@@ -117,6 +117,13 @@ pub struct BenchArgs {
     /// the load rounds: cached JSON and a static file
     #[arg(long, value_name = "PATH")]
     pub baseline_proxy: Option<std::path::PathBuf>,
+    /// Only the per-engine table (all at once, gather and the bare script at N = 20 and 100,
+    /// both protocols, in every engine installed), printed
+    #[arg(long, conflicts_with_all = ["concurrent_only", "gather_only", "xkcd_only", "screenshot_only"])]
+    pub engines_only: bool,
+    /// Measure the per-engine table in this engine only (installing it when missing)
+    #[arg(long, value_enum)]
+    pub browser: Option<Browser>,
 }
 
 impl BenchArgs {
@@ -150,6 +157,12 @@ impl BenchArgs {
             // The bench runs from the workspace root: a relative path means from here.
             let path = std::path::absolute(path).unwrap_or_else(|_| path.clone());
             args.extend(["--baseline-proxy".to_owned(), path.display().to_string()]);
+        }
+        if self.engines_only {
+            args.push("--engines-only".to_owned());
+        }
+        if let Some(browser) = self.browser {
+            args.extend(["--browser".to_owned(), browser.name().to_owned()]);
         }
         args
     }
@@ -251,6 +264,18 @@ mod tests {
         assert_eq!(
             parse(&["bench", "--screenshot-only", "--quick"]),
             Err(ErrorKind::ArgumentConflict)
+        );
+        let Ok(Task::Bench(args)) = parse(&["bench", "--engines-only", "--browser", "webkit"]) else {
+            panic!("bench flags parse");
+        };
+        assert_eq!(args.to_args(), ["--engines-only", "--browser", "webkit"]);
+        assert_eq!(
+            parse(&["bench", "--engines-only", "--gather-only", "20"]),
+            Err(ErrorKind::ArgumentConflict)
+        );
+        assert_eq!(
+            parse(&["bench", "--browser", "safari"]),
+            Err(ErrorKind::InvalidValue)
         );
     }
 

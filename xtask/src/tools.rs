@@ -382,6 +382,16 @@ pub fn ensure_engine(browser: Browser) -> Result<Vec<(&'static str, PathBuf)>, S
     Ok(env)
 }
 
+/// Whether the engine's browser is on this machine, so that `cargo xtask test` runs the
+/// suite in it (installing only its driver, as `ensure_engine` does).
+pub fn engine_found(browser: Browser) -> bool {
+    match browser {
+        Browser::Chromium => engine_installed(browser),
+        Browser::Firefox => which("firefox-esr").is_some() || which("firefox").is_some(),
+        Browser::Webkit => which("WebKitWebDriver").is_some() && minibrowser().is_ok(),
+    }
+}
+
 /// Whether the engine's browser and driver are installed now (nothing is installed).
 pub fn engine_installed(browser: Browser) -> bool {
     match browser {
