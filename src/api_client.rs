@@ -352,7 +352,8 @@ pub fn api_requests_since(since: f64) -> Vec<RequestTiming> {
                 response_end: rel(entry.response_end()),
                 protocol: entry.next_hop_protocol(),
                 dns: phase(entry.domain_lookup_start(), entry.domain_lookup_end()),
-                connect: phase(entry.connect_start(), entry.connect_end()),
+                connect: opened_connection(&entry)
+                    .then(|| (rel(entry.connect_start()), rel(entry.connect_end()))),
                 secure_connection_start: Some(entry.secure_connection_start())
                     .filter(|&t| t > 0.0)
                     .map(rel),
@@ -360,4 +361,13 @@ pub fn api_requests_since(since: f64) -> Vec<RequestTiming> {
             })
         })
         .collect()
+}
+
+/// Whether this request opened a connection of its own. A reused connection reports its
+/// set-up at fetchStart with no length; a new one starts later or takes time. Both tests are
+/// needed: Firefox rounds to whole milliseconds, so a loopback set-up there often takes "0 ms"
+/// (connectStart = connectEnd) but starts after fetchStart.
+fn opened_connection(entry: &web_sys::PerformanceResourceTiming) -> bool {
+    let (start, end) = (entry.connect_start(), entry.connect_end());
+    start > 0.0 && (end > start || start > entry.fetch_start())
 }

@@ -82,7 +82,14 @@ async fn a_sharded_run_loads_every_tile_from_k_hosts_and_the_waterfall_shows_the
         .collect();
     let expected: BTreeSet<String> = (0..4).map(|j| format!("s{j}.localhost:{port}")).collect();
     assert_eq!(hosts, expected);
-    assert!(entries.iter().all(|e| e["status"] == 200), "{entries:?}");
+    if page.reports_response_status().await {
+        assert!(entries.iter().all(|e| e["status"] == 200), "{entries:?}");
+    } else {
+        eprintln!(
+            "{}: no responseStatus in Resource Timing; statuses not checked",
+            page.engine.name()
+        );
+    }
     // The waterfall shows the four hosts, one bar per request.
     page.wait_until(
         "document.querySelectorAll('[data-testid=waterfall] g.bar').length === 16",

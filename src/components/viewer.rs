@@ -48,7 +48,7 @@ fn content(Viewing { comic, image_url, .. }: Viewing) -> impl IntoView {
                 </button>
             </form>
         </header>
-        <img src=image_url alt=comic.alt.clone() crossorigin="anonymous" />
+        <img crossorigin="anonymous" src=image_url alt=comic.alt.clone() />
         <p class="alt">{comic.alt}</p>
         <p class="meta">
             {(!date.is_empty())
