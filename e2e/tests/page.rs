@@ -1,5 +1,6 @@
-//! The page, end to end: fanout-proxy (demo origin) serving the release build, in headless
-//! Chromium, under the proxy's strict Content-Security-Policy.
+//! The page, end to end: fanout-proxy (demo origin) serving the release build, in the engine
+//! `FANOUT_BROWSER` names (Chromium by default), under the proxy's strict
+//! Content-Security-Policy.
 
 use std::time::Duration;
 
