@@ -510,10 +510,25 @@ impl<F: Future> Future for EndableStream<F> {
             // tokio drops the finished task, and with it the stream's last handle.
             return Poll::Ready(());
         }
-        let outer = POLLING_STREAM.replace(Some(this.handle.clone()));
-        let polled = this.task.as_mut().poll(cx);
-        POLLING_STREAM.set(outer);
-        polled.map(drop)
+        // Restored on drop, so a panicking handler (caught by tokio) cannot leave this
+        // stream's handle behind for whatever the thread polls next.
+        let _polling = PollingStream::enter(this.handle.clone());
+        this.task.as_mut().poll(cx).map(drop)
+    }
+}
+
+/// Marks the stream a thread is polling, for as long as it lives.
+struct PollingStream(Option<Arc<StreamHandle>>);
+
+impl PollingStream {
+    fn enter(handle: Arc<StreamHandle>) -> Self {
+        PollingStream(POLLING_STREAM.replace(Some(handle)))
+    }
+}
+
+impl Drop for PollingStream {
+    fn drop(&mut self) {
+        POLLING_STREAM.set(self.0.take());
     }
 }
 
