@@ -55,8 +55,7 @@ pub struct Proxy {
 impl Proxy {
     /// Chooses the origin (probing xkcd for `auto`) and builds the whole router.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
-        let shard_hosts =
-            shards::shard_hosts(config.listen.ip(), &config.shard_hosts).map_err(anyhow::Error::msg)?;
+        let shard_hosts = configured_shard_hosts(config).map_err(anyhow::Error::msg)?;
         let origin = choose_origin(config).await.context("choosing the origin")?;
         let origin_description = origin.description();
         let state = Arc::new(ApiState {
@@ -130,7 +129,12 @@ impl Proxy {
 
 /// Whether `--shard-host` names valid hosts, 16 at most (`--check` asks before serving).
 pub fn check_shard_hosts(config: &Config) -> Result<(), String> {
-    shards::shard_hosts(config.listen.ip(), &config.shard_hosts).map(drop)
+    configured_shard_hosts(config).map(drop)
+}
+
+fn configured_shard_hosts(config: &Config) -> Result<Vec<String>, String> {
+    shards::page_named_for(config.listen.ip(), &config.allowed_hosts, &config.shard_hosts)?;
+    shards::shard_hosts(config.listen.ip(), &config.shard_hosts)
 }
 
 /// Forgets a limiter's idle clients now and then, so that its table stays small.

@@ -22,13 +22,36 @@ use crate::guard::{normalise_host, request_host};
 /// The most shard hosts: the page's dial goes from 1 to 16.
 pub const MAX_SHARDS: usize = 16;
 
+/// `s0.localhost` … `s15.localhost`: the shards of a loopback listen address, also named on
+/// the self-signed certificate so that a sharded run over HTTPS validates where it is trusted.
+pub fn loopback_shard_hosts() -> Vec<String> {
+    (0..MAX_SHARDS).map(|j| format!("s{j}.localhost")).collect()
+}
+
+/// Shards open their answers to the page's own origins only, so on a wildcard listen address
+/// `--shard-host` needs `--allowed-host` to say what those are: without it every sharded
+/// request would be refused by the browser (no CORS grant for an unnamed page).
+pub fn page_named_for(
+    listen: std::net::IpAddr,
+    allowed: &[String],
+    patterns: &[String],
+) -> Result<(), String> {
+    if listen.is_unspecified() && allowed.is_empty() && !patterns.is_empty() {
+        return Err(format!(
+            "--shard-host on the wildcard address {listen} needs --allowed-host naming the host the \
+             page is served at: the shards open their answers to that origin only"
+        ));
+    }
+    Ok(())
+}
+
 /// The shard host names: `--shard-host` expanded, or with none given and a loopback listen
 /// address `s0.localhost` … `s15.localhost` (browsers resolve every `*.localhost` to
 /// loopback), or none.
 pub fn shard_hosts(listen: std::net::IpAddr, patterns: &[String]) -> Result<Vec<String>, String> {
     if patterns.is_empty() {
         return Ok(if listen.is_loopback() {
-            (0..MAX_SHARDS).map(|j| format!("s{j}.localhost")).collect()
+            loopback_shard_hosts()
         } else {
             Vec::new()
         });
@@ -166,6 +189,17 @@ mod tests {
             builder = builder.header(header::ORIGIN, origin);
         }
         builder.body(axum::body::Body::empty()).unwrap()
+    }
+
+    #[test]
+    fn shards_on_a_wildcard_address_need_the_pages_own_name() {
+        let any: std::net::IpAddr = "0.0.0.0".parse().unwrap();
+        let pattern = ["img{0..3}.example.com".to_owned()];
+        let problem = page_named_for(any, &[], &pattern).unwrap_err();
+        assert!(problem.contains("--allowed-host"), "{problem}");
+        assert!(page_named_for(any, &["fanout.example.com".into()], &pattern).is_ok());
+        assert!(page_named_for(any, &[], &[]).is_ok());
+        assert!(page_named_for("127.0.0.1".parse().unwrap(), &[], &pattern).is_ok());
     }
 
     #[test]

@@ -94,7 +94,8 @@ pub fn self_signed() -> anyhow::Result<TlsMaterial> {
 
 fn leaf_params() -> anyhow::Result<rcgen::CertificateParams> {
     use rcgen::{CertificateParams, ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose};
-    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    names.extend(crate::shards::loopback_shard_hosts());
     let mut params = CertificateParams::new(names).context("naming the certificate")?;
     let now = time::OffsetDateTime::now_utc();
     // A minute's slack for a client whose clock is a little behind.
@@ -192,6 +193,22 @@ mod tests {
         let pin = material.spki_sha256.unwrap();
         assert_eq!(pin.len(), 44, "base64 of 32 bytes");
         assert!(chromium_hint(&pin, "https://localhost:8080/").contains(&pin));
+    }
+
+    #[test]
+    fn the_certificate_names_the_loopback_shards() {
+        let names: Vec<String> = leaf_params()
+            .unwrap()
+            .subject_alt_names
+            .iter()
+            .filter_map(|name| match name {
+                rcgen::SanType::DnsName(dns) => Some(dns.as_str().to_owned()),
+                _ => None,
+            })
+            .collect();
+        for host in ["localhost", "s0.localhost", "s15.localhost"] {
+            assert!(names.iter().any(|n| n == host), "{host} missing from {names:?}");
+        }
     }
 
     #[test]

@@ -122,6 +122,15 @@ async fn a_non_loopback_listen_has_no_default_shards_and_bad_patterns_stop_start
         .unwrap();
     assert_eq!(health["shard_hosts"], serde_json::json!([]));
 
+    // On a wildcard address the page's own name must be given, or no shard could grant it.
+    config.shard_hosts = vec!["img{0..3}.example.com".into()];
+    let unnamed = fanout_proxy::Proxy::build(&config)
+        .await
+        .err()
+        .expect("shards with no page name are refused");
+    assert!(unnamed.to_string().contains("--allowed-host"), "{unnamed}");
+
+    config.allowed_hosts = vec!["fanout.example.com".into()];
     config.shard_hosts = vec!["img{0..16}.example.com".into()];
     let refused = fanout_proxy::Proxy::build(&config)
         .await
