@@ -76,6 +76,7 @@ pub fn start_run(state: AppState, compare: bool) {
 /// stopped and paints nothing more, and every tile that had not settled shows that it was
 /// stopped.
 pub fn stop(state: AppState) {
+    let running = is_stoppable(state);
     let Some(control) = state.control.try_update_value(Option::take).flatten() else {
         return;
     };
@@ -84,8 +85,9 @@ pub fn stop(state: AppState) {
     }
     // WebKit goes on downloading an image whose <img> lost its src (WebKitGTK 2.50: the
     // connection stayed open until the answer came, 3 s later); stopping the document's
-    // loads cancels those downloads in every engine.
-    if let Some(window) = web_sys::window() {
+    // loads cancels those downloads in every engine. Only when something runs: a new run
+    // after a finished one must not cancel the page's other loads (the health check).
+    if running && let Some(window) = web_sys::window() {
         let _ = window.stop();
     }
     state.tiles.update(|tiles| {
@@ -215,6 +217,17 @@ async fn run_once(state: AppState, config: &RunConfig, batch: u64, comics: Vec<u
             .collect(),
     );
     api_client::prepare_resource_timing();
+    // The hosts the run really uses: the proxy may offer fewer shard names than asked for
+    // (none off loopback without --shard-host), and the labels must say what ran.
+    let offered = shard_origins(state, config.shards).len() as u32;
+    let shards = offered.max(1);
+    if shards < config.shards {
+        state.problems.set(vec![format!(
+            "This run used {shards} host{}, not the {} asked for: the proxy offers {offered} shard host names.",
+            if shards == 1 { "" } else { "s" },
+            config.shards
+        )]);
+    }
     let view = RunView {
         id: state.run.with_untracked(|run| run.id) + 1,
         batch,
@@ -222,7 +235,7 @@ async fn run_once(state: AppState, config: &RunConfig, batch: u64, comics: Vec<u
         mode: config.mode,
         limit: config.limit,
         priority: config.priority,
-        shards: config.shards,
+        shards,
         comics: comics.clone(),
         started_at: api_client::now(),
     };
