@@ -453,12 +453,7 @@ async fn page_run(page: &Page, n: u32, mode: &str, hints: Hints, latency_ms: u32
     let budget = Duration::from_millis(u64::from(2 * latency_ms * n * 2) + 30_000);
     page.wait_for_state("done", budget).await;
     let summary = page.summary().await;
-    let number = |key: &str| {
-        summary[key]
-            .as_str()
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(f64::NAN)
-    };
+    let number = |key: &str| summary_figure(&summary, key);
     Measured {
         protocol: page.text("[data-testid=protocols]").await,
         wall: number("totalMs"),
@@ -469,18 +464,32 @@ async fn page_run(page: &Page, n: u32, mode: &str, hints: Hints, latency_ms: u32
     }
 }
 
-/// The same work as the page's concurrent run (each comic's metadata, then its image
-/// through an `<img>`, decoded, with the page's priority hints when `hints` is on) done by
-/// a few lines of plain JavaScript in the same browser and origin: how close this machine
-/// lets any page get to the ideal.
-async fn bare_script_floor(page: &Page, n: u32, hints: Hints, latency_ms: u32) -> Measured {
+/// A figure of the run summary's `data-*` attributes, in ms or a count (NaN if missing).
+fn summary_figure(summary: &serde_json::Value, key: &str) -> f64 {
+    summary[key]
+        .as_str()
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(f64::NAN)
+}
+
+/// Opens the page with no run and waits until its own start-up requests are answered (the
+/// origin badge shows), so that a script measured next has the browser to itself.
+async fn open_idle(page: &Page) {
     page.open("").await;
-    // The app's own start-up requests are over before the script starts.
     page.wait_until(
         "document.querySelector('[data-testid=origin]')",
         Duration::from_secs(20),
     )
     .await;
+}
+
+/// The same work as the page's concurrent run (each comic's metadata, then its image
+/// through an `<img>`, decoded, with the page's priority hints when `hints` is on) done by
+/// a few lines of plain JavaScript in the same browser and origin: how close this machine
+/// lets any page get to the ideal.
+async fn bare_script_floor(page: &Page, n: u32, hints: Hints, latency_ms: u32) -> Measured {
+    // The app's own start-up requests are over before the script starts.
+    open_idle(page).await;
     let hints = hints == Hints::On;
     let script = format!(
         "const done = arguments[arguments.length - 1];

@@ -8,7 +8,7 @@ use std::{fmt::Write as _, time::Duration};
 
 use fanout_e2e::Page;
 
-use crate::{Setup, median_by};
+use crate::{Setup, median_by, open_idle, summary_figure};
 
 /// The host counts measured.
 const SHARDS: [u32; 4] = [1, 4, 8, 16];
@@ -41,12 +41,7 @@ async fn page_run(page: &Page, n: u32, mode: &str, shards: u32, latency_ms: u32)
     let budget = Duration::from_millis(u64::from(4 * latency_ms * n) + 30_000);
     page.wait_for_state("done", budget).await;
     let summary = page.summary().await;
-    let number = |key: &str| {
-        summary[key]
-            .as_str()
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(f64::NAN)
-    };
+    let number = |key: &str| summary_figure(&summary, key);
     Run {
         wall: number("totalMs"),
         first: number("firstMs"),
@@ -59,12 +54,7 @@ async fn page_run(page: &Page, n: u32, mode: &str, shards: u32, latency_ms: u32)
 /// shard i mod k, with the page's priority hints (sharded: images high, metadata at the
 /// browser's own priority, as the page asks).
 async fn bare_script(page: &Page, n: u32, shards: u32, latency_ms: u32) -> Run {
-    page.open("").await;
-    page.wait_until(
-        "document.querySelector('[data-testid=origin]')",
-        Duration::from_secs(20),
-    )
-    .await;
+    open_idle(page).await;
     let script = format!(
         "const done = arguments[arguments.length - 1];
          (async () => {{
