@@ -90,10 +90,11 @@ pub fn stop(state: AppState) {
     if running && let Some(window) = web_sys::window() {
         let _ = window.stop();
     }
-    state.tiles.update(|tiles| {
-        for tile in tiles.iter_mut().filter(|t| matches!(t.state, TileState::Pending)) {
-            tile.state = TileState::Cancelled;
-            tile.version += 1;
+    state.tiles.with_untracked(|tiles| {
+        for tile in tiles {
+            if tile.with_untracked(|t| matches!(t.state, TileState::Pending)) {
+                tile.update(|t| t.state = TileState::Cancelled);
+            }
         }
     });
     state.run.update(|run| {
@@ -107,9 +108,11 @@ pub fn stop(state: AppState) {
 /// True while Stop has something to stop: the run itself or a retry.
 pub fn is_stoppable(state: AppState) -> bool {
     state.run.with(|r| r.status == RunStatus::Running)
-        || state
-            .tiles
-            .with(|tiles| tiles.iter().any(|t| matches!(t.state, TileState::Pending)))
+        || state.tiles.with(|tiles| {
+            tiles
+                .iter()
+                .any(|t| t.with(|t| matches!(t.state, TileState::Pending)))
+        })
 }
 
 /// Runs `comics` once per strategy in `strategies`, one run after another (one strategy: a
@@ -142,9 +145,10 @@ fn start_batch(state: AppState, comics: Vec<u32>, strategies: Vec<(Mode, Priorit
 /// it like any request of the run.
 pub fn retry(state: AppState, slot: usize) {
     let run = state.run.get_untracked();
-    let Some(tile) = state.tiles.with_untracked(|t| t.get(slot).cloned()) else {
+    let Some(tile_signal) = state.tile(slot) else {
         return;
     };
+    let tile = tile_signal.get_untracked();
     let config = state.config.get_untracked();
     let started = spawn_stoppable(state, Work::Retry, move |signal| async move {
         let run = RunContext::new(state, &run, &config, tile.attempt + 1, signal);
@@ -153,12 +157,7 @@ pub fn retry(state: AppState, slot: usize) {
     });
     match started {
         // Pending only once it is under way: the spawned work runs after this returns.
-        Ok(()) => state.tiles.update(|tiles| {
-            if let Some(t) = tiles.get_mut(slot) {
-                t.state = TileState::Pending;
-                t.version += 1;
-            }
-        }),
+        Ok(()) => tile_signal.update(|t| t.state = TileState::Pending),
         Err(problem) => state.problems.set(vec![problem]),
     }
 }
@@ -209,12 +208,11 @@ async fn run_once(state: AppState, config: &RunConfig, batch: u64, comics: Vec<u
     });
     state.problems.set(Vec::new());
     state.requests.set(Vec::new());
-    state.tiles.set(
+    state.show_tiles(
         comics
             .iter()
             .enumerate()
-            .map(|(slot, &num)| Tile::pending(num, slot))
-            .collect(),
+            .map(|(slot, &num)| Tile::pending(num, slot)),
     );
     api_client::prepare_resource_timing();
     // The hosts the run really uses: the proxy may offer fewer shard names than asked for
@@ -358,12 +356,11 @@ impl RunContext {
             Err(failure) => TileState::from(failure),
         };
         let attempt = self.fetcher.attempt();
-        self.state.tiles.update(|tiles| {
-            let order = tiles.iter().filter(|t| t.settled_as.is_some()).count();
-            let Some(tile) = tiles.get_mut(slot) else {
-                return;
-            };
-            tile.version += 1;
+        let Some(tile) = self.state.tile(slot) else {
+            return;
+        };
+        let order = self.state.each_tile_untracked(|t| t.settled_as).len();
+        tile.update(|tile| {
             tile.settled_as = Some(tile.settled_as.unwrap_or(order));
             tile.state = new_state;
             tile.timing = Some(timing);
@@ -391,16 +388,19 @@ impl RunContext {
                 r.start
             }
         });
-        self.state.tiles.update(|tiles| {
-            for tile in tiles.iter_mut() {
-                let Some(timing) = tile.timing.as_mut() else {
+        self.state.tiles.with_untracked(|tiles| {
+            for signal in tiles {
+                let (timing, num, image_route) = signal.with_untracked(|tile| {
+                    let image_route = match &tile.state {
+                        TileState::Loaded { comic, .. } => comic.img.as_deref().and_then(Route::parse),
+                        _ => None,
+                    };
+                    (tile.timing, tile.num, image_route)
+                });
+                let Some(timing) = timing else {
                     continue;
                 };
-                let comic_route = Route::Comic(ComicId::Number(tile.num));
-                let image_route = match &tile.state {
-                    TileState::Loaded { comic, .. } => comic.img.as_deref().and_then(Route::parse),
-                    _ => None,
-                };
+                let comic_route = Route::Comic(ComicId::Number(num));
                 // The comic's own requests: its metadata (unless it came in the batch) and
                 // its image.
                 let mut network_ms = None;
@@ -422,8 +422,13 @@ impl RunContext {
                     let share = (timing.metadata_done - sent).max(0.0);
                     network_ms = Some(network_ms.unwrap_or(0.0) + share);
                 }
-                if network_ms.is_some() {
-                    timing.network_ms = network_ms;
+                // Only a change wakes the tile, and what sums up the run.
+                if network_ms.is_some() && network_ms != timing.network_ms {
+                    signal.update(|tile| {
+                        if let Some(timing) = tile.timing.as_mut() {
+                            timing.network_ms = network_ms;
+                        }
+                    });
                 }
             }
         });
@@ -494,23 +499,20 @@ fn har_record(state: AppState, run: &RunView, summary: crate::stats::Summary) ->
         comics: Some(run.comics.clone()),
         ..state.config.get_untracked()
     };
-    let tiles = state.tiles.with_untracked(|tiles| {
-        tiles
-            .iter()
-            .map(|tile| crate::har::TileFacts {
-                num: tile.num,
-                outcome: match &tile.state {
-                    TileState::Loaded { .. } => "loaded",
-                    TileState::Failed { .. } => "failed",
-                    TileState::Cancelled => "stopped",
-                    TileState::Pending => "pending",
-                },
-                image: match &tile.state {
-                    TileState::Loaded { comic, .. } => comic.img.clone(),
-                    _ => None,
-                },
-            })
-            .collect()
+    let tiles = state.each_tile_untracked(|tile| {
+        Some(crate::har::TileFacts {
+            num: tile.num,
+            outcome: match &tile.state {
+                TileState::Loaded { .. } => "loaded",
+                TileState::Failed { .. } => "failed",
+                TileState::Cancelled => "stopped",
+                TileState::Pending => "pending",
+            },
+            image: match &tile.state {
+                TileState::Loaded { comic, .. } => comic.img.clone(),
+                _ => None,
+            },
+        })
     });
     crate::har::RunRecord {
         id: run.id,

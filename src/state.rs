@@ -76,8 +76,6 @@ pub struct Tile {
     /// Its place in completion order, once settled.
     pub settled_as: Option<usize>,
     pub timing: Option<ChainTiming>,
-    /// Bumped on every change, so the gallery re-renders exactly this tile.
-    pub version: u32,
     /// How many times it was retried.
     pub attempt: u32,
 }
@@ -95,7 +93,6 @@ impl Tile {
             state: TileState::Pending,
             settled_as: None,
             timing: None,
-            version: 0,
             attempt: 0,
         }
     }
@@ -173,7 +170,9 @@ pub struct AppState {
     pub health: RwSignal<Option<Result<Health, String>>>,
     pub latest: RwSignal<Option<u32>>,
     pub run: RwSignal<RunView>,
-    pub tiles: RwSignal<Vec<Tile>>,
+    /// The run's comics, each its own signal (leptos's todomvc: a signal per item), so that a
+    /// settle wakes its own tile and what sums up the run, not every tile of the gallery.
+    pub tiles: RwSignal<Vec<ArcRwSignal<Tile>>>,
     pub requests: RwSignal<Vec<RequestTiming>>,
     pub history: RwSignal<Vec<HistoryRow>>,
     /// The comic shown large, if any.
@@ -198,25 +197,44 @@ impl AppState {
         }
     }
 
+    /// Puts a new run's tiles on screen, each with a signal of its own.
+    pub fn show_tiles(&self, tiles: impl IntoIterator<Item = Tile>) {
+        self.tiles.set(tiles.into_iter().map(ArcRwSignal::new).collect());
+    }
+
+    /// The tile at `slot` of the run on screen, if there is one (untracked: for work that
+    /// changes it, not for views).
+    pub fn tile(&self, slot: usize) -> Option<ArcRwSignal<Tile>> {
+        self.tiles.with_untracked(|tiles| tiles.get(slot).cloned())
+    }
+
+    /// `f` of every tile, in slot order; tracked, so a caller in a view or memo follows
+    /// each tile.
+    pub fn each_tile<R>(&self, mut f: impl FnMut(&Tile) -> Option<R>) -> Vec<R> {
+        self.tiles
+            .with(|tiles| tiles.iter().filter_map(|tile| tile.with(&mut f)).collect())
+    }
+
+    /// `f` of every tile, in slot order, without tracking (for work outside views).
+    pub fn each_tile_untracked<R>(&self, mut f: impl FnMut(&Tile) -> Option<R>) -> Vec<R> {
+        self.tiles.with_untracked(|tiles| {
+            tiles
+                .iter()
+                .filter_map(|tile| tile.with_untracked(&mut f))
+                .collect()
+        })
+    }
+
     /// The current run's numbers, from its settled tiles (pending and stopped ones count
     /// neither as loaded nor as failed).
     pub fn summary(&self) -> Summary {
-        self.tiles.with(|tiles| {
-            let settled: Vec<(ChainTiming, bool)> = tiles
-                .iter()
-                .filter_map(|t| Some((t.settled_timing()?, matches!(t.state, TileState::Loaded { .. }))))
-                .collect();
-            Summary::of(&settled)
-        })
+        let settled =
+            self.each_tile(|t| Some((t.settled_timing()?, matches!(t.state, TileState::Loaded { .. }))));
+        Summary::of(&settled)
     }
 
     /// When each settled comic of the current run settled, in ms from Run.
     pub fn settle_times(&self) -> Vec<f64> {
-        self.tiles.with(|tiles| {
-            tiles
-                .iter()
-                .filter_map(|t| Some(t.settled_timing()?.finished))
-                .collect()
-        })
+        self.each_tile(|t| Some(t.settled_timing()?.finished))
     }
 }

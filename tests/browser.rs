@@ -11,7 +11,7 @@ use fanout::{
     stats::ChainTiming,
 };
 use fanout_api::Comic;
-use leptos::prelude::{Set, Update};
+use leptos::prelude::Update;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 use web_sys::{HtmlElement, HtmlInputElement};
@@ -177,7 +177,7 @@ async fn a_whole_number_out_of_range_is_refused_and_marked() {
 /// One tile, at slot 0 of a fresh page state, in a fresh container.
 fn mount_tile(tile: Tile) -> (HtmlElement, AppState) {
     let state = AppState::new(RunConfig::default(), Vec::new());
-    state.tiles.set(vec![tile]);
+    state.show_tiles([tile]);
     let container: HtmlElement = document().create_element("ol").unwrap().unchecked_into();
     document().body().unwrap().append_child(&container).unwrap();
     std::mem::forget(leptos::mount::mount_to(container.clone(), move || {
@@ -218,12 +218,10 @@ async fn a_tile_shows_each_of_its_four_states_in_place() {
         network_ms: None,
     };
     let settle = |new_state: TileState| {
-        state.tiles.update(|tiles| {
-            let tile = &mut tiles[0];
+        state.tile(0).unwrap().update(|tile| {
             tile.state = new_state;
             tile.settled_as = Some(0);
             tile.timing = Some(timing);
-            tile.version += 1;
         })
     };
     settle(TileState::Failed {
@@ -270,10 +268,10 @@ async fn a_tile_shows_each_of_its_four_states_in_place() {
     );
     assert!(app.text_content().unwrap().contains("1,300 ms"));
 
-    state.tiles.update(|tiles| {
-        tiles[0].state = TileState::Cancelled;
-        tiles[0].version += 1;
-    });
+    state
+        .tile(0)
+        .unwrap()
+        .update(|tile| tile.state = TileState::Cancelled);
     wait_for(&app, "li[data-state=cancelled] [data-testid=tile-stopped]").await;
     assert!(!button.is_connected(), "the image's button went with its state");
     assert_eq!(
@@ -290,7 +288,6 @@ async fn hostile_titles_are_text_not_markup() {
         comic: Box::new(hostile_comic()),
         image_url: "/api/img/woodpecker.png".into(),
     };
-    tile.version = 1;
     let (app, _) = mount_tile(tile);
     let caption = wait_for(&app, ".caption").await;
     assert_eq!(

@@ -14,8 +14,8 @@ use crate::{
 /// pending, the decoded image once loaded (a button that shows it large), the reason it
 /// failed with a retry button, or a quiet "stopped" when its run was stopped first.
 ///
-/// It reads only its own tile: every settle bumps one tile's version, so one settle
-/// touches one `<li>`, and the `<li>` itself (and focus inside it) outlives its changes.
+/// It reads only its own tile's signal, so one settle touches one `<li>`, and the `<li>`
+/// itself (and focus inside it) outlives its changes.
 #[component]
 pub fn TileView(
     /// Its fixed place in the run's list.
@@ -23,13 +23,14 @@ pub fn TileView(
 ) -> impl IntoView {
     let slot = index;
     let state = expect_context::<AppState>();
-    let shown = Memo::new(move |_| state.tiles.with(|t| t.get(slot).map(|t| (t.num, t.version))));
-    // Read, not only tracked: a memo that is only tracked is never computed.
-    let tile = Memo::new(move |_| {
-        shown
-            .get()
-            .and_then(|_| state.tiles.with_untracked(|t| t.get(slot).cloned()))
-    });
+    // The slot's signal changes only when a new run starts.
+    let signal = Memo::new(move |_| state.tiles.with(|t| t.get(slot).cloned()));
+    // What the tile shows; a comic's network time, read later from Resource Timing, is not
+    // shown here, so it rebuilds nothing (and moves no focus).
+    let tile = Memo::new_with_compare(
+        move |_| signal.with(|s| s.as_ref().map(ArcRwSignal::get)),
+        |old, new| old.map(shown_part) != new.map(shown_part),
+    );
     let item = NodeRef::<Li>::new();
     let opener = NodeRef::<Button>::new();
     // The viewer closed after this tile opened it: focus comes back here, to the image's
@@ -154,6 +155,16 @@ fn body(
             {phases}
         }),
     }
+}
+
+/// What of a tile its view shows: all of it but the network time of its timing.
+fn shown_part(tile: &Option<Tile>) -> Option<Tile> {
+    tile.clone().map(|mut tile| {
+        if let Some(timing) = tile.timing.as_mut() {
+            timing.network_ms = None;
+        }
+        tile
+    })
 }
 
 /// The state's name, as the tile's class and `data-state`.
