@@ -126,18 +126,31 @@ pub fn Waterfall() -> impl IntoView {
                         })
                         .collect_view()
                 }}
-                // One bar per request, keyed by what it shows: mid-run, refreshes redraw only
-                // the requests that changed (unless the time axis itself grew).
+                // One label and one bar per request, keyed by what they show: mid-run, a
+                // refresh adds the new requests and leaves the others be.
                 <For
-                    each=move || {
-                        let scale = end.get().to_bits();
-                        requests.get().into_iter().enumerate().map(move |(i, t)| Keyed(i, scale, t))
-                    }
-                    key=|bar| bar.key()
-                    let:bar
+                    each=move || requests.get().into_iter().enumerate().map(|(i, t)| Keyed(i, t))
+                    key=|row| row.key()
+                    let:row
                 >
-                    <Bar bar end />
+                    <text class="row-label" x=LABEL - 6.0 y=row_y(row.0) + ROW - 2.0>
+                        {short_name(&row.1)}
+                    </text>
                 </For>
+                // The bars are drawn in ms and scaled to the axis as a group, so a longer axis
+                // changes one transform instead of redrawing every bar (with 100 comics, the
+                // redraws on each refresh cost the run itself).
+                <g transform=move || {
+                    format!("translate({LABEL} 0) scale({} 1)", (WIDTH - LABEL - 10.0) / end.get())
+                }>
+                    <For
+                        each=move || requests.get().into_iter().enumerate().map(|(i, t)| Keyed(i, t))
+                        key=|bar| bar.key()
+                        let:bar
+                    >
+                        <Bar bar end />
+                    </For>
+                </g>
             </svg>
             // The table is built only while open: mid-run, the waterfall refreshes several times
             // a second, and rebuilding a hidden row per request each time was wasted work.
@@ -158,12 +171,12 @@ pub fn Waterfall() -> impl IntoView {
                         <For
                             each=move || {
                                 let rows = if table_open.get() { requests.get() } else { Vec::new() };
-                                rows.into_iter().enumerate().map(|(i, t)| Keyed(i, 0, t))
+                                rows.into_iter().enumerate().map(|(i, t)| Keyed(i, t))
                             }
                             key=|row| row.key()
                             let:row
                         >
-                            <TableRow timing=row.2 />
+                            <TableRow timing=row.1 />
                         </For>
                     </tbody>
                 </table>
@@ -229,36 +242,45 @@ fn route_name(timing: &RequestTiming) -> String {
     }
 }
 
-/// A request at its place in the list, drawn on an axis (`f64::to_bits` of its end).
+/// A request at its place in the list.
 #[derive(Clone)]
-struct Keyed(usize, u64, RequestTiming);
+struct Keyed(usize, RequestTiming);
 
 impl Keyed {
-    /// What the row shows: its place, the axis, and the request's own times.
-    fn key(&self) -> (usize, u64, String, [u64; 4]) {
-        let t = &self.2;
+    /// What the row shows: its place and the request's own times.
+    fn key(&self) -> (usize, String, [u64; 4]) {
+        let t = &self.1;
         (
             self.0,
-            self.1,
             t.url.clone(),
             [t.start, t.request_start, t.response_start, t.response_end].map(f64::to_bits),
         )
     }
 }
 
-/// One request's bar: queued, waiting and download, on the run's time axis.
+/// The top of row `i`.
+fn row_y(i: usize) -> f64 {
+    i as f64 * ROW + 2.0
+}
+
+/// One request's bar: queued, waiting and download, in ms on the run's time axis (its group
+/// scales ms to the axis).
 #[component]
 fn Bar(bar: Keyed, end: Memo<f64>) -> impl IntoView {
-    let Keyed(i, _, t) = bar;
-    let x = |ms: f64| LABEL + ms / end.get_untracked() * (WIDTH - LABEL - 10.0);
+    let Keyed(i, t) = bar;
+    // The thinnest part still drawn, in ms: half a unit of the axis as it is now (the axis
+    // only grows, so it only gets thinner).
+    let thinnest = 0.5 * end.get_untracked() / (WIDTH - LABEL - 10.0);
     let p = t.phases();
-    let y = i as f64 * ROW + 2.0;
-    let a = x(t.start);
-    let b = a + x(p.queued) - LABEL;
-    let c = b + x(p.waiting) - LABEL;
-    let d = c + x(p.download) - LABEL;
+    let y = row_y(i);
+    let a = t.start;
+    let b = a + p.queued;
+    let c = b + p.waiting;
+    let d = c + p.download;
     // A new connection's set-up, inside its queued part (a reused one has none).
-    let connect = t.connect.map(|(from, to)| (x(from), (x(to) - x(from)).max(1.0)));
+    let connect = t
+        .connect
+        .map(|(from, to)| (from, (to - from).max(2.0 * thinnest)));
     let host = t
         .url
         .split_once("//")
@@ -267,12 +289,9 @@ fn Bar(bar: Keyed, end: Memo<f64>) -> impl IntoView {
         .to_string();
     view! {
         <g class="bar" data-host=host data-new-connection=connect.is_some().to_string()>
-            <text class="row-label" x=LABEL - 6.0 y=y + ROW - 2.0>
-                {short_name(&t)}
-            </text>
-            <rect class="queued" x=a y=y width=(b - a).max(0.5) height=ROW - 2.0 />
-            <rect class="waiting" x=b y=y width=(c - b).max(0.5) height=ROW - 2.0 />
-            <rect class="download" x=c y=y width=(d - c).max(1.0) height=ROW - 2.0 />
+            <rect class="queued" x=a y=y width=(b - a).max(thinnest) height=ROW - 2.0 />
+            <rect class="waiting" x=b y=y width=(c - b).max(thinnest) height=ROW - 2.0 />
+            <rect class="download" x=c y=y width=(d - c).max(2.0 * thinnest) height=ROW - 2.0 />
             {connect
                 .map(|(at, width)| view! { <rect class="connect" x=at y=y width=width height=ROW - 2.0 /> })}
         </g>
