@@ -97,6 +97,7 @@ pub fn stop(state: AppState) {
             }
         }
     });
+    state.tally_now();
     state.run.update(|run| {
         if run.status == RunStatus::Running {
             run.status = RunStatus::Cancelled;
@@ -157,7 +158,10 @@ pub fn retry(state: AppState, slot: usize) {
     });
     match started {
         // Pending only once it is under way: the spawned work runs after this returns.
-        Ok(()) => tile_signal.update(|t| t.state = TileState::Pending),
+        Ok(()) => {
+            tile_signal.update(|t| t.state = TileState::Pending);
+            state.tally_soon();
+        }
         Err(problem) => state.problems.set(vec![problem]),
     }
 }
@@ -260,6 +264,7 @@ async fn run_once(state: AppState, config: &RunConfig, batch: u64, comics: Vec<u
         return;
     }
     run.refresh_network_times();
+    state.tally_now();
     state.run.update(|run| run.status = RunStatus::Done);
     record_history(state);
 }
@@ -366,6 +371,7 @@ impl RunContext {
             tile.timing = Some(timing);
             tile.attempt = attempt;
         });
+        self.state.tally_soon();
         if api_client::now() - self.last_refresh.get() >= WATERFALL_REFRESH_MS {
             self.refresh_network_times();
         }
@@ -429,6 +435,7 @@ impl RunContext {
                             timing.network_ms = network_ms;
                         }
                     });
+                    self.state.tally_soon();
                 }
             }
         });

@@ -173,6 +173,12 @@ pub struct AppState {
     /// The run's comics, each its own signal (leptos's todomvc: a signal per item), so that a
     /// settle wakes its own tile and what sums up the run, not every tile of the gallery.
     pub tiles: RwSignal<Vec<ArcRwSignal<Tile>>>,
+    /// Notified when what sums up the run (its figures, its progress curve) should be
+    /// counted again: at most once per animation frame while tiles settle (see
+    /// [`AppState::tally_soon`]).
+    pub tally: Trigger,
+    /// True while a frame is asked for to notify `tally`.
+    tally_asked: StoredValue<bool>,
     pub requests: RwSignal<Vec<RequestTiming>>,
     pub history: RwSignal<Vec<HistoryRow>>,
     /// The comic shown large, if any.
@@ -190,6 +196,8 @@ impl AppState {
             latest: RwSignal::new(None),
             run: RwSignal::new(RunView::default()),
             tiles: RwSignal::new(Vec::new()),
+            tally: Trigger::new(),
+            tally_asked: StoredValue::new(false),
             requests: RwSignal::new(Vec::new()),
             history: RwSignal::new(Vec::new()),
             viewing: RwSignal::new(None),
@@ -225,16 +233,45 @@ impl AppState {
         })
     }
 
+    /// Has what sums up the run count its tiles again at the next animation frame, once
+    /// however many settle before it. With 100 comics settling within half a second over
+    /// HTTP/2, recounting and redrawing on every settle made the page's own work the
+    /// bottleneck of the run.
+    pub fn tally_soon(&self) {
+        if self.tally_asked.get_value() {
+            return;
+        }
+        self.tally_asked.set_value(true);
+        let state = *self;
+        request_animation_frame(move || state.tally_now());
+    }
+
+    /// Has what sums up the run count its tiles again now: when a run ends or is stopped
+    /// (and in a tab in the background, where no frame comes).
+    pub fn tally_now(&self) {
+        self.tally_asked.set_value(false);
+        self.tally.notify();
+    }
+
     /// The current run's numbers, from its settled tiles (pending and stopped ones count
-    /// neither as loaded nor as failed).
+    /// neither as loaded nor as failed). In a view it follows a new run and [`Self::tally`].
     pub fn summary(&self) -> Summary {
-        let settled =
-            self.each_tile(|t| Some((t.settled_timing()?, matches!(t.state, TileState::Loaded { .. }))));
+        self.track_tally();
+        let settled = self.each_tile_untracked(|t| {
+            Some((t.settled_timing()?, matches!(t.state, TileState::Loaded { .. })))
+        });
         Summary::of(&settled)
     }
 
-    /// When each settled comic of the current run settled, in ms from Run.
+    /// When each settled comic of the current run settled, in ms from Run; in a view it
+    /// follows a new run and [`Self::tally`].
     pub fn settle_times(&self) -> Vec<f64> {
-        self.each_tile(|t| Some(t.settled_timing()?.finished))
+        self.track_tally();
+        self.each_tile_untracked(|t| Some(t.settled_timing()?.finished))
+    }
+
+    fn track_tally(&self) {
+        self.tiles.track();
+        self.tally.track();
     }
 }
