@@ -216,13 +216,6 @@ impl AppState {
         self.tiles.with_untracked(|tiles| tiles.get(slot).cloned())
     }
 
-    /// `f` of every tile, in slot order; tracked, so a caller in a view or memo follows
-    /// each tile.
-    pub fn each_tile<R>(&self, mut f: impl FnMut(&Tile) -> Option<R>) -> Vec<R> {
-        self.tiles
-            .with(|tiles| tiles.iter().filter_map(|tile| tile.with(&mut f)).collect())
-    }
-
     /// `f` of every tile, in slot order, without tracking (for work outside views).
     pub fn each_tile_untracked<R>(&self, mut f: impl FnMut(&Tile) -> Option<R>) -> Vec<R> {
         self.tiles.with_untracked(|tiles| {
