@@ -161,6 +161,10 @@ async fn with_priority_hints_images_go_out_while_metadata_still_queues() {
         );
         assert_eq!(hints, "ignored");
         assert!(sentence.contains("the browser ignored the hints"), "{sentence}");
+        assert!(
+            sentence.contains("\"At most k at a time\" with k = 6"),
+            "the page names the strategy that gets the order without hints: {sentence}"
+        );
     }
 }
 

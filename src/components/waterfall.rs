@@ -96,7 +96,8 @@ pub fn Waterfall() -> impl IntoView {
                     {move || {
                         (requests.with(|r| verdict(priority(), r)) == Hints::Ignored)
                             .then_some(
-                                " In this run the browser ignored the hints: every image that waited went out after all the queued metadata, as with no hints.",
+                                " In this run the browser ignored the hints: every image that waited went out after all the queued metadata, as with no hints. \
+                                 \"At most k at a time\" with k = 6 gets the images-first order without them: each comic's image goes out before the next comic's metadata.",
                             )
                     }}
                 </span>
