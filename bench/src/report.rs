@@ -464,7 +464,11 @@ impl Report {
              cargo xtask bench --quick  # a quick look, under three minutes\n\
              cargo xtask bench --concurrent-only 20,100 --repeats 3  # only the all-at-once rows, printed\n\
              cargo xtask bench --gather-only 100 --concurrent-only 100  # server gather next to all at once, printed\n\
-             cargo xtask bench --xkcd-only 20,100  # the xkcd path and the tutorial's page, printed\n```\n"
+             cargo xtask bench --xkcd-only 20,100  # the xkcd path and the tutorial's page, printed\n\
+             cargo xtask bench --shards-only 20,100  # the page over k host names, printed\n\
+             cargo xtask bench --engines-only --browser firefox  # the per-engine table, one engine, printed\n\
+             cargo xtask bench --load-only --baseline-proxy PATH  # the proxy under load next to another build, printed\n\
+             cargo xtask bench --screenshot-only  # the README's screenshot\n```\n"
         );
         out
     }
