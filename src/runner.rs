@@ -155,6 +155,8 @@ pub fn retry(state: AppState, slot: usize) {
         let run = RunContext::new(state, &run, &config, tile.attempt + 1, signal);
         run.load_tile(slot, tile.num).await;
         run.refresh_network_times();
+        // One comic: nothing to gather into a frame, and the summary follows its tile at once.
+        state.tally_now();
     });
     match started {
         // Pending only once it is under way: the spawned work runs after this returns.
