@@ -80,7 +80,9 @@ pub fn History() -> impl IntoView {
                     </tr>
                 </thead>
                 <tbody>
-                    <For each=move || rows.get() key=|row| row.id let:row>
+                    // Keyed by a `usize`, as the gallery is: one keyed-list instantiation
+                    // serves both (a `u64` key brought its own hash table code).
+                    <For each=move || rows.get() key=|row| row.id as usize let:row>
                         <HistoryRowView row />
                     </For>
                 </tbody>
