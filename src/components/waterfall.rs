@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use web_sys::HtmlDetailsElement;
 
-use super::ms;
+use super::{ShownKey, ms};
 use fanout_api::Route;
 
 use crate::{
@@ -244,7 +244,7 @@ struct Keyed(usize, u64, RequestTiming);
 
 impl Keyed {
     /// What the row shows: its place, the axis, and the request's own times.
-    fn key(&self) -> (usize, u64, String, [u64; 4]) {
+    fn key(&self) -> ShownKey {
         let t = &self.2;
         (
             self.0,
