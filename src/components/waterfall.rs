@@ -21,7 +21,10 @@ const ROW: f64 = 9.0;
 pub fn Waterfall() -> impl IntoView {
     let state = expect_context::<AppState>();
     let requests = state.requests;
-    let end = Memo::new(move |_| requests.with(|r| r.iter().map(|t| t.response_end).fold(1.0, f64::max)));
+    // The time axis's end, worked out where it is read (once per refresh for the bars, once
+    // for the ticks) rather than memoized: the page's only `Memo<f64>` brought memo code of
+    // its own. Each bar is drawn on the axis it is keyed by.
+    let end = move || requests.with(|r| r.iter().map(|t| t.response_end).fold(1.0, f64::max));
     // The shown text is the memo, a `Memo<String>` as the form's fields have: a memo of a
     // type of its own (`Vec<String>`) brought its own memo code (496 B of gzip). Which
     // protocols were used is read from the requests themselves, a few hundred at most.
@@ -39,7 +42,7 @@ pub fn Waterfall() -> impl IntoView {
     let mode = move || state.run.with(|r| r.mode);
     let height = move || requests.with(|r| r.len() as f64 * ROW + 24.0);
     let table_open = RwSignal::new(false);
-    let x = move |t: f64| LABEL + t / end.get() * (WIDTH - LABEL - 10.0);
+    let x = move |t: f64| LABEL + t / end() * (WIDTH - LABEL - 10.0);
 
     view! {
         <section class="waterfall" aria-labelledby="waterfall-title" data-testid="waterfall">
@@ -104,7 +107,7 @@ pub fn Waterfall() -> impl IntoView {
                 height=move || height().to_string()
             >
                 {move || {
-                    axis_ticks(end.get())
+                    axis_ticks(end())
                         .into_iter()
                         .map(|t| {
                             view! {
@@ -120,13 +123,13 @@ pub fn Waterfall() -> impl IntoView {
                 // the requests that changed (unless the time axis itself grew).
                 <For
                     each=move || {
-                        let scale = end.get().to_bits();
+                        let scale = end().to_bits();
                         requests.get().into_iter().enumerate().map(move |(i, t)| Keyed(i, scale, t))
                     }
                     key=|bar| bar.key()
                     let:bar
                 >
-                    <Bar bar end />
+                    <Bar bar />
                 </For>
             </svg>
             // The table is built only while open: mid-run, the waterfall refreshes several times
@@ -258,9 +261,10 @@ impl Keyed {
 
 /// One request's bar: queued, waiting and download, on the run's time axis.
 #[component]
-fn Bar(bar: Keyed, end: Memo<f64>) -> impl IntoView {
-    let Keyed(i, _, t) = bar;
-    let x = |ms: f64| LABEL + ms / end.get_untracked() * (WIDTH - LABEL - 10.0);
+fn Bar(bar: Keyed) -> impl IntoView {
+    let Keyed(i, end, t) = bar;
+    let end = f64::from_bits(end);
+    let x = |ms: f64| LABEL + ms / end * (WIDTH - LABEL - 10.0);
     let p = t.phases();
     let y = i as f64 * ROW + 2.0;
     let a = x(t.start);
