@@ -49,16 +49,9 @@ pub fn History() -> impl IntoView {
     view! {
         <section class="history" aria-labelledby="history-title" data-testid="history">
             <h2 id="history-title">"History"</h2>
-            {move || {
-                rows.with(|r| r.is_empty())
-                    .then(|| {
-                        view! {
-                            <p class="empty">
-                                "Finished runs appear here. “Compare strategies” runs the same comics every way, then all at once in the other priority order, then all at once and gathered over 8 hosts."
-                            </p>
-                        }
-                    })
-            }}
+            <p class="empty" hidden=move || any.get()>
+                "Finished runs appear here. “Compare strategies” runs the same comics every way, then all at once in the other priority order, then all at once and gathered over 8 hosts."
+            </p>
             <BarChart bars unit="ms" label="Wall time per run" />
             <Show when=move || any.get()>
                 <ProgressCurve lines=lines.into() label="Comics settled over time, the last six runs" />

