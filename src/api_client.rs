@@ -119,7 +119,9 @@ impl Fetcher {
                 .cache(cache)
                 .abort_signal(Some(&self.signal))
                 .build()
-                .map_err(|err| self.failure(format!("cannot make a request for {path}: {err}")));
+                .map_err(|err| {
+                    self.failure(format!("cannot make a request for {path}: {}", described(&err)))
+                });
         }
         let init = RequestInit::new();
         init.set_cache(cache);
@@ -137,7 +139,7 @@ impl Fetcher {
             if self.signal.aborted() {
                 Failure::Aborted
             } else {
-                Failure::Retryable(format!("network error: {err}"))
+                Failure::Retryable(format!("network error: {}", described(&err)))
             }
         })?;
         if response.ok() {
@@ -240,7 +242,7 @@ pub async fn health() -> Result<Health, String> {
     let response = Request::get(routes::HEALTH)
         .send()
         .await
-        .map_err(|err| err.to_string())?;
+        .map_err(|err| described(&err))?;
     json::<Health>(response).await
 }
 
@@ -250,11 +252,25 @@ pub async fn latest() -> Result<u32, String> {
         "{}?latency_ms=0&jitter_ms=0",
         routes::comic(fanout_api::ComicId::Latest)
     );
-    let response = Request::get(&url).send().await.map_err(|err| err.to_string())?;
+    let response = Request::get(&url).send().await.map_err(|err| described(&err))?;
     if !response.ok() {
         return Err(format!("HTTP {}", response.status()));
     }
     Ok(json::<Comic>(response).await?.num)
+}
+
+/// What a failed send or build says: the browser's error as its `toString()` reads, as
+/// gloo-net's `Display` writes it. Written here because that `Display` also covers
+/// serde_json's errors (server_fn turns gloo-net's "json" feature on), which would keep
+/// serde_json's and std::io's error code in the page: 468 B of a first visit's gzip, for a variant
+/// that sending never returns.
+fn described(err: &gloo_net::Error) -> String {
+    match err {
+        gloo_net::Error::JsError(js) if js.message.is_empty() => js.name.clone(),
+        gloo_net::Error::JsError(js) => format!("{}: {}", js.name, js.message),
+        gloo_net::Error::GlooError(message) => message.clone(),
+        _ => "unreadable JSON".into(),
+    }
 }
 
 /// A JSON body parsed by the browser (`Response.json()`) and read into `T` by its serde

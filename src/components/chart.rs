@@ -1,5 +1,7 @@
 use leptos::prelude::*;
 
+use super::ShownKey;
+
 const WIDTH: f64 = 600.0;
 const LABEL: f64 = 240.0;
 const ROW: f64 = 22.0;
@@ -38,13 +40,18 @@ pub fn BarChart(bars: Signal<Vec<(String, f64)>>, unit: &'static str, label: &'s
                             (i, name, value.round() as u64, width.to_bits())
                         })
                 }
-                key=|bar| bar.clone()
+                key=bar_key
                 children=move |(i, name, value, width)| {
                     view! { <Bar i name value width=f64::from_bits(width) unit /> }
                 }
             />
         </svg>
     }
+}
+
+/// A bar (place, name, value, width's bits) as the key every chart's keyed list shares.
+fn bar_key((i, name, value, width): &(usize, String, u64, u64)) -> ShownKey {
+    (*i, *width, name.clone(), [*value, 0, 0, 0])
 }
 
 /// One bar, its name and its value.

@@ -25,10 +25,16 @@ pub fn Gallery() -> impl IntoView {
             >
                 <For
                     each=move || 0..count.get()
-                    key=|slot| *slot
+                    key=slot_key
                     children=|slot| view! { <TileView index=slot /> }
                 />
             </ol>
         </section>
     }
+}
+
+/// A tile's key: its slot, as the one key type every keyed list shares (each key type
+/// brings its own keyed-list code).
+fn slot_key(slot: &usize) -> super::ShownKey {
+    (*slot, 0, String::new(), [0; 4])
 }

@@ -49,16 +49,9 @@ pub fn History() -> impl IntoView {
     view! {
         <section class="history" aria-labelledby="history-title" data-testid="history">
             <h2 id="history-title">"History"</h2>
-            {move || {
-                rows.with(|r| r.is_empty())
-                    .then(|| {
-                        view! {
-                            <p class="empty">
-                                "Finished runs appear here. “Compare strategies” runs the same comics every way, then all at once in the other priority order, then all at once and gathered over 8 hosts."
-                            </p>
-                        }
-                    })
-            }}
+            <p class="empty" hidden=move || any.get()>
+                "Finished runs appear here. “Compare strategies” runs the same comics every way, then all at once in the other priority order, then all at once and gathered over 8 hosts."
+            </p>
             <BarChart bars unit="ms" label="Wall time per run" />
             <Show when=move || any.get()>
                 <ProgressCurve lines=lines.into() label="Comics settled over time, the last six runs" />
@@ -80,7 +73,7 @@ pub fn History() -> impl IntoView {
                     </tr>
                 </thead>
                 <tbody>
-                    <For each=move || rows.get() key=|row| row.id let:row>
+                    <For each=move || rows.get() key=row_key let:row>
                         <HistoryRowView row />
                     </For>
                 </tbody>
@@ -129,4 +122,9 @@ fn HistoryRowView(row: HistoryRow) -> impl IntoView {
             <td>{row.status.as_str()}</td>
         </tr>
     }
+}
+
+/// A row's key: its run's id, in the key type every keyed list shares.
+fn row_key(row: &HistoryRow) -> super::ShownKey {
+    (row.id as usize, 0, String::new(), [0; 4])
 }

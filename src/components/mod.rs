@@ -15,6 +15,11 @@ mod waterfall;
 pub use app::App;
 pub use tile::TileView;
 
+/// The key of a drawn row that is keyed by what it shows: its place, a number it is drawn
+/// with, its label and up to four more numbers (`f64::to_bits` for fractions). Every such
+/// keyed `<For>` uses this one type, as each key type brings its own keyed-list code.
+pub(crate) type ShownKey = (usize, u64, String, [u64; 4]);
+
 /// Whole milliseconds for display, thousands grouped: `1234.4` → `"1,234 ms"`.
 pub(crate) fn ms(value: f64) -> String {
     let whole = value.round() as i64;

@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use web_sys::HtmlDetailsElement;
 
-use super::ms;
+use super::{ShownKey, ms};
 use fanout_api::Route;
 
 use crate::{
@@ -21,35 +21,27 @@ const ROW: f64 = 9.0;
 pub fn Waterfall() -> impl IntoView {
     let state = expect_context::<AppState>();
     let requests = state.requests;
-    let end = Memo::new(move |_| requests.with(|r| r.iter().map(|t| t.response_end).fold(1.0, f64::max)));
-    let used = Memo::new(move |_| {
-        requests.with(|r| {
-            let mut seen: Vec<String> = r
-                .iter()
-                .map(|t| t.protocol.clone())
-                .filter(|p| !p.is_empty())
-                .collect();
-            seen.sort_unstable();
-            seen.dedup();
-            seen
-        })
+    // The time axis's end, worked out where it is read (the bars' scale, the ticks) rather
+    // than memoized: the page's only `Memo<f64>` brought memo code of its own.
+    let end = move || requests.with(|r| r.iter().map(|t| t.response_end).fold(1.0, f64::max));
+    // The shown text is the memo, a `Memo<String>` as the form's fields have: a memo of a
+    // type of its own (`Vec<String>`) brought its own memo code (496 B of gzip). Which
+    // protocols were used is read from the requests themselves, a few hundred at most.
+    let protocols = Memo::new(move |_| {
+        let seen = requests.with(|r| protocols(r));
+        if seen.is_empty() {
+            "unknown".to_string()
+        } else {
+            seen.join(", ")
+        }
     });
-    let protocols = move || {
-        used.with(|seen| {
-            if seen.is_empty() {
-                "unknown".to_string()
-            } else {
-                seen.join(", ")
-            }
-        })
-    };
-    let over = move |protocol: &str| used.with(|seen| seen.iter().any(|p| p == protocol));
+    let over = move |protocol: &str| requests.with(|r| r.iter().any(|t| t.protocol == protocol));
     let over_http1 = move || over("http/1.1");
     let priority = move || state.run.with(|r| r.priority);
     let mode = move || state.run.with(|r| r.mode);
     let height = move || requests.with(|r| r.len() as f64 * ROW + 24.0);
     let table_open = RwSignal::new(false);
-    let x = move |t: f64| LABEL + t / end.get() * (WIDTH - LABEL - 10.0);
+    let x = move |t: f64| LABEL + t / end() * (WIDTH - LABEL - 10.0);
 
     view! {
         <section class="waterfall" aria-labelledby="waterfall-title" data-testid="waterfall">
@@ -103,9 +95,11 @@ pub fn Waterfall() -> impl IntoView {
                 </span>
             </p>
             <p class="protocols">"Protocol used: " <span data-testid="protocols">{protocols}</span></p>
-            {move || {
-                requests.with(|r| r.is_empty()).then(|| view! { <p class="empty">"No requests yet."</p> })
-            }}
+            // Hidden rather than built when needed: a `hidden` binding is less wasm than an
+            // optional view (418 B of gzip, with the history's empty note).
+            <p class="empty" hidden=move || requests.with(|r| !r.is_empty())>
+                "No requests yet."
+            </p>
             <svg
                 class="chart"
                 role="img"
@@ -115,7 +109,7 @@ pub fn Waterfall() -> impl IntoView {
                 height=move || height().to_string()
             >
                 {move || {
-                    axis_ticks(end.get())
+                    axis_ticks(end())
                         .into_iter()
                         .map(|t| {
                             view! {
@@ -142,14 +136,14 @@ pub fn Waterfall() -> impl IntoView {
                 // changes one transform instead of redrawing every bar (with 100 comics, the
                 // redraws on each refresh cost the run itself).
                 <g transform=move || {
-                    format!("translate({LABEL} 0) scale({} 1)", (WIDTH - LABEL - 10.0) / end.get())
+                    format!("translate({LABEL} 0) scale({} 1)", (WIDTH - LABEL - 10.0) / end())
                 }>
                     <For
                         each=move || requests.get().into_iter().enumerate().map(|(i, t)| Keyed(i, t))
                         key=|bar| bar.key()
                         let:bar
                     >
-                        <Bar bar end />
+                        <Bar bar axis_end=untrack(end) />
                     </For>
                 </g>
             </svg>
@@ -201,13 +195,33 @@ pub fn Waterfall() -> impl IntoView {
 /// The host a request went to, when it was not the page's own: the first label of its name
 /// (`s3` for `http://s3.localhost:8080/api/…`).
 fn shard_label(url: &str, page_host: &str) -> Option<String> {
-    let authority = url.split_once("//")?.1.split('/').next()?;
+    let authority = authority(url)?;
     // An IPv6 address keeps its brackets, as `location.hostname` gives it.
     let host = match authority.split_once(']') {
         Some((v6, _)) if authority.starts_with('[') => &authority[..=v6.len()],
         _ => authority.split(':').next()?,
     };
     (host != page_host).then(|| host.split('.').next().unwrap_or(host).to_string())
+}
+
+/// The protocols the requests went over, each once, in order of name (`h2`, `http/1.1`).
+/// Each new name is put in its sorted place: a run has a protocol or two, and the
+/// `sort_unstable` this replaces was the page's only sort (1,939 B of a first visit's gzip).
+fn protocols(requests: &[RequestTiming]) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    for protocol in requests.iter().map(|t| &t.protocol).filter(|p| !p.is_empty()) {
+        if let Err(place) = seen.binary_search(protocol) {
+            seen.insert(place, protocol.clone());
+        }
+    }
+    seen
+}
+
+/// The `host:port` of an absolute URL (`s3.localhost:8080` in `http://s3.localhost:8080/api/…`).
+/// Found by char searches, as `Route::parse` does: `split_once("//")` here brought the
+/// substring searcher's setup into the wasm (654 B of a first visit's gzip).
+fn authority(url: &str) -> Option<&str> {
+    url.split_once(':')?.1.strip_prefix("//")?.split('/').next()
 }
 
 /// The page's own host name, which rows leave out.
@@ -249,10 +263,11 @@ struct Keyed(usize, RequestTiming);
 
 impl Keyed {
     /// What the row shows: its place and the request's own times.
-    fn key(&self) -> (usize, String, [u64; 4]) {
+    fn key(&self) -> ShownKey {
         let t = &self.1;
         (
             self.0,
+            0,
             t.url.clone(),
             [t.start, t.request_start, t.response_start, t.response_end].map(f64::to_bits),
         )
@@ -267,11 +282,15 @@ fn row_y(i: usize) -> f64 {
 /// One request's bar: queued, waiting and download, in ms on the run's time axis (its group
 /// scales ms to the axis).
 #[component]
-fn Bar(bar: Keyed, end: Memo<f64>) -> impl IntoView {
+fn Bar(
+    bar: Keyed,
+    /// The time axis's end when the bar is drawn.
+    axis_end: f64,
+) -> impl IntoView {
     let Keyed(i, t) = bar;
     // The thinnest part still drawn, in ms: half a unit of the axis as it is now (the axis
     // only grows, so it only gets thinner).
-    let thinnest = 0.5 * end.get_untracked() / (WIDTH - LABEL - 10.0);
+    let thinnest = 0.5 * axis_end / (WIDTH - LABEL - 10.0);
     let p = t.phases();
     let y = row_y(i);
     let a = t.start;
@@ -282,12 +301,7 @@ fn Bar(bar: Keyed, end: Memo<f64>) -> impl IntoView {
     let connect = t
         .connect
         .map(|(from, to)| (from, (to - from).max(2.0 * thinnest)));
-    let host = t
-        .url
-        .split_once("//")
-        .and_then(|(_, rest)| rest.split('/').next())
-        .unwrap_or("")
-        .to_string();
+    let host = authority(&t.url).unwrap_or("").to_string();
     view! {
         <g class="bar" data-host=host data-new-connection=connect.is_some().to_string()>
             <rect class="queued" x=a y=y width=(b - a).max(thinnest) height=ROW - 2.0 />
@@ -317,7 +331,44 @@ fn TableRow(timing: RequestTiming) -> impl IntoView {
 
 #[cfg(test)]
 mod tests {
-    use super::shard_label;
+    use super::{authority, protocols, shard_label};
+    use crate::stats::RequestTiming;
+
+    #[test]
+    fn protocols_are_listed_once_each_in_order_of_name() {
+        let over = |protocol: &str| RequestTiming {
+            url: String::new(),
+            route: None,
+            start: 0.0,
+            request_start: 0.0,
+            response_start: 0.0,
+            response_end: 0.0,
+            protocol: protocol.into(),
+            dns: None,
+            connect: None,
+            secure_connection_start: None,
+            status: None,
+        };
+        let requests = ["http/1.1", "", "h2", "http/1.1", "h3", "h2", ""].map(over);
+        assert_eq!(protocols(&requests), ["h2", "h3", "http/1.1"]);
+        assert!(protocols(&[over("")]).is_empty());
+        assert!(protocols(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_bars_host_is_the_authority_of_its_absolute_url() {
+        assert_eq!(
+            authority("http://s3.localhost:8080/api/comics/614"),
+            Some("s3.localhost:8080")
+        );
+        assert_eq!(
+            authority("https://[::1]:8443/api/img/a.png?x=1"),
+            Some("[::1]:8443")
+        );
+        assert_eq!(authority("http://example.com"), Some("example.com"));
+        assert_eq!(authority("/api/comics/614"), None);
+        assert_eq!(authority("about:blank"), None);
+    }
 
     #[test]
     fn rows_name_a_shard_by_its_first_label_and_leave_the_pages_host_out() {
