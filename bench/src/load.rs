@@ -443,7 +443,25 @@ const STATIC_ROW: &str = "fanout-proxy: a static file of the page";
 const BASELINE_PLAIN_ROW: &str = "baseline fanout-proxy: cached comic JSON";
 const BASELINE_STATIC_ROW: &str = "baseline fanout-proxy: a static file of the page";
 
-fn start_nginx(dir: &Path, comic: &[u8], upstream: &str) -> Service {
+/// nginx, stopped gracefully when dropped: its master killed outright (as [`Service`] does)
+/// leaves its workers running, still bound to the port, after the bench has ended.
+struct Nginx(Service);
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let master = &mut (self.0).0;
+        // SIGTERM: the master stops its workers, then exits.
+        let stopped = Command::new("kill")
+            .args(["-TERM", &master.id().to_string()])
+            .status()
+            .is_ok_and(|status| status.success());
+        if stopped {
+            let _ = master.wait();
+        }
+    }
+}
+
+fn start_nginx(dir: &Path, comic: &[u8], upstream: &str) -> Nginx {
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir.join("www")).unwrap();
     std::fs::create_dir_all(dir.join("cache")).unwrap();
@@ -481,7 +499,7 @@ fn start_nginx(dir: &Path, comic: &[u8], upstream: &str) -> Service {
          }}\n"
     );
     std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-    Service(
+    Nginx(Service(
         Command::new("nginx")
             .arg("-c")
             .arg(dir.join("nginx.conf"))
@@ -491,7 +509,7 @@ fn start_nginx(dir: &Path, comic: &[u8], upstream: &str) -> Service {
             .stderr(Stdio::null())
             .spawn()
             .expect("nginx starts (apt-get install nginx)"),
-    )
+    ))
 }
 
 #[cfg(test)]
