@@ -171,7 +171,7 @@ pub struct AppState {
     pub latest: RwSignal<Option<u32>>,
     pub run: RwSignal<RunView>,
     /// The run's comics, each its own signal (leptos's todomvc: a signal per item), so that a
-    /// settle wakes its own tile and what sums up the run, not every tile of the gallery.
+    /// settle wakes its own tile, not every tile of the gallery.
     pub tiles: RwSignal<Vec<ArcRwSignal<Tile>>>,
     /// Notified when what sums up the run (its figures, its progress curve) should be
     /// counted again: at most once per animation frame while tiles settle (see
@@ -229,7 +229,8 @@ impl AppState {
     /// Has what sums up the run count its tiles again at the next animation frame, once
     /// however many settle before it. With 100 comics settling within half a second over
     /// HTTP/2, recounting and redrawing on every settle made the page's own work the
-    /// bottleneck of the run.
+    /// bottleneck of the run (Chromium, N=100 over h2: the page's script time per run
+    /// 266 ms before, 210 ms after).
     pub fn tally_soon(&self) {
         if self.tally_asked.get_value() {
             return;
