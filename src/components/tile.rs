@@ -23,12 +23,11 @@ pub fn TileView(
 ) -> impl IntoView {
     let slot = index;
     let state = expect_context::<AppState>();
-    // The slot's signal changes only when a new run starts.
-    let signal = Memo::new(move |_| state.tiles.with(|t| t.get(slot).cloned()));
-    // What the tile shows; a comic's network time, read later from Resource Timing, is not
-    // shown here, so it rebuilds nothing (and moves no focus).
+    // What the tile shows: its slot's signal (a new one each run) read. A comic's network
+    // time, read later from Resource Timing, is not shown here, so it rebuilds nothing (and
+    // moves no focus).
     let tile = Memo::new_with_compare(
-        move |_| signal.with(|s| s.as_ref().map(ArcRwSignal::get)),
+        move |_| state.tiles.with(|t| t.get(slot).map(ArcRwSignal::get)),
         |old, new| old.map(shown_part) != new.map(shown_part),
     );
     let item = NodeRef::<Li>::new();
