@@ -88,6 +88,12 @@ impl Fetcher {
         self.attempt
     }
 
+    /// True when every image is asked for afresh (no cache), so each leaves an entry in
+    /// Resource Timing.
+    pub fn fetches_fresh(&self) -> bool {
+        self.cache_buster.is_some()
+    }
+
     /// True once the work these requests belong to has been cancelled.
     pub fn stopped(&self) -> bool {
         self.signal.aborted()
@@ -309,6 +315,18 @@ fn reports_response_status() -> bool {
         .and_then(|class| js_sys::Reflect::get(&class, &"prototype".into()).ok())
         .and_then(|prototype| js_sys::Reflect::has(&prototype, &"responseStatus".into()).ok())
         .unwrap_or(false)
+}
+
+/// Resolves after about `ms` milliseconds (a browser timer); at once where there is no window.
+pub async fn pause(ms: i32) {
+    let timer = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(window) = web_sys::window() {
+            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+        } else {
+            let _ = resolve.call0(&wasm_bindgen::JsValue::UNDEFINED);
+        }
+    });
+    let _ = JsFuture::from(timer).await;
 }
 
 pub fn now() -> f64 {

@@ -37,6 +37,12 @@ const COMPARE_SHARDS: u32 = 8;
 /// 100 comics, redrawing on every settle made the page itself the bottleneck.
 const WATERFALL_REFRESH_MS: f64 = 250.0;
 
+/// How long the end of a run waits for Resource Timing to list its last images: at most
+/// this many pauses of [`LATE_ENTRY_WAIT_MS`] (a timer, which also runs in a tab in the
+/// background, where no animation frame comes).
+const LATE_ENTRY_WAITS: u32 = 25;
+const LATE_ENTRY_WAIT_MS: i32 = 20;
+
 /// Picks the run's comics (the explicit list, or `n` random ones) and starts it; with
 /// `compare`, the same comics run once per strategy, and all at once with and without hints.
 pub fn start_run(state: AppState, compare: bool) {
@@ -265,6 +271,7 @@ async fn run_once(state: AppState, config: &RunConfig, batch: u64, comics: Vec<u
     if run.stopped() {
         return;
     }
+    run.until_every_image_is_timed().await;
     run.refresh_network_times();
     state.tally_now();
     state.run.update(|run| run.status = RunStatus::Done);
@@ -376,6 +383,31 @@ impl RunContext {
         self.state.tally_soon();
         if api_client::now() - self.last_refresh.get() >= WATERFALL_REFRESH_MS {
             self.refresh_network_times();
+        }
+    }
+
+    /// Waits, a few ms at a time for at most [`LATE_ENTRY_WAITS`], until Resource Timing lists
+    /// an image request for every loaded comic: WebKit records an image's entry a moment
+    /// after its decode resolves, and the waterfall and the HAR missed the last one (seen:
+    /// 39 bars of 40 at the end of a run). Only when every image was asked for afresh: a
+    /// cached one leaves no entry.
+    async fn until_every_image_is_timed(&self) {
+        if !self.fetcher.fetches_fresh() {
+            return;
+        }
+        for _ in 0..LATE_ENTRY_WAITS {
+            let loaded = self
+                .state
+                .each_tile_untracked(|t| matches!(t.state, TileState::Loaded { .. }).then_some(()))
+                .len();
+            let timed = api_client::api_requests_since(self.started_at)
+                .iter()
+                .filter(|r| matches!(r.route, Some(Route::Image(_))))
+                .count();
+            if timed >= loaded || self.stopped() {
+                return;
+            }
+            api_client::pause(LATE_ENTRY_WAIT_MS).await;
         }
     }
 
