@@ -13,6 +13,13 @@ use crate::{Hints, Setup, bare_script_floor, command_output, median_by, page_run
 /// The sizes the table covers.
 const SIZES: [u32; 2] = [20, 100];
 
+/// The page's strategies each engine runs: its URL's `mode`, and the row's name.
+const STRATEGIES: [(&str, &str); 3] = [
+    ("concurrent", "concurrent"),
+    ("gather", "gather (server, streamed)"),
+    ("limited", "at most 6 at a time"),
+];
+
 /// One row: the page's run (or the bare script's) in one engine.
 pub struct EngineRow {
     engine: Engine,
@@ -62,27 +69,25 @@ pub async fn measure(setup: &Setup, engines: &[Engine], base: &str, tls_base: &s
                     Duration::from_millis(u64::from(n) * 100),
                 );
                 let repeats = setup.repeats_for(h2);
-                let (mut concurrent, mut gather, mut bare) = (Vec::new(), Vec::new(), Vec::new());
-                let mut hints = (Vec::new(), Vec::new());
-                // Interleaved, so that drift on the machine falls on all three alike.
+                // The page's strategies in this protocol. Over HTTP/1.1 also at most 6 at a time:
+                // the images-first order the waterfall names where an engine ignores the hints
+                // (six at a time fills the browser's six connections and queues nothing).
+                let strategies: &[(&str, &'static str)] = if h2 { &STRATEGIES[..2] } else { &STRATEGIES };
+                let mut runs: Vec<Vec<_>> = strategies.iter().map(|_| Vec::new()).collect();
+                let mut hints = vec![Vec::new(); strategies.len()];
+                let mut bare = Vec::new();
+                // Interleaved, so that drift on the machine falls on every row alike.
                 for _ in 0..repeats {
-                    concurrent.push(page_run(&page, n, "concurrent", Hints::On, setup.latency_ms).await);
-                    hints
-                        .0
-                        .push(page.summary().await["hints"].as_str().unwrap_or("").to_owned());
-                    gather.push(page_run(&page, n, "gather", Hints::On, setup.latency_ms).await);
-                    hints
-                        .1
-                        .push(page.summary().await["hints"].as_str().unwrap_or("").to_owned());
+                    for (i, (mode, _)) in strategies.iter().enumerate() {
+                        runs[i].push(page_run(&page, n, mode, Hints::On, setup.latency_ms).await);
+                        hints[i].push(page.summary().await["hints"].as_str().unwrap_or("").to_owned());
+                    }
                     bare.push(bare_script_floor(&page, n, Hints::On, setup.latency_ms).await);
                 }
                 let Some(floor) = median_by(bare, |r| r.wall) else {
                     continue;
                 };
-                for (strategy, runs, hints) in [
-                    ("concurrent", concurrent, hints.0),
-                    ("gather (server, streamed)", gather, hints.1),
-                ] {
+                for (((_, strategy), runs), hints) in strategies.iter().zip(runs).zip(hints) {
                     let Some(run) = median_by(runs, |r| r.wall) else {
                         continue;
                     };
@@ -173,8 +178,9 @@ pub fn section(rows: &[EngineRow], latency_ms: u32) -> String {
     let versions: Vec<String> = engines.iter().map(|&e| format!("{e}: {}", version(e))).collect();
     format!(
         "\n## Fan-out per browser engine\n\n\
-         The page all at once (priority hints on) and gathered by the server (streamed), next to the bare \
-         script all at once in the same engine, each engine driven through its own WebDriver server \
+         The page all at once (priority hints on) and gathered by the server (streamed), over HTTP/1.1 \
+         also at most 6 at a time (the order the waterfall names where an engine ignores the hints), next to \
+         the bare script all at once in the same engine, each engine driven through its own WebDriver server \
          ({}), {latency_ms} ms per request, jitter 0. \"wall ÷ floor\" is the row's wall time over the bare \
          script's in the same engine, protocol and N; \"hints\" is what the page's run summary says its priority \
          hints did (`data-hints`: on, or ignored when every image that waited went out after all the queued \
