@@ -488,6 +488,18 @@ async fn open_idle(page: &Page) {
 /// a few lines of plain JavaScript in the same browser and origin: how close this machine
 /// lets any page get to the ideal.
 async fn bare_script_floor(page: &Page, n: u32, hints: Hints, latency_ms: u32) -> Measured {
+    bare_script(page, n, hints, latency_ms, false).await
+}
+
+/// The bare script that also shows each comic the moment it is decoded, as the page does: a
+/// tile per comic in the app's own gallery and style (a placeholder, then the image's button,
+/// caption and time, settled tiles first), by plain DOM calls. What showing the comics costs
+/// the browser itself, with no framework and none of the page's charts.
+async fn bare_script_showing_tiles(page: &Page, n: u32, latency_ms: u32) -> Measured {
+    bare_script(page, n, Hints::On, latency_ms, true).await
+}
+
+async fn bare_script(page: &Page, n: u32, hints: Hints, latency_ms: u32, show: bool) -> Measured {
     // The app's own start-up requests are over before the script starts.
     open_idle(page).await;
     let hints = hints == Hints::On;
@@ -499,6 +511,24 @@ async fn bare_script_floor(page: &Page, n: u32, hints: Hints, latency_ms: u32) -
            const sim = 'latency_ms={latency_ms}&jitter_ms=0&seed=1';
            const fresh = 'fresh=floor' + Math.random();
            const hints = {hints};
+           const gallery = {show} ? document.querySelector('[data-testid=gallery]') : null;
+           const element = (tag, className, ...children) => {{
+             const e = document.createElement(tag);
+             e.className = className;
+             e.append(...children);
+             return e;
+           }};
+           const tiles = gallery ? Array.from({{ length: {n} }}, (_, i) => {{
+             const tile = element('li', 'tile tile-pending',
+               element('div', 'tile-body placeholder', element('span', 'num', `#${{i + 1}}`), element('span', 'spinner')));
+             tile.style.setProperty('--done', String(1000 + i));
+             return tile;
+           }}) : [];
+           if (gallery) {{
+             gallery.className = 'gallery many by-completion';
+             gallery.replaceChildren(...tiles);
+           }}
+           let settledSoFar = 0;
            const started = performance.now();
            const settled = await Promise.all(Array.from({{ length: {n} }}, async (_, i) => {{
              const init = {{ cache: 'no-store' }};
@@ -506,9 +536,23 @@ async fn bare_script_floor(page: &Page, n: u32, hints: Hints, latency_ms: u32) -
              const comic = await (await fetch(`/api/comics/${{i + 1}}?${{sim}}`, init)).json();
              const img = new Image();
              if (hints) img.setAttribute('fetchpriority', 'high');
+             if (gallery) img.crossOrigin = 'anonymous';
              img.src = `${{comic.img}}?${{sim}}&${{fresh}}`;
              await img.decode();
-             return performance.now() - started;
+             const at = performance.now() - started;
+             if (gallery) {{
+               const shown = document.createElement('img');
+               shown.crossOrigin = 'anonymous';
+               shown.src = img.src;
+               shown.alt = comic.alt;
+               shown.decoding = 'async';
+               const button = element('button', 'tile-body', shown,
+                 element('span', 'caption', element('span', 'num', `#${{comic.num}}`), ` ${{comic.safe_title}}`));
+               tiles[i].className = 'tile tile-loaded';
+               tiles[i].style.setProperty('--done', String(settledSoFar++));
+               tiles[i].replaceChildren(button, element('p', 'timing', `${{Math.round(at)}} ms`));
+             }}
+             return at;
            }}));
            done([Math.max(...settled), Math.min(...settled), settled.reduce((a, b) => a + b, 0) / settled.length]);
          }})().catch(() => done(null));"
