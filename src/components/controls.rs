@@ -12,7 +12,7 @@ use crate::{
 /// it already means that value (see [`shown_text`]): so "12.50" or "007" stay as typed.
 #[component]
 pub fn Controls() -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let state = AppState::from_context();
     let config = state.config;
     let list_error = RwSignal::new(None::<String>);
     view! {
@@ -86,7 +86,7 @@ fn WholeField(
     max: u32,
     #[prop(optional)] disabled: Option<Signal<bool>>,
 ) -> impl IntoView {
-    let config = expect_context::<AppState>().config;
+    let config = AppState::from_context().config;
     let input = NodeRef::<Input>::new();
     let invalid = RwSignal::new(false);
     view! {
@@ -115,7 +115,7 @@ fn WholeField(
 /// A percentage input backed by a 0..=1 rate; values outside 0 to 100 wait, unapplied.
 #[component]
 fn RateField(label: &'static str, name: &'static str) -> impl IntoView {
-    let config = expect_context::<AppState>().config;
+    let config = AppState::from_context().config;
     let input = NodeRef::<Input>::new();
     view! {
         <label class="field">
@@ -141,7 +141,7 @@ fn RateField(label: &'static str, name: &'static str) -> impl IntoView {
 /// below it.
 #[component]
 fn ListField(error: RwSignal<Option<String>>) -> impl IntoView {
-    let config = expect_context::<AppState>().config;
+    let config = AppState::from_context().config;
     let input = NodeRef::<Input>::new();
     view! {
         <label class="field wide">
@@ -172,7 +172,7 @@ fn ListField(error: RwSignal<Option<String>>) -> impl IntoView {
 /// and the priority hints.
 #[component]
 fn HowFields() -> impl IntoView {
-    let config = expect_context::<AppState>().config;
+    let config = AppState::from_context().config;
     let on_choice = move |ev: ev::Event| {
         let field = event_target::<web_sys::HtmlInputElement>(&ev);
         apply(config, &field.name(), &field.value(), field.checked());
@@ -257,7 +257,7 @@ fn HowFields() -> impl IntoView {
 /// The demo origin's simulated network; idle (dashed) when the proxy serves xkcd.
 #[component]
 fn NetworkFields() -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let state = AppState::from_context();
     let is_demo = move || {
         state
             .health
@@ -288,7 +288,7 @@ fn NetworkFields() -> impl IntoView {
 /// Run (the form's submit), Stop and Compare.
 #[component]
 fn Actions() -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let state = AppState::from_context();
     view! {
         <div class="actions">
             <button type="submit" class="primary" data-testid="run">

@@ -14,7 +14,7 @@ use crate::{
 /// The current run's HAR, once it has finished or been stopped.
 #[component]
 pub fn ExportRun() -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let state = AppState::from_context();
     let finished = move || {
         state
             .run
@@ -39,7 +39,7 @@ pub fn ExportRun() -> impl IntoView {
 /// Every run in the history, one HAR page each.
 #[component]
 pub fn ExportHistory() -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let state = AppState::from_context();
     let any = move || state.history.with(|rows| !rows.is_empty());
     // The history is newest first; a HAR lists its pages in the order they happened.
     let records = move || {

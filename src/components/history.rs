@@ -17,7 +17,7 @@ const CURVES: usize = 8;
 /// The last runs, so that strategies can be compared on the same comics.
 #[component]
 pub fn History() -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let state = AppState::from_context();
     let rows = state.history;
     let bars = Signal::derive(move || {
         rows.with(|rows| {
@@ -87,7 +87,7 @@ pub fn History() -> impl IntoView {
 /// used the same comics.
 #[component]
 fn HistoryRowView(row: HistoryRow) -> impl IntoView {
-    let rows = expect_context::<AppState>().history;
+    let rows = AppState::from_context().history;
     let (id, comics) = (row.id, row.comics.clone());
     let same_as = move || {
         rows.with(|all| {

@@ -15,7 +15,7 @@ use crate::{
 /// The run's numbers, with stable `data-*` hooks for outside tools.
 #[component]
 pub fn RunSummary() -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let state = AppState::from_context();
     let summary = Memo::new(move |_| state.summary());
     let status = move || state.run.with(|r| r.status);
     let comics = move || state.run.with(|r| r.comics.len());
@@ -119,7 +119,7 @@ pub fn RunSummary() -> impl IntoView {
 /// The current run's progress curve, over the runs before it in the same Compare.
 #[component]
 fn BatchCurve(summary: Memo<Summary>) -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let state = AppState::from_context();
     let lines = Memo::new(move |_| {
         let run = state.run.get();
         if run.id == 0 {

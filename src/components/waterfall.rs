@@ -19,7 +19,7 @@ const ROW: f64 = 9.0;
 /// One bar per request on the run's time axis, from the browser's own Resource Timing.
 #[component]
 pub fn Waterfall() -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let state = AppState::from_context();
     let requests = state.requests;
     // The time axis's end, worked out where it is read (the bars' scale, the ticks) rather
     // than memoized: the page's only `Memo<f64>` brought memo code of its own.
