@@ -47,9 +47,11 @@ impl CurveLine {
 /// climbs, the sooner the gallery fills, whatever the wall time.
 #[component]
 pub fn ProgressCurve(lines: Signal<Vec<CurveLine>>, label: &'static str) -> impl IntoView {
-    let scale = Memo::new(move |_| {
+    // Worked out where it is read (the axes, the lines) rather than memoized: the page's only
+    // `Memo<Scale>` brought memo code of its own (497 B of a first visit's gzip).
+    let scale = move || {
         lines.with(|lines| Scale::fitting(lines.iter().map(|l| (l.settle_times.as_slice(), l.total)), AREA))
-    });
+    };
     let description = move || {
         lines.with(|lines| {
             let parts: Vec<String> = lines
@@ -80,7 +82,7 @@ pub fn ProgressCurve(lines: Signal<Vec<CurveLine>>, label: &'static str) -> impl
                 viewBox=format!("0 0 {WIDTH} {HEIGHT}")
             >
                 {move || {
-                    let s = scale.get();
+                    let s = scale();
                     view! {
                         {axis_ticks(s.end_ms)
                             .into_iter()
@@ -106,7 +108,7 @@ pub fn ProgressCurve(lines: Signal<Vec<CurveLine>>, label: &'static str) -> impl
                 // One path per run, keyed by what it draws.
                 <For
                     each=move || {
-                        let s = scale.get();
+                        let s = scale();
                         lines
                             .get()
                             .into_iter()
