@@ -36,7 +36,10 @@ pub fn History() -> impl IntoView {
                 .collect::<Vec<_>>()
         })
     });
-    let lines = Memo::new(move |_| {
+    // Derived, not memoized, here and in the run summary's curve: the page's only
+    // `Memo<Vec<CurveLine>>` brought memo code of its own (453 B of a first visit's gzip),
+    // and a few lines cost little to work out again where they are read.
+    let lines = Signal::derive(move || {
         rows.with(|rows| {
             rows.iter()
                 .take(CURVES)
@@ -54,7 +57,7 @@ pub fn History() -> impl IntoView {
             </p>
             <BarChart bars unit="ms" label="Wall time per run" />
             <Show when=move || any.get()>
-                <ProgressCurve lines=lines.into() label="Comics settled over time, the last six runs" />
+                <ProgressCurve lines label="Comics settled over time, the last six runs" />
             </Show>
             <table class="numbers">
                 <thead>

@@ -120,7 +120,7 @@ pub fn RunSummary() -> impl IntoView {
 #[component]
 fn BatchCurve(summary: Memo<Summary>) -> impl IntoView {
     let state = AppState::from_context();
-    let lines = Memo::new(move |_| {
+    let lines = Signal::derive(move || {
         let run = state.run.get();
         if run.id == 0 {
             return Vec::new();
@@ -144,7 +144,7 @@ fn BatchCurve(summary: Memo<Summary>) -> impl IntoView {
     let started = Memo::new(move |_| state.run.with(|r| r.id != 0));
     view! {
         <Show when=move || started.get()>
-            <ProgressCurve lines=lines.into() label="Comics settled over time" />
+            <ProgressCurve lines label="Comics settled over time" />
         </Show>
     }
 }
