@@ -141,9 +141,8 @@ fn BatchCurve(summary: Memo<Summary>) -> impl IntoView {
         });
         lines
     });
-    let started = Memo::new(move |_| state.run.with(|r| r.id != 0));
     view! {
-        <Show when=move || started.get()>
+        <Show when=move || state.run.with(|r| r.id != 0)>
             <ProgressCurve lines label="Comics settled over time" />
         </Show>
     }
