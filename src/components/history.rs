@@ -19,7 +19,7 @@ const CURVES: usize = 8;
 pub fn History() -> impl IntoView {
     let state = AppState::from_context();
     let rows = state.history;
-    let bars = Signal::derive(move || {
+    let bars = move || {
         rows.with(|rows| {
             rows.iter()
                 .rev()
@@ -35,7 +35,7 @@ pub fn History() -> impl IntoView {
                 })
                 .collect::<Vec<_>>()
         })
-    });
+    };
     // Derived, not memoized, here and in the run summary's curve: the page's only
     // `Memo<Vec<CurveLine>>` brought memo code of its own (453 B of a first visit's gzip),
     // and a few lines cost little to work out again where they are read.
