@@ -55,7 +55,7 @@ pub fn start_run(state: AppState, compare: bool) {
         None => {
             let latest = state
                 .latest
-                .get_untracked()
+                .get_value()
                 .unwrap_or(fanout_api::MAX_COMIC_NUMBER.min(2000));
             crate::pick::random_comics(config.n, latest, js_sys::Math::random)
         }

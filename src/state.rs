@@ -168,7 +168,10 @@ pub struct AppState {
     /// What was wrong with the URL, shown until the next run.
     pub problems: RwSignal<Vec<String>>,
     pub health: RwSignal<Option<Result<Health, String>>>,
-    pub latest: RwSignal<Option<u32>>,
+    /// The newest comic number, once known: read only when a run picks its comics, so a
+    /// stored value rather than a signal (as the page's only `RwSignal<Option<u32>>`, it
+    /// cost 225 B of a first visit's gzip).
+    pub latest: StoredValue<Option<u32>>,
     pub run: RwSignal<RunView>,
     /// The run's comics, each its own signal (leptos's todomvc: a signal per item), so that a
     /// settle wakes its own tile, not every tile of the gallery.
@@ -200,7 +203,7 @@ impl AppState {
             config: RwSignal::new(config),
             problems: RwSignal::new(problems),
             health: RwSignal::new(None),
-            latest: RwSignal::new(None),
+            latest: StoredValue::new(None),
             run: RwSignal::new(RunView::default()),
             tiles: RwSignal::new(Vec::new()),
             tally: Trigger::new(),

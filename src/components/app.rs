@@ -21,7 +21,7 @@ pub fn App() -> impl IntoView {
             Some(latest) => Some(latest),
             None => api_client::latest().await.ok(),
         };
-        state.latest.set(latest);
+        state.latest.set_value(latest);
         if run_on_load {
             runner::start_run(state, false);
         }
