@@ -72,3 +72,20 @@ fn Bar(i: usize, name: String, value: u64, width: f64, unit: &'static str) -> im
         </text>
     }
 }
+
+/// A time axis's ticks: at each `(x, ms)`, a line from `top` to `bottom` and its label at
+/// `label_y`. Every chart draws its ticks through this one function, so they share one
+/// view type (498 B of a first visit's gzip against a view each).
+pub(crate) fn ticks(marks: Vec<(f64, f64)>, top: f64, bottom: f64, label_y: f64) -> impl IntoView {
+    marks
+        .into_iter()
+        .map(|(x, t)| {
+            view! {
+                <line class="tick" x1=x x2=x y1=top y2=bottom />
+                <text class="tick-label" x=x y=label_y>
+                    {super::ms(t)}
+                </text>
+            }
+        })
+        .collect_view()
+}

@@ -1,6 +1,6 @@
 use leptos::prelude::*;
 
-use super::ms;
+use super::{chart::ticks, ms};
 use crate::{
     plot::{Area, Scale, axis_ticks, staircase},
     run_config::sharded_label,
@@ -84,17 +84,12 @@ pub fn ProgressCurve(lines: Signal<Vec<CurveLine>>, label: &'static str) -> impl
                 {move || {
                     let s = scale();
                     view! {
-                        {axis_ticks(s.end_ms)
-                            .into_iter()
-                            .map(|t| {
-                                view! {
-                                    <line class="tick" x1=s.x(t) x2=s.x(t) y1=AREA.top y2=bottom />
-                                    <text class="tick-label" x=s.x(t) y=HEIGHT - 6.0>
-                                        {ms(t)}
-                                    </text>
-                                }
-                            })
-                            .collect_view()}
+                        {ticks(
+                            axis_ticks(s.end_ms).into_iter().map(|t| (s.x(t), t)).collect(),
+                            AREA.top,
+                            bottom,
+                            HEIGHT - 6.0,
+                        )}
                         <line class="axis" x1=AREA.left x2=AREA.left + AREA.width y1=bottom y2=bottom />
                         <line class="axis" x1=AREA.left x2=AREA.left y1=AREA.top y2=bottom />
                         <text class="row-label" x=AREA.left - 4.0 y=AREA.top + 8.0>

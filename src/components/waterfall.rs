@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use web_sys::HtmlDetailsElement;
 
-use super::{ShownKey, ms};
+use super::{ShownKey, chart::ticks, ms};
 use fanout_api::Route;
 
 use crate::{
@@ -112,17 +112,13 @@ pub fn Waterfall() -> impl IntoView {
                 height=move || height().to_string()
             >
                 {move || {
-                    axis_ticks(end())
-                        .into_iter()
-                        .map(|t| {
-                            view! {
-                                <line class="tick" x1=x(t) x2=x(t) y1="0" y2=height() />
-                                <text class="tick-label" x=x(t) y=height() - 4.0>
-                                    {ms(t)}
-                                </text>
-                            }
-                        })
-                        .collect_view()
+                    let height = height();
+                    ticks(
+                        axis_ticks(end()).into_iter().map(|t| (x(t), t)).collect(),
+                        0.0,
+                        height,
+                        height - 4.0,
+                    )
                 }}
                 // One label and one bar per request, keyed by what they show: mid-run, a
                 // refresh adds the new requests and leaves the others be.
