@@ -228,12 +228,20 @@ impl AppState {
 
     /// `f` of every tile, in slot order, without tracking (for work outside views).
     pub fn each_tile_untracked<R>(&self, mut f: impl FnMut(&Tile) -> Option<R>) -> Vec<R> {
+        let mut found = Vec::new();
+        self.visit_tiles_untracked(&mut |tile| found.extend(f(tile)));
+        found
+    }
+
+    /// Shows `visit` every tile, in slot order, without tracking. Through `dyn`, so that
+    /// walking the tiles' signals is compiled once, not once per caller of
+    /// [`Self::each_tile_untracked`] (803 B of a first visit's gzip).
+    fn visit_tiles_untracked(&self, visit: &mut dyn FnMut(&Tile)) {
         self.tiles.with_untracked(|tiles| {
-            tiles
-                .iter()
-                .filter_map(|tile| tile.with_untracked(&mut f))
-                .collect()
-        })
+            for tile in tiles {
+                tile.with_untracked(|t| visit(t));
+            }
+        });
     }
 
     /// Has what sums up the run count its tiles again at the next animation frame, once
