@@ -141,11 +141,7 @@ fn BatchCurve(summary: Memo<Summary>) -> impl IntoView {
         });
         lines
     });
-    view! {
-        <Show when=move || state.run.with(|r| r.id != 0)>
-            <ProgressCurve lines label="Comics settled over time" />
-        </Show>
-    }
+    view! { <ProgressCurve lines label="Comics settled over time" /> }
 }
 
 /// One figure of the run, `value` read from its summary (a plain function, so the seven
