@@ -29,11 +29,7 @@ pub fn ExportRun() -> impl IntoView {
                 .collect()
         })
     };
-    view! {
-        <Show when=finished>
-            <ExportButton label="Export HAR" testid="export-run" records />
-        </Show>
-    }
+    view! { <ExportButton label="Export HAR" testid="export-run" records hidden=move || !finished() /> }
 }
 
 /// Every run in the history, one HAR page each.
@@ -47,11 +43,7 @@ pub fn ExportHistory() -> impl IntoView {
             .history
             .with_untracked(|rows| rows.iter().rev().map(|row| row.record.clone()).collect())
     };
-    view! {
-        <Show when=any>
-            <ExportButton label="Export history as HAR" testid="export-history" records />
-        </Show>
-    }
+    view! { <ExportButton label="Export history as HAR" testid="export-history" records hidden=move || !any() /> }
 }
 
 /// A button that saves `records` as `fanout-YYYYMMDD-HHMMSS.har`.
@@ -60,6 +52,9 @@ fn ExportButton(
     label: &'static str,
     testid: &'static str,
     records: impl Fn() -> Vec<RunRecord> + Send + Sync + 'static,
+    /// While there is nothing to export. Hidden rather than built when needed: the two
+    /// `<Show>`s that built the buttons cost 2,039 B of a first visit's gzip.
+    hidden: impl Fn() -> bool + Send + Sync + 'static,
 ) -> impl IntoView {
     let link = NodeRef::<html::A>::new();
     // The previous download's Blob URL, released when the next one is made.
@@ -80,7 +75,7 @@ fn ExportButton(
         anchor.click();
     };
     view! {
-        <button type="button" class="export" data-testid=testid on:click=save>
+        <button type="button" class="export" data-testid=testid hidden=hidden on:click=save>
             {label}
         </button>
         <a node_ref=link class="visually-hidden" aria-hidden="true" tabindex="-1"></a>
