@@ -506,7 +506,7 @@ fn record_history(state: AppState) {
     }
     let summary = state.summary();
     let settle_times = state.settle_times();
-    let record = har_record(state, &run, summary);
+    let record = std::sync::Arc::new(har_record(state, &run, summary));
     state.history.update(|history| {
         history.insert(
             0,

@@ -154,7 +154,8 @@ pub struct HistoryRow {
     pub settle_times: Vec<f64>,
     pub status: RunStatus,
     /// What its HAR export needs: its requests and where each comic ended up.
-    pub record: crate::har::RunRecord,
+    /// Shared, not copied: the history's keyed list and the Export buttons clone rows.
+    pub record: std::sync::Arc<crate::har::RunRecord>,
 }
 
 /// How many finished runs the history keeps.

@@ -1,6 +1,8 @@
 //! "Export HAR": a run, or the whole history, saved as a HAR 1.2 file through a Blob URL
 //! (built in the page from what it already keeps: no server round trip, nothing stored).
 
+use std::sync::Arc;
+
 use leptos::{html, prelude::*};
 use serde::Serialize;
 use wasm_bindgen::JsValue;
@@ -51,7 +53,7 @@ pub fn ExportHistory() -> impl IntoView {
 fn ExportButton(
     label: &'static str,
     testid: &'static str,
-    records: impl Fn() -> Vec<RunRecord> + Send + Sync + 'static,
+    records: impl Fn() -> Vec<Arc<RunRecord>> + Send + Sync + 'static,
     /// While there is nothing to export. Hidden rather than built when needed: the two
     /// `<Show>`s that built the buttons cost 2,039 B of a first visit's gzip.
     hidden: impl Fn() -> bool + Send + Sync + 'static,
@@ -61,7 +63,7 @@ fn ExportButton(
     let previous = StoredValue::new(None::<String>);
     let save = move |_| {
         let records = records();
-        let refs: Vec<&RunRecord> = records.iter().collect();
+        let refs: Vec<&RunRecord> = records.iter().map(|record| &**record).collect();
         let log = har::build(&refs, env!("CARGO_PKG_VERSION"));
         let Some(anchor) = link.get_untracked() else {
             return;
