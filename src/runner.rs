@@ -55,7 +55,7 @@ pub fn start_run(state: AppState, compare: bool) {
         None => {
             let latest = state
                 .latest
-                .get_untracked()
+                .get_value()
                 .unwrap_or(fanout_api::MAX_COMIC_NUMBER.min(2000));
             crate::pick::random_comics(config.n, latest, js_sys::Math::random)
         }
@@ -506,7 +506,7 @@ fn record_history(state: AppState) {
     }
     let summary = state.summary();
     let settle_times = state.settle_times();
-    let record = har_record(state, &run, summary);
+    let record = std::sync::Arc::new(har_record(state, &run, summary));
     state.history.update(|history| {
         history.insert(
             0,

@@ -21,7 +21,7 @@ pub fn App() -> impl IntoView {
             Some(latest) => Some(latest),
             None => api_client::latest().await.ok(),
         };
-        state.latest.set(latest);
+        state.latest.set_value(latest);
         if run_on_load {
             runner::start_run(state, false);
         }
@@ -54,7 +54,7 @@ pub fn App() -> impl IntoView {
 
 #[component]
 fn OriginBadge() -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let state = AppState::from_context();
     // One `EitherOf3`, not three `.into_any()` arms: each type-erased arm brings its own
     // build, rebuild and mount code.
     move || match state.health.get() {
@@ -74,7 +74,7 @@ fn OriginBadge() -> impl IntoView {
 
 #[component]
 fn Problems() -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let state = AppState::from_context();
     move || {
         let problems = state.problems.get();
         (!problems.is_empty()).then(|| {

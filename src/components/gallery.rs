@@ -9,7 +9,7 @@ const GENTLE_ENTRANCE_UP_TO: usize = 20;
 /// Every comic of the run, one keyed tile per slot; each tile follows its own comic.
 #[component]
 pub fn Gallery() -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let state = AppState::from_context();
     let count = Memo::new(move |_| state.tiles.with(Vec::len));
     let by_completion = move || state.config.with(|c| c.order == TileOrder::Completion);
     view! {

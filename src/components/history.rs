@@ -17,9 +17,9 @@ const CURVES: usize = 8;
 /// The last runs, so that strategies can be compared on the same comics.
 #[component]
 pub fn History() -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let state = AppState::from_context();
     let rows = state.history;
-    let bars = Signal::derive(move || {
+    let bars = move || {
         rows.with(|rows| {
             rows.iter()
                 .rev()
@@ -35,8 +35,11 @@ pub fn History() -> impl IntoView {
                 })
                 .collect::<Vec<_>>()
         })
-    });
-    let lines = Memo::new(move |_| {
+    };
+    // Derived, not memoized, here and in the run summary's curve: the page's only
+    // `Memo<Vec<CurveLine>>` brought memo code of its own (453 B of a first visit's gzip),
+    // and a few lines cost little to work out again where they are read.
+    let lines = Signal::derive(move || {
         rows.with(|rows| {
             rows.iter()
                 .take(CURVES)
@@ -45,17 +48,17 @@ pub fn History() -> impl IntoView {
                 .collect::<Vec<_>>()
         })
     });
-    let any = Memo::new(move |_| rows.with(|r| !r.is_empty()));
+    // Not memoized: it only hides a note, and the page's `Memo<bool>`s cost 138 B of a
+    // first visit's gzip.
+    let any = move || rows.with(|r| !r.is_empty());
     view! {
         <section class="history" aria-labelledby="history-title" data-testid="history">
             <h2 id="history-title">"History"</h2>
-            <p class="empty" hidden=move || any.get()>
+            <p class="empty" hidden=any>
                 "Finished runs appear here. “Compare strategies” runs the same comics every way, then all at once in the other priority order, then all at once and gathered over 8 hosts."
             </p>
             <BarChart bars unit="ms" label="Wall time per run" />
-            <Show when=move || any.get()>
-                <ProgressCurve lines=lines.into() label="Comics settled over time, the last six runs" />
-            </Show>
+            <ProgressCurve lines label="Comics settled over time, the last six runs" />
             <table class="numbers">
                 <thead>
                     <tr>
@@ -87,7 +90,7 @@ pub fn History() -> impl IntoView {
 /// used the same comics.
 #[component]
 fn HistoryRowView(row: HistoryRow) -> impl IntoView {
-    let rows = expect_context::<AppState>().history;
+    let rows = AppState::from_context().history;
     let (id, comics) = (row.id, row.comics.clone());
     let same_as = move || {
         rows.with(|all| {

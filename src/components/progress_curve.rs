@@ -1,6 +1,6 @@
 use leptos::prelude::*;
 
-use super::ms;
+use super::{chart::ticks, ms};
 use crate::{
     plot::{Area, Scale, axis_ticks, staircase},
     run_config::sharded_label,
@@ -47,9 +47,11 @@ impl CurveLine {
 /// climbs, the sooner the gallery fills, whatever the wall time.
 #[component]
 pub fn ProgressCurve(lines: Signal<Vec<CurveLine>>, label: &'static str) -> impl IntoView {
-    let scale = Memo::new(move |_| {
+    // Worked out where it is read (the axes, the lines) rather than memoized: the page's only
+    // `Memo<Scale>` brought memo code of its own (497 B of a first visit's gzip).
+    let scale = move || {
         lines.with(|lines| Scale::fitting(lines.iter().map(|l| (l.settle_times.as_slice(), l.total)), AREA))
-    });
+    };
     let description = move || {
         lines.with(|lines| {
             let parts: Vec<String> = lines
@@ -72,7 +74,10 @@ pub fn ProgressCurve(lines: Signal<Vec<CurveLine>>, label: &'static str) -> impl
     };
     let bottom = AREA.top + AREA.height;
     view! {
-        <figure class="curve" data-testid="progress-curve">
+        // Hidden until it has a line, rather than built when needed: the `<Show>`s that
+        // built the history's and the run summary's curves cost 3,451 B of a first visit's
+        // gzip.
+        <figure class="curve" data-testid="progress-curve" hidden=move || lines.with(Vec::is_empty)>
             <svg
                 class="chart curve-chart"
                 role="img"
@@ -80,19 +85,14 @@ pub fn ProgressCurve(lines: Signal<Vec<CurveLine>>, label: &'static str) -> impl
                 viewBox=format!("0 0 {WIDTH} {HEIGHT}")
             >
                 {move || {
-                    let s = scale.get();
+                    let s = scale();
                     view! {
-                        {axis_ticks(s.end_ms)
-                            .into_iter()
-                            .map(|t| {
-                                view! {
-                                    <line class="tick" x1=s.x(t) x2=s.x(t) y1=AREA.top y2=bottom />
-                                    <text class="tick-label" x=s.x(t) y=HEIGHT - 6.0>
-                                        {ms(t)}
-                                    </text>
-                                }
-                            })
-                            .collect_view()}
+                        {ticks(
+                            axis_ticks(s.end_ms).into_iter().map(|t| (s.x(t), t)).collect(),
+                            AREA.top,
+                            bottom,
+                            HEIGHT - 6.0,
+                        )}
                         <line class="axis" x1=AREA.left x2=AREA.left + AREA.width y1=bottom y2=bottom />
                         <line class="axis" x1=AREA.left x2=AREA.left y1=AREA.top y2=bottom />
                         <text class="row-label" x=AREA.left - 4.0 y=AREA.top + 8.0>
@@ -106,7 +106,7 @@ pub fn ProgressCurve(lines: Signal<Vec<CurveLine>>, label: &'static str) -> impl
                 // One path per run, keyed by what it draws.
                 <For
                     each=move || {
-                        let s = scale.get();
+                        let s = scale();
                         lines
                             .get()
                             .into_iter()

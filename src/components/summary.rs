@@ -15,7 +15,7 @@ use crate::{
 /// The run's numbers, with stable `data-*` hooks for outside tools.
 #[component]
 pub fn RunSummary() -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let state = AppState::from_context();
     let summary = Memo::new(move |_| state.summary());
     let status = move || state.run.with(|r| r.status);
     let comics = move || state.run.with(|r| r.comics.len());
@@ -119,8 +119,8 @@ pub fn RunSummary() -> impl IntoView {
 /// The current run's progress curve, over the runs before it in the same Compare.
 #[component]
 fn BatchCurve(summary: Memo<Summary>) -> impl IntoView {
-    let state = expect_context::<AppState>();
-    let lines = Memo::new(move |_| {
+    let state = AppState::from_context();
+    let lines = Signal::derive(move || {
         let run = state.run.get();
         if run.id == 0 {
             return Vec::new();
@@ -141,12 +141,7 @@ fn BatchCurve(summary: Memo<Summary>) -> impl IntoView {
         });
         lines
     });
-    let started = Memo::new(move |_| state.run.with(|r| r.id != 0));
-    view! {
-        <Show when=move || started.get()>
-            <ProgressCurve lines=lines.into() label="Comics settled over time" />
-        </Show>
-    }
+    view! { <ProgressCurve lines label="Comics settled over time" /> }
 }
 
 /// One figure of the run, `value` read from its summary (a plain function, so the seven

@@ -22,7 +22,7 @@ pub fn TileView(
     index: usize,
 ) -> impl IntoView {
     let slot = index;
-    let state = expect_context::<AppState>();
+    let state = AppState::from_context();
     // What the tile shows: its slot's signal (a new one each run) read. A comic's network
     // time, read later from Resource Timing, is not shown here, so it rebuilds nothing (and
     // moves no focus).

@@ -7,7 +7,7 @@ use crate::state::{AppState, Viewing};
 /// focus back.
 #[component]
 pub fn Viewer() -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let state = AppState::from_context();
     let dialog = NodeRef::<Dialog>::new();
     Effect::new(move |_| {
         let Some(dialog) = dialog.get() else {

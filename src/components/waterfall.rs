@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use web_sys::HtmlDetailsElement;
 
-use super::{ShownKey, ms};
+use super::{ShownKey, chart::ticks, ms};
 use fanout_api::Route;
 
 use crate::{
@@ -19,7 +19,7 @@ const ROW: f64 = 9.0;
 /// One bar per request on the run's time axis, from the browser's own Resource Timing.
 #[component]
 pub fn Waterfall() -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let state = AppState::from_context();
     let requests = state.requests;
     // The time axis's end, worked out where it is read (the bars' scale, the ticks) rather
     // than memoized: the page's only `Memo<f64>` brought memo code of its own.
@@ -85,12 +85,15 @@ pub fn Waterfall() -> impl IntoView {
                         and the gallery stays empty until nearly all the metadata is in."
                         }
                     }}
+                    // Empty text rather than none: the page's only optional text brought a view
+                    // type of its own (486 B of a first visit's gzip).
                     {move || {
-                        (requests.with(|r| verdict(priority(), r)) == Hints::Ignored)
-                            .then_some(
-                                " In this run the browser ignored the hints: every image that waited went out after all the queued metadata, as with no hints. \
-                                 \"At most k at a time\" with k = 6 gets the images-first order without them: each comic's image goes out before the next comic's metadata.",
-                            )
+                        if requests.with(|r| verdict(priority(), r)) == Hints::Ignored {
+                            " In this run the browser ignored the hints: every image that waited went out after all the queued metadata, as with no hints. \
+                                 \"At most k at a time\" with k = 6 gets the images-first order without them: each comic's image goes out before the next comic's metadata."
+                        } else {
+                            ""
+                        }
                     }}
                 </span>
             </p>
@@ -109,17 +112,13 @@ pub fn Waterfall() -> impl IntoView {
                 height=move || height().to_string()
             >
                 {move || {
-                    axis_ticks(end())
-                        .into_iter()
-                        .map(|t| {
-                            view! {
-                                <line class="tick" x1=x(t) x2=x(t) y1="0" y2=height() />
-                                <text class="tick-label" x=x(t) y=height() - 4.0>
-                                    {ms(t)}
-                                </text>
-                            }
-                        })
-                        .collect_view()
+                    let height = height();
+                    ticks(
+                        axis_ticks(end()).into_iter().map(|t| (x(t), t)).collect(),
+                        0.0,
+                        height,
+                        height - 4.0,
+                    )
                 }}
                 // One label and one bar per request, keyed by what they show: mid-run, a
                 // refresh adds the new requests and leaves the others be.
