@@ -9,7 +9,7 @@ use std::time::Duration;
 use fanout_e2e::{Engine, Page};
 
 use crate::{
-    Hints, Setup, bare_script_floor, bare_script_showing_tiles, command_output, median_by, page_run,
+    Hints, Measured, Setup, bare_script_floor, bare_script_showing_tiles, command_output, median_by, page_run,
 };
 
 /// The sizes the table covers.
@@ -40,6 +40,24 @@ pub struct EngineRow {
     /// The run summary's `data-hints` (the bare script has none).
     hints: String,
     failed: u32,
+}
+
+impl EngineRow {
+    /// The row of `run`, named `strategy`, next to the bare script's `floor` wall.
+    fn of(engine: Engine, n: u32, strategy: &'static str, run: &Measured, floor: f64, hints: String) -> Self {
+        EngineRow {
+            engine,
+            n,
+            strategy,
+            protocol: run.protocol.clone(),
+            wall: run.wall,
+            first: run.first,
+            mean: run.mean,
+            floor,
+            hints,
+            failed: run.failed,
+        }
+    }
 }
 
 /// The engines to measure: the one `--browser` names, or every one whose driver the bench
@@ -100,18 +118,14 @@ pub async fn measure(setup: &Setup, engines: &[Engine], base: &str, tls_base: &s
                     let Some(run) = median_by(runs, |r| r.wall) else {
                         continue;
                     };
-                    rows.push(EngineRow {
+                    rows.push(EngineRow::of(
                         engine,
                         n,
                         strategy,
-                        protocol: run.protocol.clone(),
-                        wall: run.wall,
-                        first: run.first,
-                        mean: run.mean,
-                        floor: floor.wall,
-                        hints: agreed(&hints),
-                        failed: run.failed,
-                    });
+                        &run,
+                        floor.wall,
+                        agreed(&hints),
+                    ));
                 }
                 let showing = median_by(showing, |r| r.wall);
                 for (strategy, run) in [
@@ -121,18 +135,7 @@ pub async fn measure(setup: &Setup, engines: &[Engine], base: &str, tls_base: &s
                     let Some(run) = run else {
                         continue;
                     };
-                    rows.push(EngineRow {
-                        engine,
-                        n,
-                        strategy,
-                        protocol: run.protocol.clone(),
-                        wall: run.wall,
-                        first: run.first,
-                        mean: run.mean,
-                        floor: floor.wall,
-                        hints: String::new(),
-                        failed: run.failed,
-                    });
+                    rows.push(EngineRow::of(engine, n, strategy, run, floor.wall, String::new()));
                 }
             }
             page.close().await;
